@@ -1,0 +1,370 @@
+"""Typed run configuration: dataclasses, YAML in and out, dotted overrides, presets.
+
+A ``RunConfig`` is everything needed to rerun a fine-tune. Fields left ``None`` in the training
+section are filled by a preset (``quick`` / ``balanced`` / ``best``) sized for the backbone, so a
+user only writes what they want to change; the run directory keeps the fully resolved config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from studio.errors import ConfigError
+
+
+@dataclass
+class SplitConfig:
+    """Shares of the training file held out when no separate validation/test file is given."""
+
+    validation: float = 0.1
+    test: float = 0.1
+    stratify: bool = True
+
+
+@dataclass
+class DataConfig:
+    train: Optional[str] = None
+    """Training file (CSV, TSV, JSONL, JSON, Parquet, or a task-specific format)."""
+    validation: Optional[str] = None
+    test: Optional[str] = None
+    dataset: Optional[str] = None
+    """Name of a dataset saved in the workspace, instead of file paths."""
+    columns: dict[str, str] = field(default_factory=dict)
+    """Task role -> column name, e.g. {text: review, label: sentiment}. Missing roles are detected."""
+    split: SplitConfig = field(default_factory=SplitConfig)
+    seed: int = 42
+
+
+@dataclass
+class TaskConfig:
+    name: str = "classification"
+    problem_type: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
+    """Classification only: auto detects lists/delimited labels (multi) and numeric targets."""
+    label_delimiter: Optional[str] = None
+    """Classification only: split string labels on this to get multi-label sets (e.g. '|')."""
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "all-MiniLM-L6-v2"
+    """Catalog name, hub id, or a local folder the admin allowed."""
+    trust_remote_code: bool = False
+
+
+@dataclass
+class LoraConfig:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: Union[str, list[str]] = "auto"
+    """'auto' picks the attention/MLP projections of the backbone's architecture."""
+
+
+@dataclass
+class MethodConfig:
+    kind: Literal["full", "lora"] = "full"
+    lora: LoraConfig = field(default_factory=LoraConfig)
+
+
+@dataclass
+class TrainingConfig:
+    preset: Literal["quick", "balanced", "best"] = "balanced"
+    epochs: Optional[float] = None
+    max_steps: Optional[int] = None
+    """When set (>0), overrides epochs."""
+    learning_rate: Optional[float] = None
+    batch_size: Optional[int] = None
+    gradient_accumulation: int = 1
+    max_length: Optional[int] = None
+    """Tokens per example; None picks the 99th percentile of the training data (capped)."""
+    warmup: float = 0.06
+    """Share of the optimizer steps (< 1) or a number of steps (>= 1)."""
+    weight_decay: float = 0.01
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    eval_strategy: Literal["epoch", "steps", "no"] = "epoch"
+    eval_steps: Optional[int] = None
+    save_strategy: Literal["epoch", "steps", "best", "no"] = "epoch"
+    save_total_limit: int = 2
+    early_stopping_patience: Optional[int] = None
+    """Evaluations without improvement before stopping; 0 disables early stopping."""
+    metric: str = "auto"
+    """Validation metric for early stopping and the best checkpoint; 'auto' = the task's headline."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    seed: int = 42
+    logging_steps: Optional[int] = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass
+class RunConfig:
+    name: Optional[str] = None
+    task: TaskConfig = field(default_factory=TaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    # ---- YAML -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "RunConfig":
+        return _build(cls, data or {}, "")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+            raise ConfigError(f"config file {path} is not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
+        config = cls.from_dict(data)
+        config.resolve_paths(path.parent)
+        return config
+
+    def resolve_paths(self, base: Path) -> None:
+        """Make data paths written relative to a config file relative to that file's folder."""
+        for role in ("train", "validation", "test"):
+            value = getattr(self.data, role)
+            if value and not Path(value).is_absolute() and (base / value).exists():
+                setattr(self.data, role, str((base / value).resolve()))
+
+    def with_overrides(self, overrides: list[str]) -> "RunConfig":
+        """Apply ``section.key=value`` strings (values parsed as YAML scalars) and re-validate."""
+        data = self.to_dict()
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"override {item!r} must look like section.key=value")
+            parts = key.strip().split(".")
+            node = data
+            for i, part in enumerate(parts[:-1]):
+                child = node.get(part) if isinstance(node, dict) else None
+                if not isinstance(child, dict):
+                    known = sorted(k for k, v in node.items() if isinstance(v, dict)) if isinstance(node, dict) else []
+                    raise ConfigError(f"unknown config section '{'.'.join(parts[: i + 1])}'" + _suggest(part, known))
+                node = child
+            try:
+                value = yaml.safe_load(raw) if raw.strip() else None
+            except yaml.YAMLError:
+                value = raw
+            node[parts[-1]] = value
+        return RunConfig.from_dict(data)
+
+
+# ---- strict construction from plain data ---------------------------------------------------
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{hint} (known: {', '.join(choices)})" if choices else hint
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"'{prefix or 'config'}' must be a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        key = f"{prefix}{unknown[0]}"
+        raise ConfigError(f"unknown config key '{key}'" + _suggest(str(unknown[0]), names))
+    kwargs = {name: _coerce(hints[name], data[name], f"{prefix}{name}") for name in names if name in data}
+    obj = cls(**kwargs)
+    check = getattr(obj, "_check", None)
+    if check:
+        check()
+    return obj
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value if value is not None else {}, key + ".")
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError as e:
+                errors.append(e.message)
+        raise ConfigError(errors[-1] if len(errors) == 1 else f"bad value for '{key}': {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"bad value for '{key}': {value!r}; choose one of: {', '.join(map(str, args))}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"bad value for '{key}': expected a list, got {value!r}")
+        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"bad value for '{key}': expected a mapping, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"bad value for '{key}': expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"bad value for '{key}': expected a whole number, got {value!r}")
+    if tp is float:
+        if isinstance(value, str):  # YAML reads 5e-5 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"bad value for '{key}': expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"bad value for '{key}': expected text, got {value!r}")
+    return value
+
+
+def _positive(key: str, value: float | int | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"bad value for '{key}': {value!r} must be {'>= 0' if allow_zero else '> 0'}")
+
+
+def _split_check(self: SplitConfig) -> None:
+    for name in ("validation", "test"):
+        v = getattr(self, name)
+        if not 0 <= v < 1:
+            raise ConfigError(f"bad value for 'data.split.{name}': {v!r} must be a share between 0 and 1")
+    if self.validation + self.test >= 0.9:
+        raise ConfigError("bad value for 'data.split': validation + test must leave at least 10% for training")
+
+
+def _lora_check(self: LoraConfig) -> None:
+    _positive("method.lora.r", self.r)
+    _positive("method.lora.alpha", self.alpha)
+    if not 0 <= self.dropout < 1:
+        raise ConfigError(f"bad value for 'method.lora.dropout': {self.dropout!r} must be in [0, 1)")
+
+
+def _training_check(self: TrainingConfig) -> None:
+    _positive("training.epochs", self.epochs)
+    _positive("training.max_steps", self.max_steps, allow_zero=True)
+    _positive("training.learning_rate", self.learning_rate)
+    if self.learning_rate is not None and self.learning_rate >= 1:
+        raise ConfigError(f"bad value for 'training.learning_rate': {self.learning_rate!r} is far too large (try 2e-5 to 2e-4)")
+    _positive("training.batch_size", self.batch_size)
+    _positive("training.gradient_accumulation", self.gradient_accumulation)
+    _positive("training.max_length", self.max_length)
+    if self.max_length is not None and self.max_length < 8:
+        raise ConfigError(f"bad value for 'training.max_length': {self.max_length} leaves no room for text (use >= 8)")
+    _positive("training.warmup", self.warmup, allow_zero=True)
+    _positive("training.weight_decay", self.weight_decay, allow_zero=True)
+    _positive("training.eval_steps", self.eval_steps)
+    _positive("training.save_total_limit", self.save_total_limit)
+    _positive("training.early_stopping_patience", self.early_stopping_patience, allow_zero=True)
+    _positive("training.logging_steps", self.logging_steps)
+    if self.eval_strategy == "steps" and not self.eval_steps:
+        raise ConfigError("bad value for 'training.eval_steps': required when eval_strategy is 'steps'")
+
+
+SplitConfig._check = _split_check  # type: ignore[attr-defined]
+LoraConfig._check = _lora_check  # type: ignore[attr-defined]
+TrainingConfig._check = _training_check  # type: ignore[attr-defined]
+
+
+# ---- presets -------------------------------------------------------------------------------
+
+SizeClass = Literal["small", "base", "large"]
+
+
+def size_class(parameters: int | None) -> SizeClass:
+    """Backbones under 100M parameters are 'small', under 1B 'base', the rest 'large'."""
+    if parameters is None or parameters < 100_000_000:
+        return "small"
+    return "base" if parameters < 1_000_000_000 else "large"
+
+
+# Values per (preset, size). Small encoders such as MiniLM need a higher learning rate than
+# BERT-base; large models get fewer epochs and a lower rate. 'best' trains longer and relies on
+# early stopping to keep the best checkpoint.
+PRESETS: dict[str, dict[SizeClass, dict[str, Any]]] = {
+    "quick": {
+        "small": dict(epochs=1, learning_rate=1e-4, batch_size=32, early_stopping_patience=0),
+        "base": dict(epochs=1, learning_rate=5e-5, batch_size=16, early_stopping_patience=0),
+        "large": dict(epochs=1, learning_rate=2e-5, batch_size=8, early_stopping_patience=0),
+    },
+    "balanced": {
+        "small": dict(epochs=3, learning_rate=1e-4, batch_size=16, early_stopping_patience=2),
+        "base": dict(epochs=3, learning_rate=3e-5, batch_size=16, early_stopping_patience=2),
+        "large": dict(epochs=2, learning_rate=1e-5, batch_size=8, early_stopping_patience=2),
+    },
+    "best": {
+        "small": dict(epochs=6, learning_rate=8e-5, batch_size=16, early_stopping_patience=3),
+        "base": dict(epochs=5, learning_rate=2e-5, batch_size=16, early_stopping_patience=3),
+        "large": dict(epochs=3, learning_rate=1e-5, batch_size=8, early_stopping_patience=2),
+    },
+}
+
+# LoRA trains few parameters and wants a rate about ten times higher than full fine-tuning.
+LORA_LR_FACTOR = 5.0
+
+
+def apply_preset(config: RunConfig, parameters: int | None) -> RunConfig:
+    """Return a copy whose unset training fields are filled from the preset for this backbone size."""
+    resolved = RunConfig.from_dict(config.to_dict())
+    values = PRESETS[resolved.training.preset][size_class(parameters)]
+    for key, value in values.items():
+        if getattr(resolved.training, key) is None:
+            if key == "learning_rate" and resolved.method.kind == "lora":
+                value = min(value * LORA_LR_FACTOR, 5e-4)
+            setattr(resolved.training, key, value)
+    return resolved
+
+
+def field_help(cls: type) -> dict[str, str]:
+    """Docstrings written under fields (used by the CLI and the UI's advanced section)."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(cls)
+    tree = ast.parse(source)
+    helps: dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(getattr(nxt, "value", None), ast.Constant):
+            helps[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
+    return helps

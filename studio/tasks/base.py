@@ -1,0 +1,153 @@
+"""The task contract and its registry.
+
+A task is one module that subclasses ``Task`` and decorates the class with ``@register``. The
+rest of the studio asks the registry for a task by name and only ever calls the methods below;
+there is no ``if task == ...`` anywhere else.
+
+Data flows through a task like this (the worker drives it):
+
+    read_file(path)            -> raw DataFrame (default: studio.data.read_table)
+    normalize(df, cfg, split)  -> DataFrame with the task's role columns, cleaned; notes
+    stratify_key(df)           -> column to stratify the split on (or None)
+    fit(splits, cfg)           -> TaskMeta: label names, problem type... (JSON, saved with the model)
+    validate(splits, meta)     -> problems across splits (errors stop the run)
+    load_model / tokenize / collator / compute_metrics / predict
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
+
+import pandas as pd
+
+from studio.errors import ConfigError
+
+if TYPE_CHECKING:  # heavy imports stay out of module import time (the web process imports tasks)
+    from studio.config import RunConfig
+
+
+@dataclass
+class Problem:
+    """A readable finding about the data; ``error`` stops the run, ``warning`` is shown."""
+
+    level: Literal["error", "warning", "info"]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: {self.message}"
+
+
+@dataclass
+class TaskMeta:
+    """What a trained model needs to be used again: saved as ``task.json`` beside the weights."""
+
+    task: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, **self.info}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TaskMeta":
+        data = dict(data)
+        return cls(task=data.pop("task"), info=data)
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    roles: ClassVar[dict[str, str]]
+    """Column roles the task reads -> what each holds (shown to users mapping columns)."""
+    required_roles: ClassVar[tuple[str, ...]]
+    example: ClassVar[dict[str, Any]]
+    """One example row, in the roles' terms."""
+    model_kind: ClassVar[str] = "encoder"
+    """Which backbones fit: 'encoder', 'decoder', 'seq2seq' (the catalog filters on this)."""
+
+    # ---- data --------------------------------------------------------------------------------
+    def read_file(self, path: str | Path):
+        """Read one user file; tasks with their own formats (CoNLL...) override this."""
+        from studio.data.readers import read_table
+
+        return read_table(path)
+
+    @abstractmethod
+    def normalize(self, df: pd.DataFrame, config: "RunConfig", source: str) -> tuple[pd.DataFrame, list[Problem]]:
+        """Map the user's columns to the task's roles, clean and parse rows. ``source`` names the file."""
+
+    def stratify_key(self, df: pd.DataFrame) -> str | None:
+        return None
+
+    @abstractmethod
+    def fit(self, splits: dict[str, pd.DataFrame], config: "RunConfig") -> TaskMeta:
+        """Learn what the model's head needs from the training split (label set, problem type)."""
+
+    def validate(self, splits: dict[str, pd.DataFrame], meta: TaskMeta, config: "RunConfig") -> list[Problem]:
+        return []
+
+    # ---- model -------------------------------------------------------------------------------
+    @abstractmethod
+    def load_model(self, path: str, meta: TaskMeta, config: "RunConfig", **kwargs: Any):
+        """Load the backbone (or a trained model) with the right head for this task."""
+
+    @abstractmethod
+    def tokenize(self, df: pd.DataFrame, tokenizer, meta: TaskMeta, max_length: int):
+        """Turn a normalized split into a ``datasets.Dataset`` of model inputs and labels."""
+
+    def text_lengths(self, df: pd.DataFrame, tokenizer) -> list[int]:
+        """Token counts per row (untruncated) for profiling and choosing max_length."""
+        return []
+
+    @abstractmethod
+    def collator(self, tokenizer, meta: TaskMeta):
+        ...
+
+    @abstractmethod
+    def metric_names(self, meta: TaskMeta) -> tuple[str, bool]:
+        """The headline metric's name and whether greater is better."""
+
+    @abstractmethod
+    def compute_metrics(self, meta: TaskMeta) -> Callable[[Any], dict[str, Any]]:
+        """A function of the Trainer's ``EvalPrediction`` returning a flat dict of numbers."""
+
+    def full_metrics(self, predictions: list[dict[str, Any]], meta: TaskMeta) -> dict[str, Any]:
+        """Rich metrics from stored predictions (per-class tables, confusion matrix)."""
+        return {}
+
+    # ---- predictions -------------------------------------------------------------------------
+    @abstractmethod
+    def predict(self, model, tokenizer, df: pd.DataFrame, meta: TaskMeta, max_length: int, batch_size: int = 32) -> list[dict[str, Any]]:
+        """One JSON-able dict per row, holding the inputs, the gold value (if any) and the prediction."""
+
+    def render(self, prediction: dict[str, Any]) -> dict[str, Any]:
+        """A flat row for the evaluation table; the default shows the prediction as it is."""
+        return prediction
+
+
+_REGISTRY: dict[str, type[Task]] = {}
+
+
+def register(cls: type[Task]) -> type[Task]:
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise RuntimeError(f"task name {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_task(name: str) -> Task:
+    from studio import tasks  # noqa: F401  (importing the package registers every task)
+
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        raise ConfigError(f"unknown task '{name}'; choose one of: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def list_tasks() -> list[type[Task]]:
+    from studio import tasks  # noqa: F401
+
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
