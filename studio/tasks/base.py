@@ -76,8 +76,9 @@ class Task(ABC):
         return read_table(path)
 
     @abstractmethod
-    def normalize(self, df: pd.DataFrame, config: "RunConfig", source: str) -> tuple[pd.DataFrame, list[Problem]]:
-        """Map the user's columns to the task's roles, clean and parse rows. ``source`` names the file."""
+    def normalize(self, df: pd.DataFrame, config: "RunConfig", source: str, labeled: bool = True) -> tuple[pd.DataFrame, list[Problem]]:
+        """Map the user's columns to the task's roles and drop unusable rows. ``source`` names the file;
+        ``labeled=False`` (prediction input) makes the gold columns optional."""
 
     def stratify_key(self, df: pd.DataFrame) -> str | None:
         return None

@@ -1,0 +1,238 @@
+"""The ``studio`` command line: train, predict, and list what is available.
+
+User mistakes (``StudioError``) print one readable message and exit 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from studio.errors import StudioError
+
+# Seconds a cancelled worker gets to checkpoint before it is killed.
+STOP_GRACE_S = 60
+
+
+def _workspace(args):
+    from studio.workspace import Workspace
+
+    return Workspace.at(args.workspace)
+
+
+def _print_problems(prepared) -> None:
+    for note in prepared.notes:
+        print(f"note: {note}")
+    for problem in prepared.problems:
+        print(f"{problem.level}: {problem.message}")
+
+
+def _fmt_metrics(metrics: dict) -> str:
+    return ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+                     if isinstance(v, (int, float)) and v is not None)
+
+
+def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False) -> int:
+    """Show the worker's events as a progress bar until it exits; Ctrl-C asks it to stop."""
+    from tqdm import tqdm
+
+    from studio.training.callbacks import STOP_FILE
+    from studio.training.events import read_events
+
+    bar = None
+    offset = 0
+    loss = None
+    status = None
+    stop_asked = None
+    try:
+        while True:
+            events, offset = read_events(run_dir, offset)
+            for e in events:
+                kind = e.get("kind")
+                if kind == "progress" and e.get("total"):
+                    if bar is None:
+                        bar = tqdm(total=e["total"], unit="step", disable=quiet, dynamic_ncols=True)
+                    bar.n = e["step"]
+                    bar.set_postfix_str(f"loss={loss:.4f} epoch={e.get('epoch', 0):.2f}" if loss is not None else f"epoch={e.get('epoch', 0):.2f}")
+                    bar.refresh()
+                elif kind == "log" and "loss" in e:
+                    loss = e["loss"]
+                elif kind == "log" and e.get("message"):
+                    (bar.write if bar else print)(e["message"])
+                elif kind == "eval":
+                    line = f"{e.get('split')} @ step {e.get('step')}: {_fmt_metrics(e.get('metrics', {}))}"
+                    (bar.write if bar else print)(line)
+                elif kind == "status":
+                    status = e.get("status")
+                    if status == "running" and not quiet:
+                        print(f"training on {e.get('device')}: {e.get('train_examples')} examples, "
+                              f"{e.get('total_steps')} steps, {e.get('trainable_parameters'):,} trainable parameters")
+                elif kind == "error":
+                    if bar:
+                        bar.close()
+                        bar = None
+                    print(f"error ({e.get('error_kind')}): {e.get('message')}", file=sys.stderr)
+                    if e.get("hint"):
+                        print(f"  hint: {e['hint']}", file=sys.stderr)
+                    if e.get("error_kind") == "internal":
+                        print("  last lines of worker.log:\n    " + "\n    ".join(e.get("log_tail", [])[-8:]), file=sys.stderr)
+            if process.poll() is not None:
+                events, offset = read_events(run_dir, offset)
+                if not events:
+                    break
+                continue
+            if stop_asked and time.time() - stop_asked > STOP_GRACE_S:
+                process.kill()
+            time.sleep(0.3)
+    except KeyboardInterrupt:
+        print("\nstopping: saving a checkpoint (Ctrl-C again to kill)", file=sys.stderr)
+        (run_dir / STOP_FILE).touch()
+        stop_asked = time.time()
+        try:
+            process.wait(STOP_GRACE_S)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            process.kill()
+        return 130
+    finally:
+        if bar:
+            bar.close()
+    if process.returncode and status not in ("failed", "cancelled"):
+        print(f"the training process ended unexpectedly (exit code {process.returncode}); see {run_dir / 'worker.log'}", file=sys.stderr)
+    return process.returncode or 0
+
+
+def spawn_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
+    log = open(run_dir / "worker.log", "ab")
+    cmd = [sys.executable, "-m", "studio.worker", str(run_dir)] + (["--resume"] if resume else [])
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # A new session, so the terminal's Ctrl-C reaches only us and we decide how to stop the worker.
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+
+
+def cmd_train(args) -> int:
+    from studio.config import RunConfig
+    from studio.data.profile import format_profile
+    from studio.training.prepare import prepare_run
+
+    config = RunConfig.load(args.config).with_overrides(args.set or [])
+    workspace = _workspace(args)
+    print(f"preparing: task {config.task.name}, backbone {config.model.backbone}, method {config.method.kind}")
+    prepared = prepare_run(config, workspace)
+    _print_problems(prepared)
+    print(format_profile(prepared.profile))
+    t = prepared.config.training
+    print(f"run {prepared.run_id}: preset {t.preset}, {t.epochs} epoch(s), lr {t.learning_rate}, batch {t.batch_size}, "
+          f"max length {t.max_length}\n  folder: {prepared.run_dir}")
+    code = follow_run(prepared.run_dir, spawn_worker(prepared.run_dir), quiet=args.quiet)
+    return _report(prepared.run_dir, code)
+
+
+def _report(run_dir: Path, code: int) -> int:
+    metrics_path = run_dir / "metrics.json"
+    if code == 0 and metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        for split in ("validation", "test"):
+            if split in metrics:
+                print(f"{split}: {_fmt_metrics(metrics[split])}")
+        print(f"model saved in {run_dir / 'model'}")
+    return code
+
+
+def _run_dir(args, run: str) -> Path:
+    path = Path(run)
+    if path.is_dir():
+        return path
+    candidate = _workspace(args).runs / run
+    if candidate.is_dir():
+        return candidate
+    raise StudioError(f"no run '{run}': give a run folder or the id of a run in the workspace")
+
+
+def cmd_predict(args) -> int:
+    import pandas as pd
+
+    from studio.inference.loading import load_trained
+
+    run_dir = _run_dir(args, args.run)
+    trained = load_trained(run_dir)
+    table = trained.task.read_file(args.input)
+    df, problems = trained.task.normalize(table.df, trained.config, Path(args.input).name, labeled=False)
+    for p in problems:
+        print(f"{p.level}: {p.message}", file=sys.stderr)
+    rows = [trained.task.render(p) | ({"probabilities": json.dumps(p["probabilities"], ensure_ascii=False)} if "probabilities" in p else {})
+            for p in trained.predict(df)]
+    out = Path(args.output) if args.output else Path(args.input).with_name(Path(args.input).stem + ".predictions.csv")
+    frame = pd.DataFrame(rows)
+    if out.suffix.lower() in (".jsonl", ".json"):
+        frame.to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        from studio.data.export import escape_formulas
+
+        escape_formulas(frame).to_csv(out, index=False)
+    print(f"{len(frame)} predictions written to {out}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from studio.models import catalog
+    from studio.models.resolve import bundled_path, _cached_snapshot
+
+    print(f"{'name':26} {'kind':8} {'size':>6}  {'licence':11} {'offline':8} languages")
+    for b in catalog.CATALOG:
+        offline = "bundled" if b.bundled and bundled_path(b) else ("cached" if _cached_snapshot(b.hub_id) else "-")
+        print(f"{b.name:26} {b.kind:8} {b.size:>6}  {b.license:11} {offline:8} {b.languages}")
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from studio.tasks import list_tasks
+
+    for task in list_tasks():
+        print(f"{task.name:16} {task.title}: {task.description}\n{'':16} columns: "
+              + ", ".join(f"{role} ({desc})" for role, desc in task.roles.items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="studio", description="Fine-tune language models on your labeled data.")
+    parser.add_argument("--workspace", help="folder for runs and datasets (default: $STUDIO_WORKSPACE or ./workspace)")
+    sub = parser.add_subparsers(dest="command")
+
+    train = sub.add_parser("train", help="fine-tune from a config file and show progress")
+    train.add_argument("config", help="run configuration (YAML)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set training.epochs=5 --set data.train=other.csv")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--workspace", default=argparse.SUPPRESS)
+    train.set_defaults(func=cmd_train)
+
+    predict = sub.add_parser("predict", help="predict a file with a finished run's model")
+    predict.add_argument("run", help="run folder or run id")
+    predict.add_argument("--input", required=True, help="CSV/TSV/JSONL/JSON/Parquet with the text column(s)")
+    predict.add_argument("--output", help="output .csv or .jsonl (default: <input>.predictions.csv)")
+    predict.add_argument("--workspace", default=argparse.SUPPRESS)
+    predict.set_defaults(func=cmd_predict)
+
+    sub.add_parser("models", help="list the backbone catalog and what works offline").set_defaults(func=cmd_models)
+    sub.add_parser("tasks", help="list the tasks and the columns they need").set_defaults(func=cmd_tasks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
+    try:
+        return args.func(args)
+    except StudioError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,65 @@
+"""Trainer callbacks: the worker's side of the events contract, and stop requests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from studio.training.events import EventLog
+
+STOP_FILE = "STOP"
+"""Created in the run directory to ask the worker to checkpoint and stop at the next step."""
+
+# Throttle progress events so a fast GPU does not write thousands of lines a minute.
+PROGRESS_INTERVAL_S = 0.5
+
+
+class EventsCallback(TrainerCallback):
+    def __init__(self, events: EventLog, run_dir: Path, tokens_per_step=None):
+        self.events = events
+        self.run_dir = Path(run_dir)
+        self._last_progress = 0.0
+        self._start: float | None = None
+        self._start_step = 0
+        self.stopped_by_request = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._start = time.time()
+        self._start_step = state.global_step
+        self.events.emit("progress", step=state.global_step, total=state.max_steps, epoch=state.epoch or 0.0, eta_s=None)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.time()
+        if (self.run_dir / STOP_FILE).exists():
+            # Checkpoint first so a cancelled run can be resumed where it stopped.
+            control.should_save = True
+            control.should_training_stop = True
+            self.stopped_by_request = True
+        if now - self._last_progress >= PROGRESS_INTERVAL_S or state.global_step == state.max_steps:
+            self._last_progress = now
+            done = state.global_step - self._start_step
+            elapsed = now - (self._start or now)
+            rate = done / elapsed if elapsed > 0 and done > 0 else None
+            eta = (state.max_steps - state.global_step) / rate if rate else None
+            self.events.emit(
+                "progress", step=state.global_step, total=state.max_steps, epoch=round(state.epoch or 0.0, 4),
+                eta_s=round(eta, 1) if eta is not None else None, steps_per_s=round(rate, 4) if rate else None,
+                elapsed_s=round(elapsed, 1),
+            )
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = dict(logs or {})
+        if any(k.startswith("eval_") for k in logs):
+            return  # evaluations are reported by on_evaluate
+        logs.pop("total_flos", None)
+        kind = "summary" if "train_runtime" in logs else "log"
+        self.events.emit(kind, step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        clean = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
+        self.events.emit("eval", split="validation", step=state.global_step, epoch=round(state.epoch or 0.0, 4), metrics=clean)
+
+    def on_save(self, args, state, control, **kwargs):
+        self.events.emit("checkpoint", step=state.global_step, path=f"checkpoints/checkpoint-{state.global_step}")

@@ -1,0 +1,70 @@
+"""The events log: one JSON object a line in ``<run_dir>/events.jsonl``.
+
+The worker appends and flushes each event; readers (CLI progress, job manager, UI charts) read
+from a byte offset and only ever parse complete lines, so a half-written last line is simply
+picked up on the next read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+EVENTS_FILE = "events.jsonl"
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf: write them as null so every reader can parse every line."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class EventLog:
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / EVENTS_FILE
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
+        event = {"t": round(time.time(), 3), "kind": kind, **_clean(fields)}
+        self._file.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+        self._file.flush()
+        return event
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Events after byte ``offset`` and the offset to pass next time."""
+    path = Path(run_dir) / EVENTS_FILE
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1  # only complete lines
+    events = []
+    for line in chunk[:end].splitlines():
+        if line.strip():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue  # a corrupt line (disk full mid-write) must not stop the readers
+    return events, offset + end
+
+
+def last_status(run_dir: str | Path) -> str | None:
+    status = None
+    for event in read_events(run_dir)[0]:
+        if event.get("kind") == "status":
+            status = event.get("status")
+    return status

@@ -1,0 +1,51 @@
+"""The run's README.md: a model card a colleague can read without the studio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from studio.config import RunConfig
+from studio.tasks.base import Task, TaskMeta
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMeta, metrics: dict, backbone: str) -> None:
+    t = config.training
+    lines = [
+        f"# {config.name or run_dir.name}",
+        "",
+        f"A {task.title.lower()} model fine-tuned from **{backbone}** with the studio "
+        f"({'LoRA' if config.method.kind == 'lora' else 'full fine-tuning'}).",
+        "",
+        "## Training",
+        "",
+        f"- epochs: {t.epochs}, max steps: {t.max_steps or '-'}, learning rate: {t.learning_rate}, "
+        f"batch size: {t.batch_size} x {t.gradient_accumulation}, max length: {t.max_length}",
+        f"- preset: {t.preset}, seed: {t.seed}, early-stopping patience: {t.early_stopping_patience}",
+    ]
+    labels = meta.info.get("labels")
+    if labels:
+        lines.append(f"- labels ({len(labels)}): {', '.join(map(str, labels[:50]))}")
+    lines += ["", "## Results", "", "| split | metric | value |", "|---|---|---|"]
+    for split in ("validation", "test"):
+        for name, value in metrics.get(split, {}).items():
+            if isinstance(value, (int, float)):
+                lines.append(f"| {split} | {name} | {_fmt(value)} |")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import AutoTokenizer, AutoModelForSequenceClassification" if config.method.kind == "full"
+        else "from peft import AutoPeftModelForSequenceClassification  # LoRA adapter on the base model",
+        "```",
+        "",
+        f"or `studio predict {run_dir.name} --input texts.csv`. The full configuration is in `config.yaml`; "
+        "rerun it with `studio train config.yaml`.",
+        "",
+    ]
+    (run_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,88 @@
+"""Everything checked before a run directory exists.
+
+``prepare_run`` validates the config, finds the backbone, reads and validates the data and
+resolves the preset. Only when all of that succeeds is the run directory created, in one rename,
+holding the resolved config and the exact splits; a bad file or value leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.config import RunConfig, apply_preset
+from studio.data.loading import load_task_data, write_splits
+from studio.errors import ConfigError
+from studio.models.resolve import ResolvedBackbone, resolve_backbone
+from studio.tasks.base import Problem, get_task
+from studio.workspace import Workspace
+
+# Longest max_length chosen automatically; longer needs an explicit training.max_length.
+AUTO_MAX_LENGTH_CAP = 512
+
+
+@dataclass
+class PreparedRun:
+    run_id: str
+    run_dir: Path
+    config: RunConfig
+    backbone: ResolvedBackbone
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profile: dict = field(default_factory=dict)
+
+
+def check_backbone_fits(task_kind: str, backbone: ResolvedBackbone, task_title: str) -> None:
+    kinds = {"encoder": ("encoder",), "decoder": ("decoder", "seq2seq"), "seq2seq": ("decoder", "seq2seq")}
+    if backbone.entry and backbone.entry.kind not in kinds.get(task_kind, (task_kind,)):
+        raise ConfigError(
+            f"backbone {backbone.entry.name} is a {backbone.entry.kind} model; {task_title} needs a {task_kind} model",
+            hint="pick a backbone listed for this task (studio models)",
+        )
+
+
+def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots: list[Path] | None = None) -> PreparedRun:
+    from studio.data.profile import choose_max_length, profile
+    from studio.models.loading import load_tokenizer, model_folder
+
+    task = get_task(config.task.name)
+    backbone = resolve_backbone(config.model.backbone, kind=task.model_kind, allowed_roots=allowed_model_roots)
+    check_backbone_fits(task.model_kind, backbone, task.title)
+    data = load_task_data(config, task, workspace.datasets)
+
+    tokenizer = load_tokenizer(model_folder(backbone, workspace.cache), config.model.trust_remote_code)
+    lengths = {name: task.text_lengths(df, tokenizer) for name, df in data.splits.items()}
+    resolved = apply_preset(config, backbone.parameters)
+    model_max = getattr(tokenizer, "model_max_length", None) or AUTO_MAX_LENGTH_CAP
+    cap = min(AUTO_MAX_LENGTH_CAP, model_max if model_max < 1e6 else AUTO_MAX_LENGTH_CAP)
+    if resolved.training.max_length is None:
+        resolved.training.max_length = choose_max_length(lengths.get("train") or [cap], cap) if lengths.get("train") else cap
+    elif resolved.training.max_length > model_max:
+        raise ConfigError(
+            f"bad value for 'training.max_length': {resolved.training.max_length} is more than "
+            f"{backbone.display_name} supports ({model_max})"
+        )
+    stats = profile(data.splits, "label" if "label" in data.splits["train"] else None, lengths, resolved.training.max_length)
+
+    run_id = workspace.new_run_id(resolved.name or Path(resolved.data.train or resolved.data.dataset or "run").stem)
+    final = workspace.runs / run_id
+    staging = workspace.runs / f".staging-{run_id}"
+    staging.mkdir(parents=True)
+    try:
+        resolved.save(staging / "config.yaml")
+        write_splits(data.splits, staging / "data")
+        (staging / "task.json").write_text(json.dumps(data.meta.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        (staging / "profile.json").write_text(json.dumps({
+            **stats,
+            "notes": data.notes,
+            "problems": [p.__dict__ for p in data.problems],
+            "backbone": {"path": backbone.path, "source": backbone.source, "parameters": backbone.parameters},
+        }, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PreparedRun(run_id, final, resolved, backbone, data.problems, data.notes, stats)

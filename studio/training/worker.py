@@ -1,0 +1,267 @@
+"""The training worker: one OS process per run, ``python -m studio.worker <run_dir>``.
+
+It reads only the run directory (config.yaml, task.json, data/) and writes only into it:
+events.jsonl as it goes, then model/, predictions_*.jsonl, metrics.json and README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from studio.config import RunConfig
+from studio.data.loading import read_splits
+from studio.errors import StudioError
+from studio.tasks.base import Task, TaskMeta, get_task
+from studio.training.events import EventLog
+
+CHECKPOINTS = "checkpoints"
+MODEL_DIR = "model"
+
+
+def classify_failure(error: BaseException) -> tuple[str, str | None]:
+    """Map an exception to (kind, hint) so users see what to change, not a traceback."""
+    if isinstance(error, StudioError):
+        return error.kind, error.hint
+    text = f"{type(error).__name__}: {error}".lower()
+    if "out of memory" in text or isinstance(error, MemoryError):
+        return "oom", ("lower training.batch_size (and raise training.gradient_accumulation to keep the effective batch), "
+                       "use method.kind: lora, or a shorter training.max_length")
+    if isinstance(error, OSError) and getattr(error, "errno", None) == 28 or "no space left" in text:
+        return "disk_full", "free disk space in the workspace (delete old runs) and resume the run"
+    return "internal", None
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Checkpoints whose save finished (the Trainer writes trainer_state.json last), oldest first."""
+    root = run_dir / CHECKPOINTS
+    found = []
+    for path in root.glob("checkpoint-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            try:
+                json.loads((path / "trainer_state.json").read_text())
+            except ValueError:
+                continue
+            found.append((int(step), path))
+    return [p for _, p in sorted(found)]
+
+
+def _precision(config: RunConfig) -> dict[str, bool]:
+    import torch
+
+    choice = config.training.precision
+    on_gpu = torch.cuda.is_available() and config.training.device != "cpu"
+    if choice == "auto":
+        if not on_gpu:
+            return {}
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    if choice == "fp32" or not on_gpu:
+        return {}
+    return {choice: True}
+
+
+def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_validation: bool, metric: str, greater: bool):
+    import inspect
+
+    from transformers import TrainingArguments
+
+    t = config.training
+    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation))
+    total = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
+    evaluate = has_validation and t.eval_strategy != "no"
+    save = t.save_strategy if t.save_strategy != "best" or evaluate else "epoch"
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(run_dir / CHECKPOINTS),
+        num_train_epochs=t.epochs or 1.0,
+        max_steps=t.max_steps or -1,
+        learning_rate=t.learning_rate,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=max(t.batch_size, 32),
+        gradient_accumulation_steps=t.gradient_accumulation,
+        warmup_steps=t.warmup,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type=t.lr_scheduler,
+        eval_strategy=t.eval_strategy if evaluate else "no",
+        eval_steps=t.eval_steps,
+        save_strategy=save,
+        save_steps=t.eval_steps if save == "steps" else 500,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=evaluate and save == t.eval_strategy or (evaluate and save == "best"),
+        metric_for_best_model=metric if evaluate else None,
+        greater_is_better=greater if evaluate else None,
+        logging_steps=t.logging_steps or max(1, min(50, total // 50)),
+        logging_first_step=True,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=t.device == "cpu",
+        **_precision(config),
+    )
+    # Keep only arguments this transformers release knows (the range we support spans several).
+    known = set(inspect.signature(TrainingArguments.__init__).parameters)
+    return TrainingArguments(**{k: v for k, v in kwargs.items() if k in known}), total
+
+
+def apply_lora(model, config: RunConfig, task_type: str):
+    from peft import LoraConfig, get_peft_model
+
+    lora = config.method.lora
+    targets = "all-linear" if lora.target_modules == "auto" else lora.target_modules
+    peft_config = LoraConfig(task_type=task_type, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets)
+    return get_peft_model(model, peft_config)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _log_tail(run_dir: Path, lines: int = 20) -> list[str]:
+    try:
+        return (run_dir / "worker.log").read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def run(run_dir: Path, *, resume: bool = False) -> int:
+    run_dir = Path(run_dir).resolve()
+    events = EventLog(run_dir)
+    events.emit("status", status="starting", pid=os.getpid())
+    try:
+        return _train(run_dir, events, resume)
+    except KeyboardInterrupt:
+        events.emit("status", status="cancelled")
+        return 130
+    except BaseException as error:  # noqa: BLE001 - every failure must reach the events log
+        kind, hint = classify_failure(error)
+        traceback.print_exc()
+        sys.stderr.flush()
+        message = error.message if isinstance(error, StudioError) else f"{type(error).__name__}: {error}"
+        events.emit("error", error_kind=kind, message=message, hint=hint, log_tail=_log_tail(run_dir))
+        events.emit("status", status="failed", error_kind=kind)
+        return 2
+    finally:
+        events.close()
+
+
+def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
+    import torch
+    from transformers import EarlyStoppingCallback, Trainer, set_seed
+
+    from studio.models.loading import load_tokenizer, model_folder
+    from studio.models.resolve import resolve_backbone
+    from studio.training.callbacks import STOP_FILE, EventsCallback
+
+    config = RunConfig.load(run_dir / "config.yaml")
+    task = get_task(config.task.name)
+    meta = TaskMeta.from_dict(json.loads((run_dir / "task.json").read_text(encoding="utf-8")))
+    splits = read_splits(run_dir / "data")
+    set_seed(config.training.seed)
+
+    cache = run_dir.parent.parent / "cache"
+    backbone = resolve_backbone(config.model.backbone, kind=task.model_kind)
+    path = model_folder(backbone, cache)
+    tokenizer = load_tokenizer(path, config.model.trust_remote_code)
+    model = task.load_model(path, meta, config)
+    if config.method.kind == "lora":
+        model = apply_lora(model, config, getattr(task, "peft_task_type", "SEQ_CLS"))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total_params = sum(p.numel() for p in model.parameters())
+
+    max_length = config.training.max_length
+    datasets = {name: task.tokenize(df, tokenizer, meta, max_length) for name, df in splits.items()}
+    metric, greater = task.metric_names(meta)
+    has_validation = "validation" in datasets and len(datasets["validation"]) > 0
+    args, total_steps = training_arguments(config, run_dir, len(datasets["train"]), has_validation, metric, greater)
+    progress = EventsCallback(events, run_dir)
+    callbacks = [progress]
+    patience = config.training.early_stopping_patience
+    if patience and args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation") if has_validation else None,
+        data_collator=task.collator(tokenizer, meta),
+        compute_metrics=task.compute_metrics(meta) if has_validation else None,
+        callbacks=callbacks,
+    )
+    device = str(next(model.parameters()).device)
+    events.emit(
+        "status", status="running", device=device, total_steps=total_steps, parameters=total_params,
+        trainable_parameters=trainable, train_examples=len(datasets["train"]),
+        torch_threads=torch.get_num_threads(),
+    )
+    checkpoint = None
+    if resume:
+        done = complete_checkpoints(run_dir)
+        checkpoint = str(done[-1]) if done else None
+        events.emit("log", step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over")
+    started = time.time()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    if progress.stopped_by_request:
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        events.emit("status", status="cancelled", step=trainer.state.global_step)
+        return 0
+
+    model_dir = run_dir / MODEL_DIR
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    _write_json(model_dir / "task.json", meta.to_dict())
+
+    metrics: dict[str, Any] = {"headline": {"name": metric, "greater_is_better": greater}}
+    for split in ("validation", "test"):
+        if split not in datasets or len(datasets[split]) == 0:
+            continue
+        events.emit("log", step=trainer.state.global_step, message=f"scoring the {split} split")
+        loss = trainer.evaluate(datasets[split], metric_key_prefix=split).get(f"{split}_loss")
+        predictions = task.predict(trainer.model, tokenizer, splits[split], meta, max_length)
+        with open(run_dir / f"predictions_{split}.jsonl", "w", encoding="utf-8") as f:
+            for row in predictions:
+                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        metrics[split] = {"loss": loss, **task.full_metrics(predictions, meta), "examples": len(predictions)}
+        events.emit("eval", split=split, step=trainer.state.global_step,
+                    metrics={k: v for k, v in metrics[split].items() if isinstance(v, (int, float))})
+    metrics["train"] = {"runtime_s": round(time.time() - started, 1), "global_step": trainer.state.global_step,
+                        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None}
+    _write_json(run_dir / "metrics.json", metrics)
+    from studio.training.modelcard import write_model_card
+
+    write_model_card(run_dir, config, task, meta, metrics, backbone.display_name)
+    _prune_checkpoints(run_dir, trainer.state.best_model_checkpoint)
+    events.emit("status", status="completed", step=trainer.state.global_step,
+                headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)})
+    return 0
+
+
+def _prune_checkpoints(run_dir: Path, best: str | None) -> None:
+    """Keep the best and the last complete checkpoint; drop the rest (they are large)."""
+    done = complete_checkpoints(run_dir)
+    keep = {done[-1].resolve()} if done else set()
+    if best:
+        keep.add(Path(best).resolve())
+    for path in (run_dir / CHECKPOINTS).glob("checkpoint-*"):
+        if path.resolve() not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m studio.worker", description="Train one prepared run directory.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return run(args.run_dir, resume=args.resume)

@@ -1,0 +1,83 @@
+"""Shared fixtures: an offline environment, a temporary workspace, and tiny models built from
+configs (seconds to train) so most tests never touch real weights."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+# No test may reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+ASSETS = REPO / "assets"
+
+WORDS = (
+    "the a film movie book story plot acting cast music scene ending it was is this and but not very "
+    "good great wonderful superb lovely brilliant fun bad awful terrible boring dull poor weak waste "
+    "i we they loved hated liked enjoyed really quite so too"
+).split()
+POSITIVE = ["good", "great", "wonderful", "superb", "lovely", "brilliant", "fun", "loved", "enjoyed", "liked"]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "dull", "poor", "weak", "waste", "hated"]
+FILLER = ["the", "film", "movie", "book", "story", "plot", "acting", "cast", "music", "scene", "was", "is", "this", "very", "really"]
+
+
+def toy_sentiment_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
+    """Learnable two-class data: the label follows from the sentiment words in each text."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = "positive" if i % 2 == 0 else "negative"
+        cue = POSITIVE if label == "positive" else NEGATIVE
+        words = rng.sample(FILLER, rng.randint(2, 6)) + rng.sample(cue, 2)
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "label": label})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A 2-layer BERT with a word-level vocabulary, saved like any Hugging Face model folder."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    tokenizer.save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    from studio.workspace import Workspace
+
+    return Workspace.at(tmp_path / "workspace")
+
+
+@pytest.fixture
+def toy_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(120))
