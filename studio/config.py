@@ -169,12 +169,21 @@ class RunConfig:
                     known = sorted(k for k, v in node.items() if isinstance(v, dict)) if isinstance(node, dict) else []
                     raise ConfigError(f"unknown config section '{'.'.join(parts[: i + 1])}'" + _suggest(part, known))
                 node = child
-            try:
-                value = yaml.safe_load(raw) if raw.strip() else None
-            except yaml.YAMLError:
-                value = raw
-            node[parts[-1]] = value
+            node[parts[-1]] = _parse_override(raw)
         return RunConfig.from_dict(data)
+
+
+def _parse_override(raw: str) -> Any:
+    """A command-line value as YAML (numbers, booleans, lists), but text stays exactly as typed:
+    YAML would read '|' or '>' as block markers and '#...' as a comment."""
+    text = raw.strip()
+    if not text or text in ("null", "~"):
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if value is None or isinstance(value, str) else value
 
 
 # ---- strict construction from plain data ---------------------------------------------------

@@ -59,8 +59,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-bert")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS))
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=True, model_max_length=128)
     tokenizer.save_pretrained(folder)
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -80,4 +79,4 @@ def workspace(tmp_path):
 
 @pytest.fixture
 def toy_csv(tmp_path) -> Path:
-    return write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(120))
+    return write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(200))

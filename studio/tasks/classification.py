@@ -120,6 +120,9 @@ class TextClassification(Task):
         values = df["label"]
         if values.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
             return None
+        numbers = values.map(_as_float)
+        if numbers.notna().all() and not numbers.map(lambda x: float(x).is_integer()).all():
+            return None  # a continuous score (regression) has no classes to stratify on
         return "label" if values.astype(str).nunique() <= max(2, len(values) // 2) else None
 
     def _problem_type(self, labels: pd.Series, config) -> str:

@@ -58,7 +58,11 @@ class EventsCallback(TrainerCallback):
         self.events.emit(kind, step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        clean = {k.removeprefix("eval_"): v for k, v in (metrics or {}).items() if isinstance(v, (int, float))}
+        metrics = metrics or {}
+        if not any(k.startswith("eval_") for k in metrics):
+            return  # a final scoring of another split: the worker reports it with its full metrics
+        clean = {k.removeprefix("eval_"): v for k, v in metrics.items()
+                 if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second"))}
         self.events.emit("eval", split="validation", step=state.global_step, epoch=round(state.epoch or 0.0, 4), metrics=clean)
 
     def on_save(self, args, state, control, **kwargs):

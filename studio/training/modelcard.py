@@ -15,6 +15,7 @@ def _fmt(value: Any) -> str:
 
 def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMeta, metrics: dict, backbone: str) -> None:
     t = config.training
+    auto_class = getattr(task, "hf_auto_class", "AutoModelForSequenceClassification")
     lines = [
         f"# {config.name or run_dir.name}",
         "",
@@ -40,8 +41,8 @@ def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMet
         "## Use",
         "",
         "```python",
-        "from transformers import AutoTokenizer, AutoModelForSequenceClassification" if config.method.kind == "full"
-        else "from peft import AutoPeftModelForSequenceClassification  # LoRA adapter on the base model",
+        f"from transformers import AutoTokenizer, {auto_class}" if config.method.kind == "full"
+        else f"from peft import {auto_class.replace('AutoModel', 'AutoPeftModel')}  # LoRA adapter on the base model",
         "```",
         "",
         f"or `studio predict {run_dir.name} --input texts.csv`. The full configuration is in `config.yaml`; "

@@ -60,6 +60,9 @@ def test_overrides_dotted_keys():
     assert config.training.epochs == 5.0
     assert config.method.lora.r == 4
     assert config.model.backbone == "roberta-base"
+    special = RunConfig().with_overrides(["task.label_delimiter=|", "data.validation=#1.csv", "training.max_steps=null"])
+    assert special.task.label_delimiter == "|" and special.data.validation == "#1.csv"
+    assert special.training.max_steps is None
     with pytest.raises(ConfigError, match="training.epoch'"):
         RunConfig().with_overrides(["training.epoch=5"])
     with pytest.raises(ConfigError, match="unknown config section 'trainig'"):

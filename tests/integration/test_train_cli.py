@@ -1,0 +1,161 @@
+"""End to end through the CLI with a tiny random BERT (seconds): the run directory contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from studio.cli import main
+from studio.training.events import read_events
+from tests.conftest import toy_sentiment_rows, write_csv
+
+
+def make_config(tmp_path: Path, backbone: Path, train: Path, **training) -> Path:
+    config = {
+        "name": "toy",
+        "data": {"train": str(train)},
+        "model": {"backbone": str(backbone)},
+        "training": {"epochs": 3, "learning_rate": 3e-3, "batch_size": 8, "early_stopping_patience": 0, **training},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def only_run(workspace) -> Path:
+    runs = [p for p in workspace.runs.iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_train_leaves_the_documented_run_directory(tmp_path, tiny_encoder, toy_csv, workspace, capsys):
+    cfg = make_config(tmp_path, tiny_encoder, toy_csv)
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "test: loss=" in out and "accuracy=" in out
+
+    run = only_run(workspace)
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["training"]["learning_rate"] == 3e-3 and resolved["training"]["max_length"] >= 8
+    assert resolved["training"]["batch_size"] == 8
+
+    events, _ = read_events(run)
+    kinds = [e["kind"] for e in events]
+    statuses = [e["status"] for e in events if e["kind"] == "status"]
+    assert statuses == ["starting", "running", "completed"]
+    losses = [e for e in events if e["kind"] == "log" and "loss" in e]
+    assert losses and all({"learning_rate", "epoch", "step"} <= set(e) for e in losses)
+    epoch_evals = [e for e in events if e["kind"] == "eval" and e["split"] == "validation" and "runtime" not in e["metrics"]]
+    assert len([e for e in epoch_evals if "accuracy" in e["metrics"]]) >= 2  # one per epoch + final
+    progress = [e for e in events if e["kind"] == "progress"]
+    assert progress[-1]["step"] == progress[-1]["total"] and "eta_s" in progress[-1]
+    assert "error" not in kinds
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["headline"]["name"] == "accuracy"
+    assert set(metrics["test"]["per_class"]) == {"negative", "positive"}
+    assert metrics["test"]["confusion_matrix"]["labels"] == ["negative", "positive"]
+    assert metrics["test"]["accuracy"] >= 0.8  # the toy data is easy: the model must have learned
+    assert 0 <= metrics["validation"]["accuracy"] <= 1
+
+    predictions = [json.loads(line) for line in (run / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(predictions) == metrics["test"]["examples"]
+    first = predictions[0]
+    assert {"text", "gold", "predicted", "probabilities", "confidence", "correct"} <= set(first)
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+    assert (run / "worker.log").exists() and (run / "README.md").read_text().startswith("# toy")
+    checkpoints = list((run / "checkpoints").glob("checkpoint-*"))
+    assert 1 <= len(checkpoints) <= 2
+
+    # The model loads with plain transformers, no studio code.
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(run / "model")
+    tokenizer = AutoTokenizer.from_pretrained(run / "model")
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    logits = model(**tokenizer(["the film was great and lovely"], return_tensors="pt")).logits
+    assert model.config.id2label[int(logits.argmax())] == "positive"
+
+
+def test_same_config_and_seed_give_the_same_metrics(tmp_path, tiny_encoder, toy_csv, workspace):
+    cfg = make_config(tmp_path, tiny_encoder, toy_csv, epochs=1)
+    for _ in range(2):
+        assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    runs = sorted(p for p in workspace.runs.iterdir() if not p.name.startswith("."))
+    a, b = (json.loads((r / "metrics.json").read_text()) for r in runs)
+    assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-6)
+    assert a["test"]["accuracy"] == b["test"]["accuracy"]
+    pa, pb = ((r / "predictions_test.jsonl").read_text() for r in runs)
+    assert pa == pb
+
+
+def test_lora_run_saves_an_adapter_loadable_with_peft(tmp_path, tiny_encoder, toy_csv, workspace):
+    cfg = make_config(tmp_path, tiny_encoder, toy_csv, epochs=1)
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet",
+                 "--set", "method.kind=lora", "--set", "method.lora.r=4"]) == 0
+    run = only_run(workspace)
+    assert (run / "model" / "adapter_config.json").exists()
+    events, _ = read_events(run)
+    running = next(e for e in events if e.get("status") == "running")
+    assert running["trainable_parameters"] < running["parameters"] / 2
+
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=2)
+    model = PeftModel.from_pretrained(base, run / "model")
+    assert model.peft_config["default"].r == 4
+
+
+def test_overrides_rerun_a_saved_config_on_other_data(tmp_path, tiny_encoder, toy_csv, workspace):
+    cfg = make_config(tmp_path, tiny_encoder, toy_csv, epochs=1)
+    other = write_csv(tmp_path / "other.csv", toy_sentiment_rows(60, seed=3))
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet",
+                 "--set", f"data.train={other}", "--set", "training.max_steps=3"]) == 0
+    run = only_run(workspace)
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["data"]["train"] == str(other) and resolved["training"]["max_steps"] == 3
+    assert json.loads((run / "metrics.json").read_text())["train"]["global_step"] == 3
+    # The saved, resolved config reruns as it is.
+    assert main(["train", str(run / "config.yaml"), "--workspace", str(workspace.root), "--quiet"]) == 0
+
+
+def test_predict_writes_escaped_csv_and_jsonl(tmp_path, tiny_encoder, toy_csv, workspace, capsys):
+    cfg = make_config(tmp_path, tiny_encoder, toy_csv)
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    run = only_run(workspace)
+    inputs = write_csv(tmp_path / "new.csv", [{"text": "=HYPERLINK(\"x\") great lovely film"}, {"text": "awful boring plot"}])
+    assert main(["predict", run.name, "--input", str(inputs), "--workspace", str(workspace.root)]) == 0
+    out = pd.read_csv(tmp_path / "new.predictions.csv", dtype=str)
+    assert out["text"][0].startswith("'=")
+    assert set(out["predicted"]) <= {"positive", "negative"}
+    assert json.loads(out["probabilities"][1]).keys() == {"negative", "positive"}
+    assert main(["predict", str(run), "--input", str(inputs), "--output", str(tmp_path / "p.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert rows[1]["predicted"] == "negative"
+
+
+@pytest.mark.parametrize("problem_type, rows, headline", [
+    ("multi_label", [{"text": r["text"], "label": "|".join([r["label"], "review"] if i % 3 else [r["label"]])}
+                     for i, r in enumerate(toy_sentiment_rows(80))], "micro_f1"),
+    ("regression", [{"text": r["text"], "label": "4.5" if r["label"] == "positive" else "1.25"}
+                    for r in toy_sentiment_rows(80)], "mse"),
+])
+def test_multi_label_and_regression_runs(tmp_path, tiny_encoder, workspace, problem_type, rows, headline):
+    train = write_csv(tmp_path / "train.csv", rows)
+    cfg = make_config(tmp_path, tiny_encoder, train, epochs=1)
+    extra = ["--set", "task.label_delimiter=|"] if problem_type == "multi_label" else []
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet", *extra]) == 0
+    run = only_run(workspace)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["headline"]["name"] == headline
+    assert headline in metrics["test"]
+    task_meta = json.loads((run / "task.json").read_text())
+    assert task_meta["problem_type"] == problem_type
+    first = json.loads((run / "predictions_test.jsonl").read_text().splitlines()[0])
+    assert isinstance(first["predicted"], list if problem_type == "multi_label" else float)
