@@ -49,6 +49,11 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
     from studio.models.loading import load_tokenizer, model_folder
 
     task = get_task(config.task.name)
+    if config.training.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("bad value for 'training.device': cuda was asked for but no GPU is visible; use auto or cpu")
     backbone = resolve_backbone(config.model.backbone, kind=task.model_kind, allowed_roots=allowed_model_roots)
     check_backbone_fits(task.model_kind, backbone, task.title)
     data = load_task_data(config, task, workspace.datasets)

@@ -111,6 +111,17 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
     return TrainingArguments(**{k: v for k, v in kwargs.items() if k in known}), total
 
 
+# Metrics where lower is better; anything else a user names is taken as higher-is-better.
+LOWER_IS_BETTER = {"loss", "mse", "mae", "rmse", "hamming_loss", "perplexity"}
+
+
+def selection_metric(config: RunConfig, task: Task, meta: TaskMeta) -> tuple[str, bool]:
+    """The validation metric for early stopping and the best checkpoint (config or task default)."""
+    if config.training.metric == "auto":
+        return task.metric_names(meta)
+    return config.training.metric, config.training.metric not in LOWER_IS_BETTER
+
+
 def apply_lora(model, config: RunConfig, task_type: str):
     from peft import LoraConfig, get_peft_model
 
@@ -180,7 +191,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
 
     max_length = config.training.max_length
     datasets = {name: task.tokenize(df, tokenizer, meta, max_length) for name, df in splits.items()}
-    metric, greater = task.metric_names(meta)
+    metric, greater = selection_metric(config, task, meta)
     has_validation = "validation" in datasets and len(datasets["validation"]) > 0
     args, total_steps = training_arguments(config, run_dir, len(datasets["train"]), has_validation, metric, greater)
     progress = EventsCallback(events, run_dir)
