@@ -1,0 +1,158 @@
+"""Memory and time estimates before launch, from a backbone's config.json alone (no torch).
+
+Memory follows the usual accounting for mixed-precision training with AdamW: fp32 master
+weights (4 bytes a parameter), gradients and two Adam moments for the trainable parameters
+(4 + 8 bytes), and activations per token and layer after Korthikanti et al. (2022), with the
+attention-score term dropped because SDPA/flash attention never materialise it. Time is
+6 FLOPs per non-embedding parameter and token (4 with LoRA: no weight gradients) over an
+assumed sustained rate for the device. Both are estimates; the worker records the measured peak
+beside them so the gap is visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+GIB = 1024**3
+
+# Sustained training throughput assumed per device kind, in FLOP/s (a fraction of the peak).
+ASSUMED_FLOPS = {"cpu_core": 50e9, "cuda": 989e12 * 0.30}
+CUDA_CONTEXT_BYTES = 0.6 * GIB
+ALLOCATOR_SLACK = 1.10
+
+
+@dataclass
+class Shape:
+    hidden: int
+    layers: int
+    vocab: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    gated_mlp: bool
+    decoder_layers: int = 0
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Shape | None":
+        def get(*keys, default=None):
+            return next((config[k] for k in keys if isinstance(config.get(k), int)), default)
+
+        hidden = get("hidden_size", "d_model", "n_embd", "dim")
+        layers = get("num_hidden_layers", "num_layers", "n_layer", "n_layers", "encoder_layers")
+        vocab = get("vocab_size")
+        if not (hidden and layers and vocab):
+            return None
+        heads = get("num_attention_heads", "num_heads", "n_head", "encoder_attention_heads", default=max(1, hidden // 64))
+        model_type = str(config.get("model_type", ""))
+        return cls(
+            hidden=hidden, layers=layers, vocab=vocab,
+            intermediate=get("intermediate_size", "d_ff", "n_inner", "ffn_dim", "encoder_ffn_dim", default=4 * hidden),
+            heads=heads, kv_heads=get("num_key_value_heads", default=heads),
+            gated_mlp=config.get("hidden_act") == "silu" or model_type in ("llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "t5"),
+            decoder_layers=get("num_decoder_layers", "decoder_layers", default=0) if config.get("is_encoder_decoder") else 0,
+        )
+
+    @property
+    def layer_parameters(self) -> int:
+        head_dim = self.hidden // self.heads
+        attention = 2 * self.hidden * self.hidden + 2 * self.hidden * self.kv_heads * head_dim
+        mlp = (3 if self.gated_mlp else 2) * self.hidden * self.intermediate
+        return attention + mlp
+
+    @property
+    def body_parameters(self) -> int:
+        """Parameters that cost FLOPs (everything but the embedding lookup)."""
+        return (self.layers + 2 * self.decoder_layers) * self.layer_parameters
+
+    def lora_parameters(self, r: int) -> int:
+        """LoRA on every linear layer of every block (peft's 'all-linear')."""
+        head_dim = self.hidden // self.heads
+        kv = self.kv_heads * head_dim
+        linear = [(self.hidden, self.hidden)] * 2 + [(self.hidden, kv)] * 2
+        linear += [(self.hidden, self.intermediate)] * (2 if self.gated_mlp else 1) + [(self.intermediate, self.hidden)]
+        per_layer = sum(r * (a + b) for a, b in linear)
+        return (self.layers + 2 * self.decoder_layers) * per_layer
+
+
+@dataclass
+class Estimate:
+    parameters: int
+    trainable: int
+    weights_gib: float
+    gradients_gib: float
+    optimizer_gib: float
+    activations_gib: float
+    total_gib: float
+    tokens_per_step: int
+    flops_per_step: float
+    seconds_per_step: float | None
+    total_seconds: float | None
+
+    def to_dict(self) -> dict:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def estimate(
+    config: dict,
+    *,
+    batch_size: int,
+    seq_len: int,
+    lora_r: int | None = None,
+    half_precision: bool = False,
+    gradient_checkpointing: bool = False,
+    causal_lm: bool = False,
+    device: str = "cpu",
+    cpu_cores: int = 1,
+    steps: int | None = None,
+    parameters: int | None = None,
+) -> Estimate | None:
+    """Estimate peak training memory and step time; None when the config has no usable shape."""
+    shape = Shape.from_config(config)
+    if shape is None:
+        return None
+    total_params = parameters or (shape.vocab * shape.hidden + shape.body_parameters)
+    trainable = shape.lora_parameters(lora_r) if lora_r else total_params
+    act_bytes = 2 if half_precision else 4
+    tokens = batch_size * seq_len
+    layers = shape.layers + 2 * shape.decoder_layers
+
+    # Full-precision master weights; with LoRA a half-precision copy of the frozen base is enough.
+    weights = total_params * (2 if (lora_r and half_precision) else 4)
+    gradients = trainable * 4
+    optimizer = trainable * 8
+    # Activations kept for backward: ~17 hidden-sized tensors a token and layer (34 bytes at 16-bit)
+    # plus the MLP's wider intermediate; checkpointing keeps one layer input instead.
+    per_token_layer = act_bytes * (17 * shape.hidden + 2 * shape.intermediate)
+    if gradient_checkpointing:
+        activations = tokens * (layers * act_bytes * shape.hidden + per_token_layer)
+    else:
+        activations = tokens * layers * per_token_layer
+    if causal_lm:  # logits in fp32 and their gradient, for every token
+        activations += tokens * shape.vocab * 4 * 2
+    total = (weights + gradients + optimizer + activations) * ALLOCATOR_SLACK
+    if device == "cuda":
+        total += CUDA_CONTEXT_BYTES
+
+    flops = (4 if lora_r else 6) * shape.body_parameters * tokens
+    if causal_lm:
+        flops += 6 * shape.vocab * shape.hidden * tokens
+    rate = ASSUMED_FLOPS["cuda"] if device == "cuda" else ASSUMED_FLOPS["cpu_core"] * max(1, cpu_cores)
+    seconds = flops / rate
+    return Estimate(
+        parameters=total_params, trainable=trainable,
+        weights_gib=weights / GIB, gradients_gib=gradients / GIB, optimizer_gib=optimizer / GIB,
+        activations_gib=activations / GIB, total_gib=total / GIB,
+        tokens_per_step=tokens, flops_per_step=flops, seconds_per_step=seconds,
+        total_seconds=seconds * steps if steps else None,
+    )
+
+
+def largest_batch(config: dict, *, memory_gib: float, seq_len: int, start: int = 512, **kwargs) -> int:
+    """The largest power-of-two batch (>= 1) whose estimate fits in ``memory_gib``."""
+    batch = start
+    while batch > 1:
+        est = estimate(config, batch_size=batch, seq_len=seq_len, **kwargs)
+        if est is None or est.total_gib <= memory_gib:
+            return batch
+        batch //= 2
+    return 1

@@ -1,0 +1,53 @@
+import pytest
+
+from studio.models.estimate import GIB, Shape, estimate, largest_batch
+
+MINILM = {"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12,
+          "intermediate_size": 1536, "vocab_size": 30522, "hidden_act": "gelu"}
+QWEN_05B = {"model_type": "qwen2", "hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14,
+            "num_key_value_heads": 2, "intermediate_size": 4864, "vocab_size": 151936, "hidden_act": "silu"}
+
+
+def test_parameter_counts_match_known_models():
+    minilm = estimate(MINILM, batch_size=1, seq_len=8)
+    assert minilm.parameters == pytest.approx(22.7e6, rel=0.05)
+    qwen = estimate(QWEN_05B, batch_size=1, seq_len=8)
+    assert qwen.parameters == pytest.approx(494e6, rel=0.05)
+
+
+def test_memory_terms_by_hand():
+    est = estimate(MINILM, batch_size=16, seq_len=64)
+    p = est.parameters
+    assert est.weights_gib == pytest.approx(4 * p / GIB)
+    assert est.gradients_gib == pytest.approx(4 * p / GIB)
+    assert est.optimizer_gib == pytest.approx(8 * p / GIB)
+    # activations: tokens x layers x 4 bytes x (17 h + 2 i)
+    assert est.activations_gib == pytest.approx(16 * 64 * 6 * 4 * (17 * 384 + 2 * 1536) / GIB)
+
+
+def test_lora_checkpointing_and_batch_move_the_estimate_the_right_way():
+    full = estimate(QWEN_05B, batch_size=8, seq_len=512, causal_lm=True, half_precision=True, device="cuda")
+    lora = estimate(QWEN_05B, batch_size=8, seq_len=512, causal_lm=True, half_precision=True, device="cuda", lora_r=16)
+    body = estimate(QWEN_05B, batch_size=8, seq_len=512, half_precision=True, device="cuda")
+    ckpt = estimate(QWEN_05B, batch_size=8, seq_len=512, half_precision=True, device="cuda", gradient_checkpointing=True)
+    assert lora.trainable < full.trainable / 50 and lora.total_gib < full.total_gib
+    assert ckpt.activations_gib < body.activations_gib / 3
+    assert full.activations_gib > body.activations_gib  # the vocabulary-sized logits
+    assert lora.flops_per_step < full.flops_per_step
+    assert Shape.from_config(QWEN_05B).lora_parameters(16) == pytest.approx(8.8e6, rel=0.05)
+
+
+def test_largest_batch_fits():
+    batch = largest_batch(QWEN_05B, memory_gib=40, seq_len=1024, causal_lm=True, half_precision=True, device="cuda")
+    assert estimate(QWEN_05B, batch_size=batch, seq_len=1024, causal_lm=True, half_precision=True, device="cuda").total_gib <= 40
+    assert estimate(QWEN_05B, batch_size=batch * 2, seq_len=1024, causal_lm=True, half_precision=True, device="cuda").total_gib > 40
+
+
+def test_cpu_time_estimate_is_in_the_measured_range():
+    # Measured on a 2-core CPU: about 0.5 s a step (batch 16, 64 tokens).
+    est = estimate(MINILM, batch_size=16, seq_len=64, cpu_cores=2, steps=100)
+    assert 0.2 < est.seconds_per_step < 1.5 and est.total_seconds == pytest.approx(100 * est.seconds_per_step)
+
+
+def test_unknown_shape_gives_none():
+    assert estimate({"model_type": "mystery"}, batch_size=1, seq_len=8) is None
