@@ -51,6 +51,8 @@ TOKEN_NAMES = ("tokens", "words", "token", "word", "sentence_tokens")
 TAG_NAMES = ("tags", "ner_tags", "ner", "labels", "label", "tag", "bio", "iob")
 ENTITY_NAMES = ("entities", "spans", "entity", "ents", "annotations", "label", "labels", "ner")
 
+_HEADER_WORDS = {"token", "tokens", "word", "words", "form", "text"}
+_HEADER_TAGS = {"tag", "tags", "label", "labels", "ner", "ner_tag", "ner_tags", "bio", "iob", "entity", "entities", "class"}
 _TAG = re.compile(r"^([BIESLU])[-_](\S.*)$", re.IGNORECASE)
 _SHOWN = 5  # examples listed per kind of problem
 
@@ -258,7 +260,7 @@ def parse_conll(text: str, name: str = "data.conll", notes: list[str] | None = N
             continue
         fields = _fields(line)
         if not sentences and not tokens and not header_skipped and len(fields) >= 2 and split_tag(fields[-1]) is None \
-                and fields[-1].lower() in {"tag", "tags", "label", "labels", "ner", "ner_tag", "ner_tags", "bio"}:
+                and (fields[0].lower() in _HEADER_WORDS or fields[-1].lower() in _HEADER_TAGS):
             header_skipped = True  # a header line such as 'token<TAB>tag'
             notes.append(f"{name}: skipped the header line 1 ({line!r})")
             continue
@@ -465,7 +467,12 @@ class TokenClassification(Task):
                 f"data.columns names role(s) {', '.join(sorted(unknown))} that token classification does not use; "
                 f"its roles are: {', '.join(self.roles)}"
             )
+        if not labeled:  # prediction input may come in another shape than the training data
+            given = {role: column for role, column in given.items() if column in df.columns}
         if "_line" in df.columns:  # read from a CoNLL file: the columns are known
+            if labeled and "tags" not in df.columns:
+                raise DataError(f"file {source} holds words but no tags (one column per line)",
+                                hint="training data needs 'token<TAB>tag' on every line, e.g. 'London<TAB>B-LOC'")
             return "tokens", {"tokens": "tokens", **({"tags": "tags"} if "tags" in df.columns else {})}
         columns = [c for c in df.columns if not str(c).startswith("_")]
         explicit_spans = ("text" in given or "entities" in given) and "tokens" not in given
@@ -484,9 +491,10 @@ class TokenClassification(Task):
                 raise DataError(message, hint="token classification needs a tokens column and a tags column (lists of equal length), "
                                               "or a text column with an entities column of character spans")
             return "tokens", mapping
-        text = given.get("text") or guess_text_column(df[columns], exclude=[given.get("entities")])
+        entities = given.get("entities") or _by_name([c for c in columns if c != given.get("text")], ENTITY_NAMES)
+        # The spans column (JSON text in a CSV) is long text too: keep it out of the text guess.
+        text = given.get("text") or guess_text_column(df[columns], exclude=[entities])
         mapping = {"text": text} if text else {}
-        entities = given.get("entities") or _by_name([c for c in columns if c != text], ENTITY_NAMES)
         if entities is not None:
             mapping["entities"] = entities
         if not labeled and mapping.get("entities") not in df.columns:
@@ -763,6 +771,11 @@ class TokenClassification(Task):
 
         labels = meta.info["labels"]
         max_length = max_length or min(512, int(getattr(tokenizer, "model_max_length", 512) or 512))
+        if "tokens" not in df.columns:  # raw text that did not go through normalize (a playground box)
+            words = [split_words("" if _missing(t) else str(t)) for t in df["text"]]
+            df = pd.DataFrame({"text": ["" if _missing(t) else str(t) for t in df["text"]],
+                               "tokens": [[w for w, _, _ in ws] for ws in words],
+                               "offsets": [[[s, e] for _, s, e in ws] for ws in words]})
         token_lists = df["tokens"].tolist()
         windows = encode_sentences(tokenizer, token_lists, max_length)
         chosen = [[0] * len(t) for t in token_lists]
