@@ -35,7 +35,7 @@ def guess_text_column(df: pd.DataFrame, exclude: Iterable[str] = ()) -> str | No
     candidates = [c for c in df.columns if c not in excluded and _is_textual(df[c])]
     if not candidates:
         return None
-    named = _by_name(candidates, TEXT_NAMES)
+    named = by_name(candidates, TEXT_NAMES)
     if named:
         return named
     return max(candidates, key=lambda c: (_mean_length(df[c]), -list(df.columns).index(c)))
@@ -50,7 +50,7 @@ def guess_label_column(df: pd.DataFrame, exclude: Iterable[str] = ()) -> str | N
     """
     excluded = set(exclude)
     candidates = [c for c in df.columns if c not in excluded]
-    named = _by_name(candidates, LABEL_NAMES)
+    named = by_name(candidates, LABEL_NAMES)
     if named:
         return named
     best: tuple[float, int] | None = None
@@ -95,7 +95,7 @@ def missing_columns_message(file_name: str, wanted: list[str] | Mapping[str, str
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def _by_name(candidates: list[Any], preferred: tuple[str, ...]) -> str | None:
+def by_name(candidates: list[Any], preferred: tuple[str, ...]) -> str | None:
     lowered = {str(c).strip().lower().replace(" ", "_"): c for c in candidates}
     for name in preferred:
         if name in lowered:

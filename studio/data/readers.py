@@ -96,19 +96,19 @@ def read_table(
     """Read a CSV/TSV/JSONL/JSON/Parquet file; raise ``DataError`` with a fix-it message if it can't be."""
     path = Path(path)
     name = path.name or str(path)
-    size = _check_file(path, name, max_bytes)
+    size = check_file(path, name, max_bytes)
     fmt = _EXTENSIONS.get(path.suffix.lower())
 
-    head = _read_bytes(path, name, 4)
+    head = read_bytes(path, name, 4)
     if fmt == "parquet" or head == b"PAR1":
         # A Parquet file is recognised by its bytes too, so 'data.bin' or 'export' still work.
         return _read_parquet(path, name, head)
     if size == 0:
         raise DataError(f"file {name} is empty", hint=f"upload {_SUPPORTED} with a header row and data rows")
 
-    raw = _read_bytes(path, name)
+    raw = read_bytes(path, name)
     _refuse_known_binary(raw, name)
-    text, encoding, notes = _decode(raw, name)
+    text, encoding, notes = decode_text(raw, name)
     del raw  # the bytes can be as big as the file; only the text is needed from here on
     if not text.strip():
         raise DataError(f"file {name} is empty (it holds only blank lines)", hint=f"upload {_SUPPORTED} with a header row and data rows")
@@ -138,7 +138,7 @@ def read_table(
 
 
 # ---- the file itself ---------------------------------------------------------------------------
-def _check_file(path: Path, name: str, max_bytes: int) -> int:
+def check_file(path: Path, name: str, max_bytes: int) -> int:
     if not path.exists():
         raise DataError(f"file {name} not found (looked for {path})", hint="check the path and the file name; relative paths start from the config file's folder")
     if path.is_dir():
@@ -152,7 +152,7 @@ def _check_file(path: Path, name: str, max_bytes: int) -> int:
     return size
 
 
-def _read_bytes(path: Path, name: str, count: int = -1) -> bytes:
+def read_bytes(path: Path, name: str, count: int = -1) -> bytes:
     try:
         with path.open("rb") as handle:
             return handle.read(count)
@@ -175,7 +175,7 @@ def _human_bytes(n: int) -> str:
 
 
 # ---- text encoding -----------------------------------------------------------------------------
-def _decode(raw: bytes, name: str) -> tuple[str, str, list[str]]:
+def decode_text(raw: bytes, name: str) -> tuple[str, str, list[str]]:
     """Decode the bytes, trying UTF-8 first, then the encodings that real uploads turn out to be.
 
     Byte-order marks are trusted. Without one, UTF-8 is tried strictly; if it fails, GB18030
@@ -690,7 +690,7 @@ def _read_parquet(path: Path, name: str, head: bytes) -> Table:
 
 
 def _what_it_looks_like(path: Path) -> str:
-    head = _read_bytes(path, path.name, 512)
+    head = read_bytes(path, path.name, 512)
     if not head.strip():
         return "; it is empty"
     try:

@@ -231,13 +231,13 @@ def looks_like_conll(text: str, sample_lines: int = 400) -> bool:
 def read_conll(path: str | Path):
     """Read a CoNLL-style file into one row per sentence: tokens, tags (when the file has a tag
     column), _line (the line of the sentence's first word)."""
-    from studio.data.readers import DEFAULT_MAX_BYTES, Table, _check_file, _decode, _read_bytes
+    from studio.data.readers import DEFAULT_MAX_BYTES, Table, check_file, decode_text, read_bytes
 
     path = Path(path)
     name = path.name
-    if _check_file(path, name, DEFAULT_MAX_BYTES) == 0:
+    if check_file(path, name, DEFAULT_MAX_BYTES) == 0:
         raise DataError(f"file {name} is empty", hint="give one 'token<TAB>tag' line per word and a blank line between sentences")
-    text, encoding, notes = _decode(_read_bytes(path, name), name)
+    text, encoding, notes = decode_text(read_bytes(path, name), name)
     return Table(df=parse_conll(text, name, notes), path=path, format="conll", encoding=encoding, notes=notes)
 
 
@@ -447,10 +447,10 @@ class TokenClassification(Task):
         if suffix in _ALWAYS_CONLL:
             return read_conll(path)
         if suffix in CONLL_SUFFIXES and path.is_file():
-            from studio.data.readers import DEFAULT_MAX_BYTES, _check_file, _read_bytes
+            from studio.data.readers import DEFAULT_MAX_BYTES, check_file, read_bytes
 
-            if 0 < _check_file(path, path.name, DEFAULT_MAX_BYTES):
-                head = _read_bytes(path, path.name, 256 * 1024)
+            if 0 < check_file(path, path.name, DEFAULT_MAX_BYTES):
+                head = read_bytes(path, path.name, 256 * 1024)
                 text = head.decode("utf-8", errors="ignore") if b"\x00" not in head else ""
                 if text and looks_like_conll(text):
                     return read_conll(path)
@@ -458,7 +458,7 @@ class TokenClassification(Task):
 
     def _mapping(self, df: pd.DataFrame, config, source: str, labeled: bool) -> tuple[str, dict[str, str]]:
         """('tokens' or 'spans', role -> column) from the config, else from the column names."""
-        from studio.data.columns import _by_name, guess_text_column, missing_columns_message
+        from studio.data.columns import by_name, guess_text_column, missing_columns_message
 
         given = {role: column for role, column in dict(config.data.columns).items()}
         unknown = set(given) - set(self.roles)
@@ -476,10 +476,10 @@ class TokenClassification(Task):
             return "tokens", {"tokens": "tokens", **({"tags": "tags"} if "tags" in df.columns else {})}
         columns = [c for c in df.columns if not str(c).startswith("_")]
         explicit_spans = ("text" in given or "entities" in given) and "tokens" not in given
-        tokens = given.get("tokens") or (None if explicit_spans else _by_name(columns, TOKEN_NAMES))
+        tokens = given.get("tokens") or (None if explicit_spans else by_name(columns, TOKEN_NAMES))
         if tokens is not None and (tokens in df.columns or "tokens" in given):
             mapping = {"tokens": tokens}
-            tags = given.get("tags") or _by_name([c for c in columns if c != tokens], TAG_NAMES)
+            tags = given.get("tags") or by_name([c for c in columns if c != tokens], TAG_NAMES)
             if tags is not None:
                 mapping["tags"] = tags
             needed = ["tokens", "tags"] if labeled else ["tokens"]
@@ -491,7 +491,7 @@ class TokenClassification(Task):
                 raise DataError(message, hint="token classification needs a tokens column and a tags column (lists of equal length), "
                                               "or a text column with an entities column of character spans")
             return "tokens", mapping
-        entities = given.get("entities") or _by_name([c for c in columns if c != given.get("text")], ENTITY_NAMES)
+        entities = given.get("entities") or by_name([c for c in columns if c != given.get("text")], ENTITY_NAMES)
         # The spans column (JSON text in a CSV) is long text too: keep it out of the text guess.
         text = given.get("text") or guess_text_column(df[columns], exclude=[entities])
         mapping = {"text": text} if text else {}
