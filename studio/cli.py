@@ -49,7 +49,6 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
     offset = 0
     loss = None
     status = None
-    stop_asked = None
     try:
         while True:
             events, offset = read_events(run_dir, offset)
@@ -87,17 +86,16 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
                 if not events:
                     break
                 continue
-            if stop_asked and time.time() - stop_asked > STOP_GRACE_S:
-                process.kill()
             time.sleep(0.3)
     except KeyboardInterrupt:
         print("\nstopping: saving a checkpoint (Ctrl-C again to kill)", file=sys.stderr)
         (run_dir / STOP_FILE).touch()
-        stop_asked = time.time()
         try:
             process.wait(STOP_GRACE_S)
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
-            process.kill()
+            from studio.jobs.process import kill_tree
+
+            kill_tree(process.pid)  # the worker and anything it started (data loader workers)
         return 130
     finally:
         if bar:
@@ -108,11 +106,11 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
 
 
 def spawn_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
-    log = open(run_dir / "worker.log", "ab")
-    cmd = [sys.executable, "-m", "studio.worker", str(run_dir)] + (["--resume"] if resume else [])
+    from studio.jobs.manager import worker_command
+    from studio.jobs.process import spawn
+
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
-    # A new session, so the terminal's Ctrl-C reaches only us and we decide how to stop the worker.
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    return spawn(worker_command(run_dir, gpus=1, resume=resume), run_dir, env)
 
 
 def cmd_train(args) -> int:
@@ -140,6 +138,8 @@ def _report(run_dir: Path, code: int) -> int:
         for split in ("validation", "test"):
             if split in metrics:
                 print(f"{split}: {_fmt_metrics(metrics[split])}")
+            if f"{split}_base" in metrics:
+                print(f"{split}, base model before fine-tuning: {_fmt_metrics(metrics[f'{split}_base'])}")
         print(f"model saved in {run_dir / 'model'}")
     return code
 
@@ -179,6 +179,14 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from studio.inference.export import export_model
+
+    out = export_model(_run_dir(args, args.run), args.output, merge=args.merge)
+    print(f"model written to {out}" + (" (LoRA adapter merged into the base weights)" if args.merge else ""))
+    return 0
+
+
 def cmd_models(args) -> int:
     from studio.models import catalog
     from studio.models.resolve import bundled_path, _cached_snapshot
@@ -197,6 +205,12 @@ def cmd_tasks(args) -> int:
         print(f"{task.name:16} {task.title}: {task.description}\n{'':16} columns: "
               + ", ".join(f"{role} ({desc})" for role, desc in task.roles.items()))
     return 0
+
+
+def cmd_serve(args) -> int:
+    from studio.ui.app import serve
+
+    return serve(host=args.host, port=args.port, workspace=args.workspace, model_dirs=args.model_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,17 +233,33 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--workspace", default=argparse.SUPPRESS)
     predict.set_defaults(func=cmd_predict)
 
+    export = sub.add_parser("export", help="copy a finished run's model to a folder (merging a LoRA adapter if asked)")
+    export.add_argument("run", help="run folder or run id")
+    export.add_argument("--output", required=True, help="new folder for the model")
+    export.add_argument("--merge", action="store_true",
+                        help="merge a LoRA adapter into the base weights: one standalone model, loadable without peft")
+    export.add_argument("--workspace", default=argparse.SUPPRESS)
+    export.set_defaults(func=cmd_export)
+
     sub.add_parser("models", help="list the backbone catalog and what works offline").set_defaults(func=cmd_models)
     sub.add_parser("tasks", help="list the tasks and the columns they need").set_defaults(func=cmd_tasks)
+
+    serve = sub.add_parser("serve", help="open the studio in the browser (what a bare 'studio' does)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every network interface)")
+    serve.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    serve.add_argument("--model-dir", action="append", metavar="DIR",
+                       help="let users train model folders found in DIR (repeatable; also $STUDIO_MODEL_DIRS)")
+    serve.add_argument("--workspace", default=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
+    from studio.jobs.cli import add_commands; add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "func", None):  # a bare 'studio' (or 'studio --workspace DIR') opens the app
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "serve"])
     signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
         return args.func(args)

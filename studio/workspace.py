@@ -39,4 +39,5 @@ class Workspace:
 
     def new_run_id(self, name: str | None) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", (name or "run").lower()).strip("-")[:40] or "run"
-        return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(2)}"
+        # 8 random hex digits: runs of the same name submitted in the same second never collide.
+        return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(4)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -14,6 +15,33 @@ STOP_FILE = "STOP"
 
 # Throttle progress events so a fast GPU does not write thousands of lines a minute.
 PROGRESS_INTERVAL_S = 0.5
+
+
+def inject_faults(step: int) -> None:
+    """Test hooks, read from the environment at the end of every optimizer step (no-ops unset).
+
+    ``STUDIO_STEP_DELAY=0.2`` sleeps that many seconds per step, so a test can act mid-run.
+    ``STUDIO_FAULT=<kind>@<step>`` fails at that step, as the real failure would:
+    ``oom`` (torch.OutOfMemoryError), ``disk`` (OSError ENOSPC) or ``error`` (RuntimeError).
+    """
+    delay = os.environ.get("STUDIO_STEP_DELAY")
+    if delay:
+        time.sleep(float(delay))
+    fault = os.environ.get("STUDIO_FAULT")
+    if not fault:
+        return
+    kind, _, at = fault.partition("@")
+    if not at.strip().isdigit() or step != int(at):
+        return
+    if kind == "oom":
+        import torch
+
+        raise torch.OutOfMemoryError(f"CUDA out of memory (injected by STUDIO_FAULT at step {step})")
+    if kind == "disk":
+        import errno
+
+        raise OSError(errno.ENOSPC, f"No space left on device (injected by STUDIO_FAULT at step {step})")
+    raise RuntimeError(f"injected failure (STUDIO_FAULT={fault})")
 
 
 class EventsCallback(TrainerCallback):
@@ -31,6 +59,7 @@ class EventsCallback(TrainerCallback):
         self.events.emit("progress", step=state.global_step, total=state.max_steps, epoch=state.epoch or 0.0, eta_s=None)
 
     def on_step_end(self, args, state, control, **kwargs):
+        inject_faults(state.global_step)
         now = time.time()
         if (self.run_dir / STOP_FILE).exists():
             # Checkpoint first so a cancelled run can be resumed where it stopped.
@@ -51,8 +80,8 @@ class EventsCallback(TrainerCallback):
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
-        if any(k.startswith("eval_") for k in logs):
-            return  # evaluations are reported by on_evaluate
+        if any(k.startswith(("eval_", "validation_", "test_")) for k in logs):
+            return  # evaluations are reported by on_evaluate and by the worker's final scoring
         logs.pop("total_flos", None)
         kind = "summary" if "train_runtime" in logs else "log"
         self.events.emit(kind, step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})

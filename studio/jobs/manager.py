@@ -1,0 +1,494 @@
+"""The job manager: a queue of training runs, each in its own worker process.
+
+``JobManager`` is what the web server (and the ``studio runs``/``studio queue`` commands) talk
+to. ``submit`` validates and prepares a run (bad data is refused here, with the data layer's
+message) and queues it; a supervisor thread starts queued runs first in, first out when their
+devices are free, watches each worker through its ``events.jsonl`` and its process, and records
+the outcome in the run store. Nothing here trains or imports torch: a crash, an out-of-memory
+or a kill of a worker never reaches the server.
+
+Restart safety: a new manager on the same workspace re-attaches to workers that are still
+alive (recognised by pid *and* process start time, so a reused pid is not mistaken for one),
+marks runs whose worker is gone ``interrupted``, and never starts a run twice: a queued run is
+taken by one atomic update of the store, whoever else is scheduling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from studio.jobs import process
+from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
+from studio.jobs.runstate import ACTIVE, QUEUED, RESUMABLE, EventSummary, append_event, events_size, summarize
+from studio.jobs.store import JOB_FILE, SPAWN_GRACE_S, JobError, RunRecord, RunStore, headline_from_metrics, reindex
+from studio.training.events import read_events
+from studio.workspace import Workspace
+
+log = logging.getLogger("studio.jobs")
+
+STOP_FILE = "STOP"
+"""Same name as ``studio.training.callbacks.STOP_FILE`` (not imported: that module imports transformers)."""
+
+
+
+def worker_command(run_dir: Path, gpus: int = 1, resume: bool = False, python: str | None = None) -> list[str]:
+    """The command line of a run's worker: ``python -m studio.worker``, or under ``torchrun``
+    (one process per GPU, data-parallel) when the run holds more than one GPU."""
+    python = python or sys.executable
+    tail = ["-m", "studio.worker", str(run_dir)] + (["--resume"] if resume else [])
+    if gpus > 1:
+        # --standalone: a free rendezvous port per run, so two multi-GPU runs never collide.
+        return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}"] + tail
+    return [python] + tail
+
+
+def disk_usage(path: Path) -> int:
+    """Bytes a folder occupies on disk (hard links counted once)."""
+    total, seen = 0, set()
+    for root, dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+    return total
+
+
+class JobManager:
+    """Queue, schedule, watch, cancel and resume training runs of one workspace.
+
+    ``supervise=False`` gives a manager that reads and changes records (the CLI) but starts
+    nothing; at most one supervising manager should serve a workspace, though two can share
+    one safely. ``gpus`` overrides detection (a list of ids); ``cpu_slots`` is the number of
+    runs that may train on the CPU at once. ``cancel_grace_s`` is how long a cancelled worker
+    gets to checkpoint before its process tree is killed.
+    """
+
+    def __init__(self, workspace: Workspace | str | Path, *, cpu_slots: int = 1, gpus: list[str] | None = None,
+                 poll_s: float = 1.0, cancel_grace_s: float = 60.0, exit_grace_s: float = 30.0,
+                 auto_resume: bool = False, supervise: bool = True,
+                 allowed_model_roots: list[Path] | None = None, python: str | None = None):
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.at(workspace)
+        self.store = RunStore.for_workspace(self.workspace)
+        self.devices = DevicePool.detect(cpu_slots, gpus)
+        self.poll_s = poll_s
+        self.cancel_grace_s = cancel_grace_s
+        self.exit_grace_s = exit_grace_s
+        self.auto_resume = auto_resume
+        self.allowed_model_roots = allowed_model_roots
+        self.python = python or sys.executable
+        self.polls = 0
+        """Supervisor ticks so far (counted when a tick begins)."""
+        self._lock = threading.RLock()
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._summaries: dict[str, tuple[int, EventSummary]] = {}
+        self._killed: set[str] = set()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+        runs = [p for p in self.workspace.runs.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if runs and not self.store.list(limit=1):
+            reindex(self.workspace, self.store)  # an index lost (or never made) next to existing runs
+        self.recovered = self._recover()
+        if supervise:
+            self._thread = threading.Thread(target=self._supervise, name="studio-supervisor", daemon=True)
+            self._thread.start()
+
+    # ---- public API ---------------------------------------------------------------------------
+    def submit(self, config, owner: str | None = None, gpus: int = 1, env: dict[str, str] | None = None) -> str:
+        """Validate and prepare a run, queue it, return its id.
+
+        Raises a ``StudioError`` (nothing queued, nothing left on disk) for bad data or
+        config, and for a request of more GPUs than the machine has. ``env`` adds environment
+        variables for the worker (operations and tests, e.g. ``STUDIO_STEP_DELAY``).
+        """
+        from studio.training.prepare import prepare_run
+
+        if config.training.device == "cpu":
+            gpus = 0
+        self.devices.check(gpus)
+        prepared = prepare_run(config, self.workspace, allowed_model_roots=self.allowed_model_roots)
+        now = time.time()
+        run_dir = prepared.run_dir
+        (run_dir / JOB_FILE).write_text(
+            json.dumps({"owner": owner, "gpus": gpus, "created": now}, ensure_ascii=False, indent=2), encoding="utf-8")
+        offset = append_event(run_dir, "status", status=QUEUED, owner=owner, gpus=gpus)
+        record = RunRecord(
+            id=prepared.run_id, run_dir=str(run_dir), status=QUEUED, name=prepared.config.name, owner=owner,
+            task=prepared.config.task.name, backbone=prepared.config.model.backbone, gpus=gpus, created=now,
+            env=dict(env or {}), events_offset=offset,
+        )
+        self.store.insert(record)
+        self._wake.set()
+        return record.id
+
+    def get(self, run_id: str) -> RunRecord:
+        """A run's record, its status checked against the events and the worker process."""
+        record = self.store.get(run_id)
+        if record is None:
+            raise JobError(f"no run '{run_id}' in this workspace", hint="studio runs list shows the runs")
+        if record.active:
+            with self._lock:
+                record = self._refresh(record)
+        return record
+
+    def status(self, run_id: str) -> str:
+        return self.get(run_id).status
+
+    def events(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Events of a run after byte ``offset`` and the offset to pass next time."""
+        run_dir = self.run_dir(run_id)
+        if not run_dir.is_dir():
+            raise JobError(f"no run '{run_id}' in this workspace")
+        return read_events(run_dir, offset)
+
+    def list(self, status: str | Iterable[str] | None = None, owner: str | None = None, task: str | None = None,
+             limit: int | None = None) -> list[RunRecord]:
+        """Runs, newest first; active runs are checked against their workers first."""
+        for record in self.store.list(status=ACTIVE):
+            with self._lock:
+                self._refresh(record)
+        return self.store.list(status=status, owner=owner, task=task, limit=limit)
+
+    def queue(self) -> list[RunRecord]:
+        """Queued runs in the order they will start (``position`` 1, 2, ...)."""
+        return self.store.queue()
+
+    def cancel(self, run_id: str, *, wait: bool = False) -> RunRecord:
+        """Stop a run: a queued one at once; a running one gracefully (it saves a checkpoint and
+        stops at its next step), its whole process tree killed after ``cancel_grace_s``."""
+        record = self.get(run_id)
+        run_dir = self.run_dir(run_id)
+        if record.status == QUEUED:
+            if self.store.update(run_id, expect=QUEUED, status="cancelled", ended=time.time(), queue_order=None):
+                append_event(run_dir, "status", status="cancelled", reason="cancelled while queued")
+                return self.get(run_id)
+            record = self.get(run_id)  # it was started meanwhile
+        if not record.active:
+            raise JobError(f"run {run_id} is {record.status}; only queued or running runs can be cancelled")
+        (run_dir / STOP_FILE).touch()
+        if record.cancel_requested is None:
+            self.store.update(run_id, expect=ACTIVE, cancel_requested=time.time())
+        self._wake.set()
+        if wait:
+            deadline = time.time() + self.cancel_grace_s + self.exit_grace_s + 30
+            while time.time() < deadline:
+                record = self.get(run_id)
+                if not record.active:
+                    break
+                time.sleep(min(self.poll_s, 0.25))
+        return self.get(run_id)
+
+    def resume(self, run_id: str, env: dict[str, str] | None = None) -> RunRecord:
+        """Queue an interrupted, failed or cancelled run again; its worker continues from the last
+        complete checkpoint (one whose save did not finish is skipped), or starts over if none."""
+        record = self.get(run_id)
+        if record.status not in RESUMABLE:
+            raise JobError(f"run {run_id} is {record.status}; only {', '.join(RESUMABLE)} runs can be resumed")
+        run_dir = self.run_dir(run_id)
+        if process.find_worker(run_dir):
+            raise JobError(f"a worker for run {run_id} is still running; wait for it to end or cancel it")
+        self.devices.check(record.gpus)
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        checkpoint = self.checkpoint(run_id)
+        offset = append_event(run_dir, "status", status=QUEUED, resume=True,
+                              checkpoint=checkpoint.name if checkpoint else None)
+        if not self.store.enqueue(run_id, expect=RESUMABLE, resume=True, env=dict(env or {}), events_offset=offset,
+                                  cancel_requested=None, ended=None, exit_code=None, error_kind=None,
+                                  error_message=None, error_hint=None, pid=None, pid_started=None, devices=[]):
+            raise JobError(f"run {run_id} changed while it was being resumed; try again")
+        self._wake.set()
+        return self.store.get(run_id)
+
+    def checkpoint(self, run_id: str) -> Path | None:
+        """The checkpoint a resume would continue from (the last complete one), if any."""
+        from studio.training.worker import complete_checkpoints
+
+        done = complete_checkpoints(self.run_dir(run_id))
+        return done[-1] if done else None
+
+    def move(self, run_id: str, direction: str) -> int:
+        """Move a queued run ``up``/``down``/``top``/``bottom`` (an admin action; the UI checks
+        who may). Returns its new position."""
+        self.get(run_id)
+        return self.store.move(run_id, direction)
+
+    def delete(self, run_id: str, *, force: bool = False) -> None:
+        """Delete a run's files and its record. A starting or running run is refused unless
+        ``force``, which kills its worker first."""
+        record = self.get(run_id)
+        if record.status == QUEUED:
+            self.store.update(run_id, expect=QUEUED, status="cancelled", queue_order=None, ended=time.time())
+            record = self.get(run_id)
+        if record.active:
+            if not force:
+                raise JobError(f"run {run_id} is {record.status}; cancel it first (or delete with force)")
+            with self._lock:
+                self._kill(record)
+                self._refresh(self.store.get(run_id) or record)
+        run_dir = self.run_dir(run_id)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        self.store.delete(run_id)
+        self._summaries.pop(run_id, None)
+
+    def disk_usage(self, run_id: str) -> int:
+        """Bytes the run's folder uses (checkpoints included)."""
+        return disk_usage(self.run_dir(run_id))
+
+    def reindex(self) -> list[RunRecord]:
+        """Rebuild the index from the run folders (``studio runs reindex``)."""
+        with self._lock:
+            self._summaries.clear()
+            return reindex(self.workspace, self.store)
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a run (always inside the workspace's runs folder)."""
+        path = (self.workspace.runs / run_id).resolve()
+        if path.parent != self.workspace.runs.resolve() or not run_id or run_id.startswith("."):
+            raise JobError(f"'{run_id}' is not a run id")
+        return path
+
+    def poll(self) -> None:
+        """One supervisor tick: update running runs from their events and processes, then start
+        what fits. The supervisor thread calls it every ``poll_s``; tests and the CLI may too."""
+        with self._lock:
+            self.polls += 1
+            for record in self.store.list(status=ACTIVE):
+                self._refresh(record)
+            for run_id, proc in list(self._procs.items()):  # workers finalised by another process
+                if proc.poll() is not None:
+                    current = self.store.get(run_id)
+                    if current is None or not current.active:
+                        self._procs.pop(run_id, None)
+            if not self._stopping.is_set():
+                self._schedule()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def shutdown(self, *, cancel: bool = False, timeout: float = 10.0) -> None:
+        """Stop the supervisor. Workers keep running (a new manager re-attaches to them) unless
+        ``cancel``, which cancels every active run and waits for them."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        if cancel:
+            for record in self.store.list(status=ACTIVE):
+                try:
+                    self.cancel(record.id, wait=True)
+                except JobError:
+                    pass
+
+    def __enter__(self) -> "JobManager":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # ---- supervision ------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - the supervisor must outlive any one bad run
+                log.exception("supervisor tick failed")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def _recover(self) -> list[str]:
+        """On start: settle runs left active by a previous server. Returns the ids found dead."""
+        lost = []
+        with self._lock:
+            for record in self.store.list(status=ACTIVE):
+                after = self._refresh(record)
+                if after.status == "interrupted":
+                    lost.append(record.id)
+                    log.warning("run %s was interrupted (its worker is gone)", record.id)
+                elif after.active:
+                    log.info("re-attached to run %s (pid %s)", record.id, after.pid)
+        if self.auto_resume:
+            for run_id in lost:
+                try:
+                    self.resume(run_id)
+                except JobError as error:
+                    log.warning("could not resume run %s: %s", run_id, error)
+        return lost
+
+    def _summary(self, record: RunRecord) -> EventSummary:
+        base, summary = self._summaries.get(record.id, (None, None))
+        if summary is None or base != record.events_offset:
+            summary = EventSummary(offset=record.events_offset, attempt_offset=record.events_offset)
+        summarize(self.run_dir(record.id), summary)
+        self._summaries[record.id] = (record.events_offset, summary)
+        return summary
+
+    def _alive(self, record: RunRecord, summary: EventSummary) -> bool:
+        proc = self._procs.get(record.id)
+        if proc is not None:
+            return proc.poll() is None
+        if record.pid:
+            return process.is_alive(record.pid, record.pid_started, record.id)
+        # Claimed by a scheduler that has not recorded the pid (yet, or it died right then).
+        pid = summary.worker_pid if process.is_alive(summary.worker_pid, None, record.id) else None
+        pid = pid or process.find_worker(self.run_dir(record.id))
+        if pid:
+            self.store.update(record.id, expect=ACTIVE, pid=pid, pid_started=process.start_time(pid))
+            record.pid, record.pid_started = pid, process.start_time(pid)
+            return True
+        return time.time() - (record.started or 0) < SPAWN_GRACE_S
+
+    def _kill(self, record: RunRecord) -> None:
+        summary = self._summaries.get(record.id, (None, None))[1]
+        pid = record.pid or (summary.worker_pid if summary else None)
+        log.warning("killing the worker of run %s (pid %s) and its children", record.id, pid)
+        self._killed.add(record.id)
+        process.kill_tree(pid, record.pid_started, record.id)
+        proc = self._procs.get(record.id)
+        if proc is not None:
+            try:
+                proc.kill()
+                proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+    def _reap(self, run_id: str) -> int | None:
+        proc = self._procs.pop(run_id, None)
+        if proc is None:
+            return None
+        try:
+            return proc.wait(5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def _refresh(self, record: RunRecord) -> RunRecord:
+        """Bring an active run's record up to date; finalise it once its worker has ended."""
+        if not record.active:
+            return record
+        summary = self._summary(record)
+        alive = self._alive(record, summary)
+        now = time.time()
+        if alive and record.cancel_requested and now >= record.cancel_requested + self.cancel_grace_s:
+            self._kill(record)
+            alive = False
+        elif alive and summary.finished and now - (summary.status_t or now) > self.exit_grace_s:
+            self._kill(record)  # it said it was done but does not exit (a hung thread, a stuck GPU)
+            alive = False
+        if alive:
+            values: dict[str, Any] = {}
+            if summary.status == "running" and record.status == "starting":
+                values["status"] = "running"
+            if summary.step != record.step:
+                values["step"] = summary.step
+            if summary.total_steps != record.total_steps:
+                values["total_steps"] = summary.total_steps
+            if values and self.store.update(record.id, expect=ACTIVE, **values):
+                for name, value in values.items():
+                    setattr(record, name, value)
+            return record
+
+        summary = self._summary(record)  # the last lines it wrote before exiting
+        killed = record.id in self._killed
+        self._killed.discard(record.id)
+        exit_code = self._reap(record.id)
+        if killed:
+            exit_code = -9
+        # What its session left behind (a data loader or torchrun child whose parent died) holds
+        # memory and maybe a GPU: end it too.
+        process.kill_tree(record.pid or summary.worker_pid, record.pid_started, record.id)
+        values = dict(step=summary.step, total_steps=summary.total_steps, exit_code=exit_code,
+                      error_kind=summary.error_kind, error_message=summary.error_message, error_hint=summary.error_hint,
+                      metric_name=summary.metric_name, metric_value=summary.metric_value)
+        if summary.finished:
+            values.update(status=summary.status, ended=summary.ended or now)
+            if summary.status == "completed" and summary.metric_value is None:
+                values["metric_name"], values["metric_value"] = headline_from_metrics(self.run_dir(record.id))
+        elif record.cancel_requested:
+            values.update(status="cancelled", ended=now)
+        else:
+            why = f"exit code {exit_code}" if exit_code is not None else "its process is gone"
+            values.update(status="interrupted", ended=now,
+                          error_message=f"the worker ended without a final status ({why}); resume continues "
+                                        "from the last complete checkpoint")
+            if exit_code == -9:
+                values["error_hint"] = ("it was killed (SIGKILL), by a person or by the system when memory ran out; "
+                                        "if it was memory, lower training.batch_size or training.max_length before resuming")
+        if self.store.update(record.id, expect=ACTIVE, **values):
+            run_dir = self.run_dir(record.id)
+            if not summary.finished:
+                reason = "killed after the cancel grace period" if values["status"] == "cancelled" else "worker gone"
+                append_event(run_dir, "status", status=values["status"], step=summary.step, exit_code=exit_code, reason=reason)
+            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            log.info("run %s: %s", record.id, values["status"])
+        self._summaries.pop(record.id, None)
+        return self.store.get(record.id) or record
+
+    # ---- scheduling ---------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        from studio.errors import StudioError
+
+        for record in self.store.queue():  # what no longer fits this machine at all
+            try:
+                self.devices.check(record.gpus)
+            except StudioError as error:
+                if self.store.update(record.id, expect=QUEUED, status="failed", queue_order=None, ended=time.time(),
+                                     error_kind=error.kind, error_message=error.message, error_hint=error.hint):
+                    append_event(self.run_dir(record.id), "error", error_kind=error.kind, message=error.message, hint=error.hint)
+                    append_event(self.run_dir(record.id), "status", status="failed", error_kind=error.kind)
+        while not self._stopping.is_set():
+            record = self.store.claim(self._choose)
+            if record is None:
+                return
+            self._launch(record)
+
+    def _choose(self, head: RunRecord, busy: set[str]) -> dict[str, Any] | None:
+        devices = self.devices.allocate(head.gpus, busy)
+        if devices is None:
+            return None
+        return dict(devices=devices, started=time.time(), ended=None, pid=None, pid_started=None, exit_code=None,
+                    cancel_requested=None, step=None, total_steps=None, attempts=head.attempts + 1,
+                    events_offset=events_size(self.run_dir(head.id)))
+
+    def _worker_env(self, record: RunRecord) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
+                   CUDA_VISIBLE_DEVICES=cuda_visible_devices(record.devices))
+        if not gpu_count(record.devices) and self.devices.cpu_slots > 1 and "OMP_NUM_THREADS" not in os.environ:
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.devices.cpu_slots))
+        env.update({str(k): str(v) for k, v in (record.env or {}).items()})
+        return env
+
+    def _launch(self, record: RunRecord) -> None:
+        run_dir = self.run_dir(record.id)
+        cmd = worker_command(run_dir, gpu_count(record.devices), record.resume, self.python)
+        try:
+            proc = process.spawn(cmd, run_dir, self._worker_env(record))
+        except OSError as error:
+            message = f"could not start the worker: {error}"
+            self.store.update(record.id, expect=ACTIVE, status="failed", ended=time.time(), error_kind="internal",
+                              error_message=message)
+            try:
+                append_event(run_dir, "error", error_kind="internal", message=message)
+                append_event(run_dir, "status", status="failed", error_kind="internal")
+            except OSError:
+                pass  # the run folder itself is gone; the record says what happened
+            return
+        self._procs[record.id] = proc
+        self.store.update(record.id, pid=proc.pid, pid_started=process.start_time(proc.pid))
+        log.info("run %s started on %s (pid %s)", record.id, ",".join(record.devices), proc.pid)

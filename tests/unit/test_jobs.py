@@ -1,0 +1,80 @@
+"""Job system pieces that need no training: devices, worker commands, process trees, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from studio.errors import ConfigError
+from studio.jobs import process
+from studio.jobs.devices import DevicePool, cuda_visible_devices, visible_gpus
+from studio.jobs.manager import worker_command
+
+
+def test_importing_the_job_system_does_not_import_torch():
+    code = ("import sys, studio.jobs.manager, studio.jobs.cli, studio.jobs.store, studio.jobs.devices; "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fake_gpus_and_cpu_slots(monkeypatch):
+    monkeypatch.setenv("STUDIO_FAKE_GPUS", "3")
+    assert visible_gpus() == ["0", "1", "2"]
+    pool = DevicePool.detect()
+    assert pool.allocate(2, busy={"1"}) == ["0", "2"]
+    assert pool.allocate(2, busy={"0", "1"}) is None
+    assert pool.allocate(0, busy=set()) == ["cpu0"]  # gpus=0: a CPU slot, even on a GPU machine
+    with pytest.raises(ConfigError, match="asks for 4 GPUs but this machine has 3"):
+        pool.check(4)
+    monkeypatch.setenv("STUDIO_FAKE_GPUS", "0")
+    cpu = DevicePool.detect(cpu_slots=2)
+    assert cpu.gpus == () and cpu.allocate(1, {"cpu0"}) == ["cpu1"] and cpu.allocate(1, {"cpu0", "cpu1"}) is None
+    with pytest.raises(ConfigError, match="no GPU"):
+        cpu.check(2)
+    with pytest.raises(ConfigError, match="0 CPU slots"):
+        DevicePool.detect(cpu_slots=0).check(1)
+    assert cuda_visible_devices(["cpu0"]) == "" and cuda_visible_devices(["2", "3"]) == "2,3"
+
+
+def test_worker_command_uses_torchrun_for_several_gpus(tmp_path):
+    assert worker_command(tmp_path, 1, python="py") == ["py", "-m", "studio.worker", str(tmp_path)]
+    assert worker_command(tmp_path, 0, resume=True, python="py")[-1] == "--resume"
+    cmd = worker_command(tmp_path, 2, resume=True, python="py")
+    assert cmd[:3] == ["py", "-m", "torch.distributed.run"] and "--nproc-per-node=2" in cmd
+    assert cmd[cmd.index("--nproc-per-node=2") + 1:] == ["-m", "studio.worker", str(tmp_path), "--resume"]
+
+
+def test_identity_needs_the_same_start_time():
+    me = psutil.Process()
+    assert process.is_alive(me.pid, me.create_time())
+    assert not process.is_alive(me.pid, me.create_time() - 3600)  # the pid of a worker long gone, reused
+    assert not process.is_alive(me.pid, None, marker="no-such-run-id")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    while psutil.Process(zombie.pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.01)
+    assert not process.is_alive(zombie.pid)  # exited, not yet collected
+    zombie.wait()
+    assert not process.is_alive(zombie.pid)
+    assert process.kill_tree(me.pid, me.create_time() - 3600) == []  # never kills a stranger
+
+
+def test_kill_tree_ends_children_and_orphaned_grandchildren(tmp_path):
+    pids = tmp_path / "pids"
+    # A worker whose child left a grandchild behind and exited (the grandchild is an orphan).
+    script = f"(sleep 300 & echo $! >> {pids}) ; sleep 300 & echo $! >> {pids}; wait"
+    root = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    for _ in range(200):
+        if pids.exists() and len(pids.read_text().split()) == 2:
+            break
+        time.sleep(0.02)
+    others = [int(p) for p in pids.read_text().split()]
+    started = process.start_time(root.pid)
+    killed = process.kill_tree(root.pid, started)
+    assert set(others) | {root.pid} <= set(killed)
+    root.wait(5)
+    for pid in others:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
