@@ -213,6 +213,63 @@ def cmd_serve(args) -> int:
     return serve(host=args.host, port=args.port, workspace=args.workspace, model_dirs=args.model_dir)
 
 
+def _read_password(args, confirm: bool = True) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    password = getpass.getpass("password: ")
+    if confirm and getpass.getpass("again: ") != password:
+        raise StudioError("the two passwords differ; nothing was changed")
+    return password
+
+
+def cmd_users(args) -> int:
+    from studio.users import UserStore
+
+    store = UserStore(_workspace(args).root)
+    if args.action == "list":
+        users = store.list()
+        for user in users:
+            print(f"{user.name:24} {user.role}")
+        if not users:
+            print("no users: the studio runs without login (only on this machine's loopback address)")
+    elif args.action == "add":
+        user = store.add(args.name, _read_password(args), args.role)
+        print(f"added {user.name} ({user.role})")
+    elif args.action == "passwd":
+        store.set_password(args.name, _read_password(args))
+        print(f"password of {args.name} changed")
+    elif args.action == "role":
+        store.set_role(args.name, args.role)
+        print(f"{args.name} is now {args.role}")
+    elif args.action == "remove":
+        store.remove(args.name)
+        print(f"removed {args.name}")
+    return 0
+
+
+def _add_user_commands(sub) -> None:
+    users = sub.add_parser("users", help="manage the accounts of a shared studio")
+    actions = users.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="list users and roles")
+    add = actions.add_parser("add", help="add a user (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["admin", "member"], default="member")
+    passwd = actions.add_parser("passwd", help="change a user's password")
+    passwd.add_argument("name")
+    for p in (add, passwd):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from standard input (scripts, containers)")
+    role = actions.add_parser("role", help="change a user's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=["admin", "member"])
+    remove = actions.add_parser("remove", help="remove a user")
+    remove.add_argument("name")
+    for p in (users, *actions.choices.values()):
+        p.add_argument("--workspace", default=argparse.SUPPRESS)
+    users.set_defaults(func=cmd_users)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Fine-tune language models on your labeled data.")
     parser.add_argument("--workspace", help="folder for runs and datasets (default: $STUDIO_WORKSPACE or ./workspace)")
@@ -252,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workspace", default=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
     from studio.jobs.cli import add_commands; add_commands(sub)
+    _add_user_commands(sub)
     return parser
 
 
