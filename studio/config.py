@@ -44,18 +44,40 @@ class DataConfig:
 
 
 @dataclass
+class DecodingConfig:
+    """How a generation model writes its answers: in the evaluation after training and in predict."""
+
+    strategy: Literal["greedy", "sampling"] = "greedy"
+    """greedy: always the most likely next token (repeatable); sampling: draw with temperature and top_p."""
+    temperature: float = 0.7
+    """Sampling only: below 1 sticks closer to likely words, above 1 is more varied."""
+    top_p: float = 0.9
+    """Sampling only: draw from the smallest set of tokens holding this share of the probability."""
+    max_new_tokens: int = 128
+    """Longest answer, in tokens; generation also stops at the model's end-of-turn token."""
+    repetition_penalty: float = 1.0
+    """Above 1 discourages repeating the same words (small models loop); 1 = off."""
+    max_eval_examples: int = 100
+    """Test examples answered (and scored with ROUGE/BLEU/chrF) after training; 0 = loss and perplexity only."""
+
+
+@dataclass
 class TaskConfig:
     name: str = "classification"
     problem_type: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
     """Classification only: auto detects lists/delimited labels (multi) and numeric targets."""
     label_delimiter: Optional[str] = None
     """Classification only: split string labels on this to get multi-label sets (e.g. '|')."""
+    system_prompt: Optional[str] = None
+    """Generation only: a system message put before every example that has none of its own."""
+    prompt_template: Optional[str] = None
+    """Generation only: how a row becomes the user message, e.g. 'Summarize:\\n{prompt}' ({prompt}, {instruction}, {input}; not for chat data)."""
 
 
 @dataclass
 class ModelConfig:
-    backbone: str = "all-MiniLM-L6-v2"
-    """Catalog name, hub id, or a local folder the admin allowed."""
+    backbone: Optional[str] = None
+    """Catalog name, hub id, or a local folder the admin allowed; unset: the task's bundled default."""
     trust_remote_code: bool = False
 
 
@@ -111,6 +133,12 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    generation: DecodingConfig = field(default_factory=DecodingConfig)
+    """Decoding of generation tasks (evaluation after training, predict); other tasks ignore it."""
+
+    def __post_init__(self) -> None:
+        if self.model.backbone is None:
+            self.model.backbone = default_backbone(self.task.name)
 
     # ---- YAML -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -227,6 +255,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
                 errors.append(e.message)
         raise ConfigError(errors[-1] if len(errors) == 1 else f"bad value for '{key}': {value!r}")
     if origin is Literal:
+        if isinstance(value, bool) and value not in args:
+            # YAML 1.1 reads a bare no/off/yes/on as a boolean: map it back to the choice that was written.
+            value = next((a for a in args if isinstance(a, str) and a in (("yes", "on", "true") if value else ("no", "off", "false"))), value)
         if value not in args:
             raise ConfigError(f"bad value for '{key}': {value!r}; choose one of: {', '.join(map(str, args))}")
         return value
@@ -313,6 +344,60 @@ def _training_check(self: TrainingConfig) -> None:
 SplitConfig._check = _split_check  # type: ignore[attr-defined]
 LoraConfig._check = _lora_check  # type: ignore[attr-defined]
 TrainingConfig._check = _training_check  # type: ignore[attr-defined]
+
+
+def _template_check(self: TaskConfig) -> None:
+    template = self.prompt_template
+    if template is None:
+        return
+    import string
+
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as e:
+        raise ConfigError(f"bad value for 'task.prompt_template': {e}; write a literal brace as {{{{ or }}}}") from None
+    unknown = sorted({name for name in fields if name not in PROMPT_FIELDS})
+    if unknown:
+        raise ConfigError(
+            f"bad value for 'task.prompt_template': unknown placeholder {{{unknown[0]}}}; "
+            f"use {', '.join('{' + f + '}' for f in PROMPT_FIELDS)} (a literal brace is written {{{{ or }}}})"
+        )
+    if not fields:
+        raise ConfigError("bad value for 'task.prompt_template': it has no placeholder, so every prompt would be the same; "
+                          "put {prompt} where the row's text goes")
+
+
+def _decoding_check(self: DecodingConfig) -> None:
+    _positive("generation.temperature", self.temperature)
+    if not 0 < self.top_p <= 1:
+        raise ConfigError(f"bad value for 'generation.top_p': {self.top_p!r} must be in (0, 1]")
+    _positive("generation.max_new_tokens", self.max_new_tokens)
+    if self.max_new_tokens > 8192:
+        raise ConfigError(f"bad value for 'generation.max_new_tokens': {self.max_new_tokens} is more than 8192")
+    _positive("generation.repetition_penalty", self.repetition_penalty)
+    _positive("generation.max_eval_examples", self.max_eval_examples, allow_zero=True)
+
+
+PROMPT_FIELDS = ("prompt", "instruction", "input")
+"""Placeholders of ``task.prompt_template``."""
+
+TaskConfig._check = _template_check  # type: ignore[attr-defined]
+DecodingConfig._check = _decoding_check  # type: ignore[attr-defined]
+
+
+def default_backbone(task_name: str) -> str:
+    """The bundled backbone of the task's model kind (an encoder for classification and tagging,
+    the small chat model for generation); the encoder when the task is unknown."""
+    from studio.models.catalog import CATALOG
+
+    kind = "encoder"
+    try:
+        from studio.tasks.base import get_task
+
+        kind = get_task(task_name).model_kind
+    except ConfigError:
+        pass
+    return next((b.name for b in CATALOG if b.bundled and b.kind == kind), "all-MiniLM-L6-v2")
 
 
 # ---- presets -------------------------------------------------------------------------------

@@ -18,14 +18,19 @@ def model_folder(resolved: ResolvedBackbone, cache_dir: Path) -> str:
     if (target / "config.json").exists():
         return str(target)
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     target.parent.mkdir(parents=True, exist_ok=True)
     # Convert into a temporary folder and rename it, so a crash never leaves a half-converted model.
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved.path, gguf_file=resolved.gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(resolved.path, gguf_file=resolved.gguf_file, dtype=torch.float32)
+        # dequantize=True unpacks every block into a plain dense model: one that can be saved,
+        # trained and merged (weights left packed in GGUF blocks can do none of that).
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved.path, gguf_file=resolved.gguf_file, dtype=torch.float32,
+            quantization_config=GgufConfig(dequantize=True),
+        )
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         try:

@@ -32,7 +32,7 @@ def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMet
     if labels:
         lines.append(f"- labels ({len(labels)}): {', '.join(map(str, labels[:50]))}")
     lines += ["", "## Results", "", "| split | metric | value |", "|---|---|---|"]
-    for split in ("validation", "test"):
+    for split in ("validation", "test", "validation_base", "test_base"):  # *_base: the model before fine-tuning
         for name, value in metrics.get(split, {}).items():
             if isinstance(value, (int, float)):
                 lines.append(f"| {split} | {name} | {_fmt(value)} |")

@@ -34,7 +34,7 @@ def classify_failure(error: BaseException) -> tuple[str, str | None]:
     if "out of memory" in text or isinstance(error, MemoryError):
         return "oom", ("lower training.batch_size (and raise training.gradient_accumulation to keep the effective batch), "
                        "use method.kind: lora, or a shorter training.max_length")
-    if isinstance(error, OSError) and getattr(error, "errno", None) == 28 or "no space left" in text:
+    if (isinstance(error, OSError) and getattr(error, "errno", None) == 28) or "no space left" in text:
         return "disk_full", "free disk space in the workspace (delete old runs) and resume the run"
     return "internal", None
 
@@ -127,7 +127,13 @@ def apply_lora(model, config: RunConfig, task_type: str):
 
     lora = config.method.lora
     targets = "all-linear" if lora.target_modules == "auto" else lora.target_modules
-    peft_config = LoraConfig(task_type=task_type, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets)
+    extra = {}
+    if targets == "all-linear" and task_type == "TOKEN_CLS":
+        # peft keeps a new classification head out of "all-linear" for SEQ_CLS only; the token
+        # head must be left out too, so that it is trained in full (peft's modules_to_save).
+        extra["exclude_modules"] = ["classifier", "score"]
+    peft_config = LoraConfig(task_type=task_type, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                             target_modules=targets, **extra)
     return get_peft_model(model, peft_config)
 
 
@@ -214,6 +220,17 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         trainable_parameters=trainable, train_examples=len(datasets["train"]),
         torch_threads=torch.get_num_threads(),
     )
+    # Rows that get predictions after training: all of validation and test, unless the task narrows it.
+    choose = getattr(task, "prediction_rows", None)
+    to_predict = choose(splits, meta) if choose else {s: splits[s] for s in ("validation", "test") if s in splits}
+    base_metrics: dict[str, Any] = {}
+    if getattr(task, "compare_with_base", False):
+        # The same evaluation on the model before fine-tuning, so the report shows what training changed.
+        for split in [s for s in ("validation", "test") if s in datasets and len(datasets[s])][-1:]:
+            name = f"{split}_base"
+            events.emit("log", step=0, message=f"scoring the base model on the {split} split (before fine-tuning)")
+            base_metrics[name] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, name)
+            events.emit("eval", split=name, step=0, metrics=_numbers(base_metrics[name]))
     checkpoint = None
     if resume:
         done = complete_checkpoints(run_dir)
@@ -236,14 +253,9 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         if split not in datasets or len(datasets[split]) == 0:
             continue
         events.emit("log", step=trainer.state.global_step, message=f"scoring the {split} split")
-        loss = trainer.evaluate(datasets[split], metric_key_prefix=split).get(f"{split}_loss")
-        predictions = task.predict(trainer.model, tokenizer, splits[split], meta, max_length)
-        with open(run_dir / f"predictions_{split}.jsonl", "w", encoding="utf-8") as f:
-            for row in predictions:
-                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        metrics[split] = {"loss": loss, **task.full_metrics(predictions, meta), "examples": len(predictions)}
-        events.emit("eval", split=split, step=trainer.state.global_step,
-                    metrics={k: v for k, v in metrics[split].items() if isinstance(v, (int, float))})
+        metrics[split] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, split)
+        events.emit("eval", split=split, step=trainer.state.global_step, metrics=_numbers(metrics[split]))
+    metrics.update(base_metrics)
     metrics["train"] = {"runtime_s": round(time.time() - started, 1), "global_step": trainer.state.global_step,
                         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None}
     _write_json(run_dir / "metrics.json", metrics)
@@ -254,6 +266,31 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     events.emit("status", status="completed", step=trainer.state.global_step,
                 headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)})
     return 0
+
+
+def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int, dataset, rows, run_dir: Path, name: str) -> dict[str, Any]:
+    """The loss on a tokenized split (plus what a task derives from it, e.g. perplexity), then
+    predictions for ``rows`` (None: loss only) written to predictions_<name>.jsonl, and the task's
+    metrics of them."""
+    loss = trainer.evaluate(dataset, metric_key_prefix=name).get(f"{name}_loss")
+    result: dict[str, Any] = {"loss": loss}
+    derived = getattr(task, "loss_metrics", None)
+    if derived and loss is not None:
+        result.update(derived(loss))
+    if rows is None:
+        result["examples"] = len(dataset)
+        return result
+    predictions = task.predict(trainer.model, tokenizer, rows, meta, max_length)
+    with open(run_dir / f"predictions_{name}.jsonl", "w", encoding="utf-8") as f:
+        for row in predictions:
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    result.update(task.full_metrics(predictions, meta))
+    result["examples"] = len(predictions)
+    return result
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
 def _prune_checkpoints(run_dir: Path, best: str | None) -> None:

@@ -103,3 +103,12 @@ def test_size_classes():
 def test_field_help_reads_docstrings():
     helps = field_help(TrainingConfig)
     assert "overrides epochs" in helps["max_steps"]
+
+
+def test_yaml_booleans_read_as_the_choice_written():
+    # YAML reads a bare `no` as false; for a field whose choices include "no" that is what was meant.
+    config = RunConfig().with_overrides(["training.eval_strategy=no", "training.save_strategy=no"])
+    assert config.training.eval_strategy == "no" and config.training.save_strategy == "no"
+    assert RunConfig.from_dict({"training": {"eval_strategy": False}}).training.eval_strategy == "no"
+    with pytest.raises(ConfigError, match="'training.precision'"):
+        RunConfig.from_dict({"training": {"precision": True}})
