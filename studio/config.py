@@ -123,6 +123,18 @@ class TrainingConfig:
     seed: int = 42
     logging_steps: Optional[int] = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    group_by_length: Optional[bool] = None
+    """Batch examples of similar length together (less padding); None = on when lengths vary."""
+    dataloader_workers: Optional[int] = None
+    """Processes preparing batches; None = 0 on a CPU (they would compete with training), 4 on a GPU."""
+    tf32: Optional[bool] = None
+    """TensorFloat-32 matrix maths on NVIDIA Ampere or newer; None = on where supported."""
+    optimizer: Literal["auto", "adamw_torch_fused", "adamw_torch"] = "auto"
+    """'auto' = fused AdamW (one kernel for all parameters)."""
+    gradient_checkpointing: Optional[bool] = None
+    """Recompute activations in the backward pass to save memory; None = only when the estimate says the run would not fit."""
+    compile: bool = False
+    """torch.compile the model (faster steps after a slow first one; needs a GPU to pay off)."""
 
 
 @dataclass

@@ -54,21 +54,7 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _precision(config: RunConfig) -> dict[str, bool]:
-    import torch
-
-    choice = config.training.precision
-    on_gpu = torch.cuda.is_available() and config.training.device != "cpu"
-    if choice == "auto":
-        if not on_gpu:
-            return {}
-        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
-    if choice == "fp32" or not on_gpu:
-        return {}
-    return {choice: True}
-
-
-def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_validation: bool, metric: str, greater: bool):
+def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_validation: bool, metric: str, greater: bool, settings=None):
     import inspect
 
     from transformers import TrainingArguments
@@ -104,10 +90,13 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
         report_to="none",
         disable_tqdm=True,
         use_cpu=t.device == "cpu",
-        **_precision(config),
     )
     # Keep only arguments this transformers release knows (the range we support spans several).
     known = set(inspect.signature(TrainingArguments.__init__).parameters)
+    if settings is not None:
+        from studio.training.speed import trainer_kwargs
+
+        kwargs.update(trainer_kwargs(settings, known))
     return TrainingArguments(**{k: v for k, v in kwargs.items() if k in known}), total
 
 
@@ -150,9 +139,23 @@ def _log_tail(run_dir: Path, lines: int = 20) -> list[str]:
         return []
 
 
+class _QuietLog:
+    """The events log of a non-zero rank under torchrun: rank 0 alone speaks for the run."""
+
+    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def run(run_dir: Path, *, resume: bool = False) -> int:
     run_dir = Path(run_dir).resolve()
-    events = EventLog(run_dir)
+    events = EventLog(run_dir) if is_main_process() else _QuietLog()
     events.emit("status", status="starting", pid=os.getpid())
     try:
         return _train(run_dir, events, resume)
@@ -199,7 +202,11 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     datasets = {name: task.tokenize(df, tokenizer, meta, max_length) for name, df in splits.items()}
     metric, greater = selection_metric(config, task, meta)
     has_validation = "validation" in datasets and len(datasets["validation"]) > 0
-    args, total_steps = training_arguments(config, run_dir, len(datasets["train"]), has_validation, metric, greater)
+    settings = _speed_settings(config, path, datasets["train"], task)
+    events.emit("settings", **settings.to_dict())
+    if is_main_process():
+        _write_json(run_dir / "settings.json", settings.to_dict())
+    args, total_steps = training_arguments(config, run_dir, len(datasets["train"]), has_validation, metric, greater, settings)
     progress = EventsCallback(events, run_dir)
     callbacks = [progress]
     patience = config.training.early_stopping_patience
@@ -238,15 +245,17 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         events.emit("log", step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over")
     started = time.time()
     trainer.train(resume_from_checkpoint=checkpoint)
+    peak = _peak_memory_gib()
     if progress.stopped_by_request:
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         events.emit("status", status="cancelled", step=trainer.state.global_step)
         return 0
 
     model_dir = run_dir / MODEL_DIR
-    trainer.save_model(str(model_dir))
-    tokenizer.save_pretrained(str(model_dir))
-    _write_json(model_dir / "task.json", meta.to_dict())
+    trainer.save_model(str(model_dir))  # every rank: the Trainer gathers sharded weights itself
+    if is_main_process():
+        tokenizer.save_pretrained(str(model_dir))
+        _write_json(model_dir / "task.json", meta.to_dict())
 
     metrics: dict[str, Any] = {"headline": {"name": metric, "greater_is_better": greater}}
     for split in ("validation", "test"):
@@ -257,7 +266,10 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         events.emit("eval", split=split, step=trainer.state.global_step, metrics=_numbers(metrics[split]))
     metrics.update(base_metrics)
     metrics["train"] = {"runtime_s": round(time.time() - started, 1), "global_step": trainer.state.global_step,
-                        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None}
+                        "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
+                        "peak_memory_gib": peak, "estimated_peak_gib": settings.estimated_peak_gib}
+    if not is_main_process():
+        return 0
     _write_json(run_dir / "metrics.json", metrics)
     from studio.training.modelcard import write_model_card
 
@@ -266,6 +278,34 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     events.emit("status", status="completed", step=trainer.state.global_step,
                 headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)})
     return 0
+
+
+def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Task):
+    """Resolve the automatic speed choices for this machine and this data (see training.speed)."""
+    from studio.models.estimate import estimate
+    from studio.models.resolve import read_model_config
+    from studio.training.speed import Hardware, resolve
+
+    hw = Hardware.detect(config.training.device)
+    lengths = [len(ids) for ids in train_dataset["input_ids"]]
+    t = config.training
+    est = estimate(
+        read_model_config(model_path), batch_size=t.batch_size, seq_len=max(lengths) if lengths else t.max_length,
+        lora_r=config.method.lora.r if config.method.kind == "lora" else None,
+        half_precision=hw.bf16, causal_lm=task.model_kind == "decoder", device="cuda" if hw.cuda else "cpu",
+    )
+    return resolve(config, hw, lengths, est.total_gib if est else None)
+
+
+def _peak_memory_gib() -> float:
+    """Peak memory of this training process: the GPU allocator's peak, else the process's peak RSS."""
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
+        return round(torch.cuda.max_memory_allocated() / 1024**3, 3)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)
 
 
 def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int, dataset, rows, run_dir: Path, name: str) -> dict[str, Any]:
@@ -277,7 +317,7 @@ def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int
     derived = getattr(task, "loss_metrics", None)
     if derived and loss is not None:
         result.update(derived(loss))
-    if rows is None:
+    if rows is None or not is_main_process():  # the loss needs every rank; predictions only rank 0
         result["examples"] = len(dataset)
         return result
     predictions = task.predict(trainer.model, tokenizer, rows, meta, max_length)
