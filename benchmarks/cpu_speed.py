@@ -1,0 +1,111 @@
+"""CPU benchmark: the studio's worker against a plain Trainer script, same model, data and steps.
+
+Both fine-tune the bundled MiniLM for the same number of optimizer steps at the same batch size
+on texts of varied length (8 to ~250 words, median ~60). Each side runs in its own process,
+runs are interleaved, warm-up steps are excluded, and the median of the repeats is reported.
+Tokens/s counts non-padding tokens (samples/s times the mean tokenized length of the data).
+
+    python benchmarks/cpu_speed.py [--repeats 3] [--steps 24] [--batch 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WARMUP_STEPS = 3  # same as plain_trainer.py
+
+
+def varied_length_data(path: Path, rows: int, seed: int = 0) -> Path:
+    """Reviews glued together into texts whose word counts spread like real user data."""
+    sentences = pd.read_csv(ROOT / "assets" / "data" / "sentiment_en.csv")
+    rng = random.Random(seed)
+    out = []
+    for _ in range(rows):
+        target = min(250, max(8, int(rng.lognormvariate(4.1, 0.6))))  # median ~60 words
+        first = sentences.sample(1, random_state=rng.randint(0, 10**6)).iloc[0]
+        words = first["text"].split()
+        while len(words) < target:
+            words += sentences["text"].iloc[rng.randrange(len(sentences))].split()
+        out.append({"text": " ".join(words[:target]), "label": first["label"]})
+    pd.DataFrame(out).to_csv(path, index=False)
+    return path
+
+
+def run_plain(model_dir: str, data: Path, steps: int, batch: int, max_length: int) -> dict:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_trainer.py"), model_dir, str(data), str(steps), str(batch), str(max_length)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_studio(data: Path, workspace: Path, steps: int, batch: int, max_length: int) -> dict:
+    from studio.config import RunConfig
+    from studio.training.events import read_events
+    from studio.training.prepare import prepare_run
+    from studio.workspace import Workspace
+
+    config = RunConfig.from_dict({
+        "name": "bench", "data": {"train": str(data), "split": {"validation": 0.0, "test": 0.0}},
+        "training": {"max_steps": steps, "batch_size": batch, "max_length": max_length, "learning_rate": 5e-5,
+                     "eval_strategy": "no", "save_strategy": "no"},
+    })
+    prepared = prepare_run(config, Workspace.at(workspace))
+    subprocess.run([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    events, _ = read_events(prepared.run_dir)
+    progress = [e for e in events if e["kind"] == "progress"]
+    start = next(e for e in progress if e["step"] >= WARMUP_STEPS)
+    end = progress[-1]
+    seconds = end["t"] - start["t"]
+    measured = end["step"] - start["step"]
+    return {"seconds": seconds, "steps": measured, "samples_per_s": measured * batch / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=384)
+    args = parser.parse_args()
+
+    from studio.models.resolve import resolve_backbone
+
+    model_dir = resolve_backbone("all-MiniLM-L6-v2").path
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rows = args.steps * args.batch
+        data = varied_length_data(tmp / "varied.csv", rows)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        lengths = [min(args.max_length, len(ids)) for ids in tokenizer(pd.read_csv(data)["text"].tolist())["input_ids"]]
+        mean_tokens = statistics.mean(lengths)
+        plain, studio = [], []
+        for i in range(args.repeats):  # interleaved, so drifts in machine load hit both sides
+            plain.append(run_plain(model_dir, data, args.steps, args.batch, args.max_length))
+            studio.append(run_studio(data, tmp / f"ws{i}", args.steps, args.batch, args.max_length))
+            print(f"repeat {i + 1}: plain {plain[-1]['samples_per_s']:.1f} samples/s, studio {studio[-1]['samples_per_s']:.1f} samples/s", flush=True)
+    a = statistics.median(r["samples_per_s"] for r in plain)
+    b = statistics.median(r["samples_per_s"] for r in studio)
+    print(f"\ndata: {rows} texts, median {statistics.median(lengths):.0f} tokens (mean {mean_tokens:.0f}), batch {args.batch}, "
+          f"{args.steps} steps ({WARMUP_STEPS} warm-up excluded), median of {args.repeats}")
+    print(f"{'':8}{'samples/s':>12}{'tokens/s':>12}")
+    print(f"{'plain':8}{a:12.1f}{a * mean_tokens:12.0f}")
+    print(f"{'studio':8}{b:12.1f}{b * mean_tokens:12.0f}")
+    print(f"ratio studio/plain: {b / a:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
