@@ -3,7 +3,7 @@
 
 run:
 	@scripts/setup.sh
-	.venv/bin/studio train assets/configs/sentiment_en.yaml
+	.venv/bin/studio
 
 test:
 	@scripts/setup.sh test

@@ -11,6 +11,21 @@ python=${PYTHON:-python3}
 # on hand and the normal (CUDA) build elsewhere, and never replaces one with the other.
 torch_version=${STUDIO_TORCH:-2.13.0}
 
+# The browser tests drive Debian's chromium (never a browser downloaded by Playwright): install it
+# once when it is missing and this user may use apt-get (root, or sudo without a password).
+if [ "$extras" = "test" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && $as_root true 2>/dev/null; then
+    echo "installing chromium for the browser tests (apt-get)"
+    $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+      $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+      echo "warning: chromium could not be installed; the browser tests will be skipped" >&2
+  else
+    echo "note: chromium is missing (apt-get install chromium); the browser tests will be skipped" >&2
+  fi
+fi
+
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 stamp="$venv/.studio-setup-$extras"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)

@@ -1,0 +1,185 @@
+"""Small helpers the tabs share: messages, error text, run labels, table cells."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import time
+from datetime import datetime
+from typing import Any, Iterable
+
+from studio.errors import StudioError
+
+log = logging.getLogger("studio.ui")
+
+FINISHED_OK = ("completed",)
+ACTIVE = ("queued", "starting", "running")
+
+
+def error_text(error: BaseException) -> str:
+    """What the user reads for a failure: a StudioError's own message (and hint), or a short line
+    for a bug, whose traceback goes to the server log instead of the page."""
+    if isinstance(error, StudioError):
+        return str(error)
+    log.exception("unexpected error in a UI handler", exc_info=error)
+    return f"something went wrong on the server ({type(error).__name__}: {error}); the details are in the server log"
+
+
+def messages_html(items: Iterable[tuple[str, str]]) -> str:
+    """Inline messages, one box per (level, text); level is error, warning, info or ok."""
+    boxes = []
+    for level, text in items:
+        if not text:
+            continue
+        body = html.escape(str(text), quote=False).replace("\n", "<br>")
+        title = {"error": "Problem", "warning": "Warning", "info": "Note", "ok": "Ready"}.get(level, level)
+        boxes.append(f'<div class="studio-msg studio-{level}" data-level="{level}"><b>{title}:</b> {body}</div>')
+    return "\n".join(boxes)
+
+
+def error_html(error: BaseException) -> str:
+    return messages_html([("error", error_text(error))])
+
+
+def when(t: float | None) -> str:
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else ""
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0 or not math.isfinite(seconds):
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h {m:02d}m"
+
+
+def run_duration(record) -> str:
+    if not record.started:
+        return ""
+    return duration((record.ended or time.time()) - record.started)
+
+
+def metric_text(record) -> str:
+    if record.metric_value is None:
+        return ""
+    value = record.metric_value
+    return f"{record.metric_name} {value:.4f}" if isinstance(value, float) else f"{record.metric_name} {value}"
+
+
+def run_choice(record) -> tuple[str, str]:
+    """(label, value) for a run dropdown."""
+    name = record.name or record.id
+    label = f"{name} · {record.status}" + (f" · {metric_text(record)}" if record.metric_value is not None else "")
+    label += f" · {record.id}" if record.name else ""
+    return label, record.id
+
+
+def cell(value: Any, limit: int = 300) -> Any:
+    """A value as the preview tables show it: lists and dicts as JSON, long text cut."""
+    if isinstance(value, (list, tuple, dict)):
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    elif hasattr(value, "tolist") and not isinstance(value, (int, float, str)):
+        value = json.dumps(value.tolist(), ensure_ascii=False, default=str)
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    if value is None:
+        return ""
+    return value
+
+
+CSS = """
+.studio-msg {border-radius: 6px; padding: 8px 12px; margin: 4px 0; font-size: 0.95em; line-height: 1.4;}
+.studio-error {background: #fdecea; border-left: 4px solid #d93025; color: #5f1510;}
+.studio-warning {background: #fff6e0; border-left: 4px solid #f2a600; color: #4d3800;}
+.studio-info {background: #eef4fd; border-left: 4px solid #4a7fd6; color: #1b3761;}
+.studio-ok {background: #e8f5e9; border-left: 4px solid #2e7d32; color: #14421a;}
+.studio-progress {background: #e9ecef; border-radius: 6px; height: 22px; position: relative; overflow: hidden;}
+.studio-progress > .bar {background: linear-gradient(90deg, #4a7fd6, #5b8def); height: 100%; transition: width 0.5s;}
+.studio-progress > .text {position: absolute; inset: 0; text-align: center; font-size: 0.85em; line-height: 22px; color: #111;}
+.studio-status {font-size: 1.05em;}
+#studio-header h1 {margin-bottom: 0;}
+"""
+
+
+# ---- config fields as form inputs (the Train tab's advanced section, the Data tab's task options) ----
+def _field_type(cls: type, name: str) -> tuple[Any, bool]:
+    """(the field's type without Optional, whether None is allowed)."""
+    import types
+    import typing
+
+    tp = typing.get_type_hints(cls)[name]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        return (args[0] if len(args) == 1 else tp), optional
+    return tp, False
+
+
+def field_input(cls: type, name: str, value: Any, info: str | None, elem_id: str):
+    """A Gradio input for one dataclass field of the run configuration, by its type."""
+    import typing
+
+    import gradio as gr
+
+    tp, optional = _field_type(cls, name)
+    label = name + (" (blank: preset / automatic)" if optional and value is None else "")
+    if typing.get_origin(tp) is typing.Literal:
+        return gr.Dropdown(list(typing.get_args(tp)), value=value, label=name, info=info, elem_id=elem_id)
+    if tp is bool:
+        return gr.Checkbox(value=bool(value), label=name, info=info, elem_id=elem_id)
+    if tp in (int, float) and optional:
+        # A text box, not gr.Number: blank must stay blank (the preset decides), never become 0.
+        return gr.Textbox(value="" if value is None else str(value), label=name, info=info, elem_id=elem_id,
+                          placeholder="blank: from the preset / automatic")
+    if tp is int:
+        return gr.Number(value=value, precision=0, label=label, info=info, elem_id=elem_id)
+    if tp is float:
+        return gr.Number(value=value, label=label, info=info, elem_id=elem_id, step=0.01 if value is not None and value < 1 else 1)
+    shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+    return gr.Textbox(value=shown, label=label, info=info, elem_id=elem_id)
+
+
+def field_value(cls: type, name: str, raw: Any) -> Any:
+    """The value of a form input as the configuration expects it (blank -> None where allowed,
+    else the field's default; 'a, b' -> a list for list-typed fields)."""
+    import dataclasses
+    import typing
+
+    tp, optional = _field_type(cls, name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if optional:
+            return None
+        spec = cls.__dataclass_fields__[name]
+        return spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+    if typing.get_origin(tp) is typing.Literal or tp is bool:
+        return raw
+    if tp in (int, float):
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            from studio.errors import ConfigError
+
+            raise ConfigError(f"bad value for '{name}': {raw!r} is not a number") from None
+        if tp is int:
+            if not number.is_integer():
+                from studio.errors import ConfigError
+
+                raise ConfigError(f"bad value for '{name}': expected a whole number, got {raw!r}")
+            return int(number)
+        return number
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is list or any(typing.get_origin(a) is list for a in args):
+        text = str(raw).strip()
+        if "," in text or typing.get_origin(tp) is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return text
+    return str(raw) if tp is str else raw

@@ -1,0 +1,522 @@
+"""The Data tab: upload a file (or pick a sample), see it, map its columns, check it, save it.
+
+Everything about the data itself comes from the data layer and the task plug-ins: the file is
+read by the task's ``read_file``, checked by ``load_task_data`` (normalize, split, fit, validate),
+described by ``profile``; this module only lays it out. The browser's choices live in the
+``data_state`` dict the Train tab reads too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.config import RunConfig, TaskConfig, field_help
+from studio.errors import StudioError
+from studio.tasks import Problem, Task, get_task, list_tasks
+from studio.ui import charts
+from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
+from studio.ui.services import Services
+
+PAGE_ROWS = 20
+FILE_TYPES = [".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".conll", ".bio", ".iob"]
+NO_COLUMN = "(none)"
+TASK_OPTIONS = [f.name for f in TaskConfig.__dataclass_fields__.values() if f.name != "name"]
+
+
+def empty_state() -> dict[str, Any]:
+    return {"path": None, "name": None, "validation_path": None, "test_path": None, "task": None,
+            "columns": {}, "options": {}, "split": {"validation": 0.1, "test": 0.1, "stratify": True, "seed": 42},
+            "ok": False, "rows": None, "page": 0, "dataset": None}
+
+
+# ---- reading, with a small cache so changing a dropdown does not re-read a big file ------------------
+class _Reads:
+    def __init__(self, size: int = 4):
+        self._tables: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def read(self, task: Task, path: str | Path):
+        p = Path(path)
+        stat = p.stat() if p.exists() else None
+        key = (type(task).__name__, str(p), stat.st_mtime_ns if stat else None, stat.st_size if stat else None)
+        with self._lock:
+            if key in self._tables:
+                self._tables.move_to_end(key)
+                return self._tables[key]
+        table = task.read_file(p)
+        with self._lock:
+            self._tables[key] = table
+            while len(self._tables) > self.size:
+                self._tables.popitem(last=False)
+        return table
+
+
+READS = _Reads()
+"""Parsed files, shared by every browser (a cache of file contents, not anyone's session)."""
+
+
+class _CachedTask:
+    """A task whose ``read_file`` goes through the cache; everything else is the task's own."""
+
+    def __init__(self, task: Task):
+        self._task = task
+
+    def read_file(self, path):
+        return READS.read(self._task, path)
+
+    def __getattr__(self, name):
+        return getattr(self._task, name)
+
+
+@dataclass
+class Analysis:
+    task: str
+    columns: dict[str, str] = field(default_factory=dict)
+    """Role -> column the task used (detected or chosen)."""
+    splits: dict[str, pd.DataFrame] = field(default_factory=dict)
+    meta: Any = None
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def make_config(state: dict[str, Any], task: str | None = None, columns: dict[str, str] | None = None) -> RunConfig:
+    options = {k: v for k, v in (state.get("options") or {}).items() if k in TASK_OPTIONS and v not in (None, "")}
+    return RunConfig.from_dict({
+        "task": {"name": task or state["task"], **options},
+        "data": {
+            "train": state.get("path"), "validation": state.get("validation_path"), "test": state.get("test_path"),
+            "columns": dict(columns if columns is not None else state.get("columns") or {}),
+            "split": {k: state["split"][k] for k in ("validation", "test", "stratify")},
+            "seed": int(state["split"].get("seed", 42)),
+        },
+    })
+
+
+def analyze(state: dict[str, Any], task: str | None = None, columns: dict[str, str] | None = None) -> Analysis:
+    """Check the browser's data as training would: read, normalize, split, fit, validate."""
+    from studio.data.loading import load_task_data
+
+    name = task or state["task"]
+    result = Analysis(task=name)
+    try:
+        config = make_config(state, name, columns)
+        task_obj = get_task(name)
+        data = load_task_data(config, _CachedTask(task_obj))
+    except StudioError as error:
+        result.error = error_text(error)
+        return result
+    except Exception as error:  # noqa: BLE001 - shown inline, logged with its traceback
+        result.error = error_text(error)
+        return result
+    train = data.splits["train"]
+    result.columns = dict(train.attrs.get("columns") or {})
+    result.splits, result.meta, result.problems, result.notes = data.splits, data.meta, data.problems, data.notes
+    return result
+
+
+def detect_task(state: dict[str, Any]) -> Analysis:
+    """The task whose checks pass and whose roles match the most column names exactly ('text' and
+    'label', 'tokens' and 'tags', 'prompt' and 'completion'), then with the fewest warnings; the
+    configuration's default task (the most permissive) only wins a tie when nothing else does."""
+    default = RunConfig().task.name
+    best: tuple[tuple, Analysis] | None = None
+    first_error: Analysis | None = None
+    for order, cls in enumerate(list_tasks()):
+        result = analyze(state, cls.name, {})
+        if not result.ok:
+            first_error = first_error or (result if cls.name == default else None)
+            continue
+        warnings = sum(1 for p in result.problems if p.level == "warning")
+        exact = sum(1 for role, column in result.columns.items() if role == column)
+        rank = (-exact, warnings, cls.name == default, order)
+        if best is None or rank < best[0]:
+            best = (rank, result)
+    if best is not None:
+        return best[1]
+    return first_error or analyze(state, default, {})
+
+
+# ---- what the page shows -------------------------------------------------------------------------
+def _raw_table(state: dict[str, Any]):
+    return READS.read(get_task(state["task"] or RunConfig().task.name), state["path"])
+
+
+def summary_md(state: dict[str, Any]) -> str:
+    if not state.get("path"):
+        return "Upload a file, or pick a sample, to begin."
+    try:
+        table = _raw_table(state)
+    except StudioError:
+        return f"**{state['name']}**"
+    parts = [f"**{state['name']}**", f"{len(table.df):,} rows", f"{len([c for c in table.df.columns if not str(c).startswith('_')])} columns",
+             table.format.upper()]
+    if table.encoding:
+        parts.append(table.encoding)
+    if table.delimiter:
+        parts.append({",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}.get(table.delimiter, repr(table.delimiter)) + "-separated")
+    extra = [f"validation file {Path(state['validation_path']).name}" if state.get("validation_path") else "",
+             f"test file {Path(state['test_path']).name}" if state.get("test_path") else ""]
+    return " · ".join(parts + [e for e in extra if e])
+
+
+def preview_page(state: dict[str, Any], page: int) -> tuple[pd.DataFrame, str, int]:
+    if not state.get("path"):
+        return pd.DataFrame(), "", 0
+    try:
+        df = _raw_table(state).df
+    except StudioError:
+        return pd.DataFrame(), "", 0
+    df = df[[c for c in df.columns if not str(c).startswith("_")]]
+    pages = max(1, -(-len(df) // PAGE_ROWS))
+    page = min(max(0, int(page or 0)), pages - 1)
+    chunk = df.iloc[page * PAGE_ROWS:(page + 1) * PAGE_ROWS]
+    shown = chunk.apply(lambda column: column.map(cell)).astype(str) if len(chunk) else chunk
+    shown.insert(0, "row", range(page * PAGE_ROWS + 1, page * PAGE_ROWS + len(chunk) + 1))
+    return shown, f"page {page + 1} of {pages} ({len(df):,} rows)", page
+
+
+def messages_for(state: dict[str, Any], analysis: Analysis | None, read_notes: list[str]) -> str:
+    items: list[tuple[str, str]] = [("info", n) for n in read_notes]
+    if analysis is None:
+        return messages_html(items)
+    if analysis.error:
+        items.insert(0, ("error", analysis.error))
+        return messages_html(items)
+    items += [(p.level if p.level in ("error", "warning") else "info", p.message) for p in analysis.problems]
+    items += [("info", n) for n in analysis.notes]
+    rows = ", ".join(f"{name} {len(df):,}" for name, df in analysis.splits.items())
+    items.insert(0, ("ok", f"the data fits {get_task(analysis.task).title.lower()}: {rows} rows"))
+    return messages_html(items)
+
+
+def role_updates(task_name: str | None, columns: dict[str, str], available: list[str], slots: int) -> list[Any]:
+    roles = list(get_task(task_name).roles.items()) if task_name else []
+    updates = []
+    for i in range(slots):
+        if i < len(roles):
+            role, description = roles[i]
+            required = role in get_task(task_name).required_roles
+            value = columns.get(role) if columns.get(role) in available else NO_COLUMN
+            updates.append(gr.update(visible=True, label=f"{role} column" + ("" if required else " (optional)"),
+                                     info=description, choices=[NO_COLUMN] + available, value=value))
+        else:
+            updates.append(gr.update(visible=False, value=NO_COLUMN, choices=[NO_COLUMN]))
+    return updates
+
+
+def label_role(task_name: str, splits: dict[str, pd.DataFrame]) -> str | None:
+    """The role whose distribution is worth plotting: the task's last required (gold) role."""
+    task = get_task(task_name)
+    for role in reversed(task.required_roles):
+        if role in splits.get("train", pd.DataFrame()).columns:
+            return role
+    return None
+
+
+def profile_of(services: Services, analysis: Analysis) -> tuple[Any, Any, str]:
+    """Label distribution and text-length figures, and the profile as text."""
+    from studio.data.profile import choose_max_length, format_profile, profile
+
+    if not analysis.ok or not analysis.splits:
+        return charts.bar_figure({}, "Labels", "label"), charts.histogram_figure({}, None, "Text length", "tokens"), ""
+    task = get_task(analysis.task)
+    tokenizer, tokenizer_name = services_tokenizer(services, task)
+    lengths: dict[str, list[int]] = {}
+    unit = "tokens"
+    for name, df in analysis.splits.items():
+        values: list[int] = []
+        if tokenizer is not None:
+            try:
+                values = task.text_lengths(df, tokenizer)
+            except Exception:  # noqa: BLE001 - a tokenizer that cannot read this data: fall back to words
+                values = []
+        if not values:
+            values = _word_counts(df)
+            unit = "words"
+        lengths[name] = values
+    cap = min(512, int(getattr(tokenizer, "model_max_length", 512) or 512)) if tokenizer is not None else 512
+    limit = choose_max_length(lengths.get("train", []), cap) if lengths.get("train") else None
+    role = label_role(analysis.task, analysis.splits)
+    stats = profile(analysis.splits, role, lengths, limit)
+    labels = stats.get("labels") or {}
+    counts = (labels.get("counts") or {}).get("train") or {}
+    shown = dict(list(counts.items())[:40])
+    title = f"{role} distribution (train)" if role else "Labels"
+    if labels.get("kind") == "numeric":
+        title = f"{role}: a number per row (regression); see the statistics below"
+        shown = {}
+    label_fig = charts.bar_figure(shown, title, role or "label", "rows" if labels.get("kind") != "multi" else "count") if role else None
+    by = f"{unit} ({tokenizer_name} tokenizer)" if unit == "tokens" and tokenizer_name else unit
+    length_fig = charts.histogram_figure({"train": lengths.get("train", [])}, limit, f"Text length in {by}", unit)
+    text = format_profile(stats)
+    if limit:
+        text += f"\nmax_length would be {limit} {unit} (the 99th percentile of the training texts)"
+    return label_fig, length_fig, text
+
+
+def _word_counts(df: pd.DataFrame) -> list[int]:
+    for column in ("text", "tokens", "prompt", "input", "source"):
+        if column in df.columns:
+            return [len(v) if isinstance(v, list) else len(str(v).split()) for v in df[column].tolist()]
+    return []
+
+
+_TOKENIZERS: dict[str, Any] = {}
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def services_tokenizer(services: Services, task: Task) -> tuple[Any, str | None]:
+    """The tokenizer of the default offline backbone for this kind of task, to count tokens."""
+    from studio.models import catalog
+
+    kind = task.model_kind
+    with _TOKENIZER_LOCK:
+        if kind in _TOKENIZERS:
+            return _TOKENIZERS[kind]
+        found: tuple[Any, str | None] = (None, None)
+        try:
+            from studio.models.loading import load_tokenizer
+            from studio.models.resolve import bundled_path
+
+            for entry in catalog.for_kind(kind):
+                located = bundled_path(entry) if entry.bundled else None
+                if not located:
+                    continue
+                folder, gguf = located
+                converted = services.workspace.cache / "models" / entry.name
+                if gguf and (converted / "config.json").exists():
+                    folder, gguf = str(converted), None
+                if gguf:
+                    from transformers import AutoTokenizer
+
+                    found = (AutoTokenizer.from_pretrained(folder, gguf_file=gguf), entry.name)
+                else:
+                    found = (load_tokenizer(folder), entry.name)
+                break
+        except Exception:  # noqa: BLE001 - token counts are a nicety; words are counted instead
+            found = (None, None)
+        _TOKENIZERS[kind] = found
+        return found
+
+
+def _preview(frame: pd.DataFrame):
+    return gr.update(value=frame, visible=not frame.empty)
+
+
+# ---- layout and events --------------------------------------------------------------------------
+def build(services: Services, data_state: gr.State) -> None:
+    """Lay the tab out. Other tabs follow the data through ``data_state.change``."""
+    tasks = list_tasks()
+    slots = max(len(t.roles) for t in tasks)
+    samples = services.samples()
+    task_help = field_help(TaskConfig)
+
+    gr.Markdown("Upload your data, or start from a sample. Nothing leaves this server.")
+    with gr.Row():
+        with gr.Column(scale=3):
+            upload = gr.File(label="Training data (CSV, TSV, JSONL, JSON, Parquet, CoNLL)", file_types=FILE_TYPES,
+                             elem_id="data-file", height=130)
+        with gr.Column(scale=2):
+            sample = gr.Dropdown(choices=list(samples), value=None, label="…or a bundled sample", elem_id="data-sample",
+                                 info="small example datasets for every task")
+            with gr.Accordion("Separate validation / test files (optional)", open=False):
+                validation_file = gr.File(label="Validation file", file_types=FILE_TYPES, elem_id="data-validation-file", height=90)
+                test_file = gr.File(label="Test file", file_types=FILE_TYPES, elem_id="data-test-file", height=90)
+    summary = gr.Markdown("Upload a file, or pick a sample, to begin.", elem_id="data-summary")
+    messages = gr.HTML("", elem_id="data-messages")
+
+    with gr.Row():
+        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label="Task",
+                           info="detected from the file; change it if it is wrong", elem_id="data-task", scale=1)
+        with gr.Column(scale=3):
+            roles = []
+            for start in range(0, slots, 4):
+                with gr.Row():
+                    roles += [gr.Dropdown(choices=[NO_COLUMN], value=NO_COLUMN, label=f"column {i + 1}", visible=False,
+                                          elem_id=f"data-role-{i}", min_width=140) for i in range(start, min(slots, start + 4))]
+    with gr.Accordion("Task options", open=False):
+        with gr.Row():
+            option_inputs = [field_input(TaskConfig, name, TaskConfig.__dataclass_fields__[name].default,
+                                         task_help.get(name), f"data-option-{name}") for name in TASK_OPTIONS]
+
+    with gr.Row():
+        with gr.Column(scale=3):
+            preview = gr.Dataframe(label="Preview", interactive=False, elem_id="data-preview", max_height=420, wrap=True,
+                                   max_chars=90, visible=False)
+            with gr.Row():
+                prev_page = gr.Button("◀ previous", size="sm", elem_id="data-prev")
+                page_info = gr.Markdown("", elem_id="data-page-info")
+                next_page = gr.Button("next ▶", size="sm", elem_id="data-next")
+        with gr.Column(scale=2):
+            labels_plot = gr.Plot(charts.bar_figure({}, "Labels", "label"), show_label=False, elem_id="data-labels-plot")
+            lengths_plot = gr.Plot(charts.histogram_figure({}, None, "Text length", "tokens"), show_label=False,
+                                   elem_id="data-lengths-plot")
+    profile_text = gr.Textbox(label="Profile", lines=4, max_lines=12, interactive=False, elem_id="data-profile")
+
+    with gr.Accordion("Split", open=False):
+        gr.Markdown("Without separate files, the training file is split; rows are drawn with the seed, "
+                    "stratified by label when possible.")
+        with gr.Row():
+            val_share = gr.Slider(0, 0.4, value=0.1, step=0.01, label="validation share", elem_id="data-split-validation")
+            test_share = gr.Slider(0, 0.4, value=0.1, step=0.01, label="test share", elem_id="data-split-test")
+            stratify = gr.Checkbox(value=True, label="stratify by label", elem_id="data-split-stratify")
+            seed = gr.Number(value=42, precision=0, label="seed", elem_id="data-split-seed")
+
+    with gr.Row():
+        dataset_name = gr.Textbox(label="Save as a named dataset", placeholder="e.g. reviews-2024", elem_id="data-save-name", scale=3)
+        save = gr.Button("Save dataset", elem_id="data-save", scale=1)
+    save_message = gr.HTML("", elem_id="data-save-message")
+    outputs_main = [data_state, summary, messages, task, *roles, preview, page_info]
+
+    def _render(state: dict[str, Any], analysis: Analysis | None, read_notes: list[str] | None = None):
+        columns = dict(analysis.columns) if analysis and analysis.ok else dict(state.get("columns") or {})
+        available: list[str] = []
+        notes = list(read_notes or [])
+        if state.get("path"):
+            try:
+                table = _raw_table(state)
+                available = [str(c) for c in table.df.columns if not str(c).startswith("_")]
+                notes = list(table.notes) + notes
+            except StudioError:
+                pass
+        frame, info, page = preview_page(state, state.get("page", 0))
+        state["page"] = page
+        return [state, summary_md(state), messages_for(state, analysis, notes),
+                gr.update(value=state.get("task")), *role_updates(state.get("task"), columns, available, slots),
+                _preview(frame), info]
+
+    def load_file(file, sample_name, val_path, test_path, state):
+        """Read a new training file (an upload or a sample) and detect its task and columns."""
+        state = dict(state or empty_state())
+        path = file or (str(samples[sample_name]) if sample_name in samples else None)
+        if not path:
+            fresh = empty_state()
+            fresh["split"] = state.get("split", fresh["split"])
+            return _render(fresh, None)
+        try:
+            kept = services.keep_upload(path) if file else Path(path)
+        except OSError as error:
+            state.update(empty_state())
+            return [state, "", messages_html([("error", f"the file could not be stored: {error}")]),
+                    gr.update(), *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
+        state.update(path=str(kept), name=Path(path).name, columns={}, page=0, dataset=None, ok=False,
+                     validation_path=str(services.keep_upload(val_path)) if val_path else None,
+                     test_path=str(services.keep_upload(test_path)) if test_path else None)
+        # Read with the generic reader first, so an unreadable file gets the data layer's message.
+        try:
+            READS.read(get_task(RunConfig().task.name), kept)
+        except StudioError as error:
+            state.update(task=None, ok=False)
+            return [state, f"**{state['name']}**", error_html(error), gr.update(value=None),
+                    *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
+        except Exception as error:  # noqa: BLE001
+            state.update(task=None, ok=False)
+            return [state, f"**{state['name']}**", error_html(error), gr.update(value=None),
+                    *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
+        analysis = detect_task(state)
+        state.update(task=analysis.task, columns=analysis.columns, ok=analysis.ok,
+                     rows=len(analysis.splits.get("train", [])) if analysis.ok else None)
+        return _render(state, analysis)
+
+    def remap(task_name, *values):
+        """Check the data again with the task, columns, options and split the user chose."""
+        *role_values, options_values, val_s, test_s, strat, seed_v, state = (
+            *values[:slots], values[slots:slots + len(TASK_OPTIONS)], *values[slots + len(TASK_OPTIONS):])
+        state = dict(state or empty_state())
+        if not state.get("path"):
+            return _render(state, None)
+        state["options"] = {name: field_value(TaskConfig, name, value) for name, value in zip(TASK_OPTIONS, options_values)}
+        state["split"] = {"validation": float(val_s or 0), "test": float(test_s or 0), "stratify": bool(strat),
+                          "seed": int(seed_v if seed_v is not None else 42)}
+        state["dataset"] = None
+        if task_name and task_name != state.get("task"):
+            state["task"] = task_name
+            analysis = analyze(state, task_name, {})
+        else:
+            roles_of_task = list(get_task(state["task"]).roles) if state.get("task") else []
+            columns = {role: value for role, value in zip(roles_of_task, role_values) if value and value != NO_COLUMN}
+            analysis = analyze(state, state["task"], columns)
+            if not analysis.ok:
+                state["columns"] = columns
+        if analysis.ok:
+            state["columns"] = analysis.columns
+        state.update(ok=analysis.ok, rows=len(analysis.splits.get("train", [])) if analysis.ok else None)
+        return _render(state, analysis)
+
+    def profile_fn(state):
+        """Label distribution and token lengths of the current data."""
+        state = state or empty_state()
+        if not state.get("path") or not state.get("ok"):
+            label_fig, length_fig, text = profile_of(services, Analysis(task=state.get("task") or "", error="no data"))
+        else:
+            label_fig, length_fig, text = profile_of(services, analyze(state))
+        # Tasks without a label column (generation) get no label chart.
+        return gr.update(value=label_fig, visible=label_fig is not None), length_fig, text
+
+    def page_fn(state, delta):
+        state = dict(state or empty_state())
+        frame, info, page = preview_page(state, state.get("page", 0) + delta)
+        state["page"] = page
+        return state, _preview(frame), info
+
+    def save_fn(name, state):
+        """Save the checked splits as a named dataset in the workspace."""
+        from studio.data.datasets_store import save_dataset
+
+        state = dict(state or empty_state())
+        if not state.get("path"):
+            return state, messages_html([("error", "there is no data to save yet: upload a file first")])
+        name = (name or "").strip()
+        if not name:
+            return state, messages_html([("error", "give the dataset a name")])
+        analysis = analyze(state)
+        if not analysis.ok:
+            return state, messages_html([("error", analysis.error)])
+        task_obj = get_task(analysis.task)
+        train = analysis.splits["train"]
+        identity = {role: role for role in task_obj.roles if role in train.columns}
+        meta = {"task": analysis.task, "columns": identity, "task_options": {k: v for k, v in state.get("options", {}).items() if v},
+                "source": {"train": state.get("name"), "validation": Path(state["validation_path"]).name if state.get("validation_path") else None,
+                           "test": Path(state["test_path"]).name if state.get("test_path") else None},
+                "mapping": analysis.columns, "split": state.get("split")}
+        try:
+            save_dataset(services.workspace.datasets, name, {k: v.drop(columns=[c for c in v.columns if c == "_row"]) for k, v in analysis.splits.items()}, meta)
+        except StudioError as error:
+            return state, error_html(error)
+        state["dataset"] = name
+        rows = ", ".join(f"{k} {len(v):,}" for k, v in analysis.splits.items())
+        return state, messages_html([("ok", f"saved dataset '{name}' ({rows} rows); pick it in the Train tab")])
+
+    split_inputs = [val_share, test_share, stratify, seed]
+    remap_inputs = [task, *roles, *option_inputs, *split_inputs, data_state]
+    profile_outputs = [labels_plot, lengths_plot, profile_text]
+
+    load_inputs = [upload, sample, validation_file, test_file, data_state]
+    upload.upload(load_file, load_inputs, outputs_main, api_name="data_upload").then(
+        profile_fn, [data_state], profile_outputs, api_name="data_profile")
+    upload.clear(load_file, load_inputs, outputs_main, api_visibility="private")
+    sample.input(lambda s, v, t, st: load_file(None, s, v, t, st), [sample, validation_file, test_file, data_state],
+                 outputs_main, api_name="data_sample").then(profile_fn, [data_state], profile_outputs, api_visibility="private")
+    for extra in (validation_file, test_file):
+        extra.upload(load_file, load_inputs, outputs_main, api_visibility="private").then(
+            profile_fn, [data_state], profile_outputs, api_visibility="private")
+    remap_events = [task.input, *[r.input for r in roles], *[o.input for o in option_inputs],
+                    val_share.release, test_share.release, stratify.input, seed.submit]
+    gr.on(remap_events, remap, remap_inputs, outputs_main, api_name="data_check", trigger_mode="always_last").then(
+        profile_fn, [data_state], profile_outputs, api_visibility="private")
+    prev_page.click(lambda s: page_fn(s, -1), [data_state], [data_state, preview, page_info], api_name="data_prev_page")
+    next_page.click(lambda s: page_fn(s, 1), [data_state], [data_state, preview, page_info], api_name="data_next_page")
+    save.click(save_fn, [dataset_name, data_state], [data_state, save_message], api_name="data_save")

@@ -1,0 +1,409 @@
+"""The Evaluate tab: metrics of a finished run, its confusion matrix or per-class/per-type table, a
+prediction browser, and a comparison of two runs on the same test set.
+
+It reads the run folder only (``metrics.json``, ``predictions_<split>.jsonl``); every row is
+shown through the task's ``render``, so a new task needs no code here. Rows whose prediction holds
+character spans (``text`` + ``entities``) are also shown highlighted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.errors import StudioError
+from studio.tasks import get_task
+from studio.ui import charts
+from studio.ui.common import cell, error_html, messages_html, run_choice
+from studio.ui.services import Services
+
+SHOWN_ROWS = 200
+ALL = "(all)"
+
+
+# ---- reading a finished run -------------------------------------------------------------------------
+class _Predictions:
+    """Predictions files parsed once (by path and modification time), shared by every browser."""
+
+    def __init__(self, size: int = 6):
+        self._cache: OrderedDict[tuple, list[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size = size
+
+    def load(self, path: Path) -> list[dict[str, Any]]:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        with self._lock:
+            self._cache[key] = rows
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return rows
+
+
+PREDICTIONS = _Predictions()
+
+
+def finished_runs(services: Services) -> list:
+    return [r for r in services.jobs.list(limit=500) if (Path(r.run_dir) / "metrics.json").exists()]
+
+
+def run_task(services: Services, run_id: str):
+    from studio.config import RunConfig
+
+    config = RunConfig.load(services.jobs.run_dir(run_id) / "config.yaml")
+    return get_task(config.task.name), config
+
+
+def load_metrics(services: Services, run_id: str) -> dict[str, Any]:
+    path = services.jobs.run_dir(run_id) / "metrics.json"
+    if not path.exists():
+        raise StudioError(f"run {run_id} has no metrics yet (it is {services.jobs.status(run_id)}); they appear when it completes")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_predictions(services: Services, run_id: str, split: str) -> list[dict[str, Any]]:
+    path = services.jobs.run_dir(run_id) / f"predictions_{split}.jsonl"
+    if not path.exists():
+        return []
+    return PREDICTIONS.load(path)
+
+
+def splits_of(metrics: dict[str, Any]) -> list[str]:
+    """Scored splits: test, validation, then others (e.g. ``test_base``: the model before fine-tuning)."""
+    scored = [k for k, v in metrics.items() if isinstance(v, dict) and k not in ("headline", "train")]
+    return sorted(scored, key=lambda k: (k not in ("test", "validation"), k != "test", k))
+
+
+def base_predictions(services: Services, run_id: str, split: str) -> list[dict[str, Any]]:
+    """Predictions of the base model on the same rows, when the worker scored it (generation)."""
+    return load_predictions(services, run_id, f"{split}_base")
+
+
+def with_base(rows: list[dict[str, Any]], base_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the base model's differing fields beside them ('base generation' before 'generation')."""
+    if not base_rows or len(base_rows) != len(rows):
+        return rows
+    differing = [k for k in dict.fromkeys(k for b in base_rows for k in b)
+                 if any(b.get(k) != r.get(k) for b, r in zip(base_rows, rows))]
+    merged = []
+    for row, base in zip(rows, base_rows):
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            if key in differing:
+                out[f"base {key}"] = base.get(key)
+            out[key] = value
+        merged.append(out)
+    return merged
+
+
+def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
+    splits = splits_of(metrics)
+    names: list[str] = []
+    for split in splits:
+        names += [k for k, v in metrics[split].items() if _scalar(v) and k not in names]
+    rows = [[name] + [_fmt(metrics[s].get(name)) for s in splits] for name in names]
+    return pd.DataFrame(rows, columns=["metric", *splits])
+
+
+def detail_tables(split_metrics: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
+    """Nested results (per class, per entity type, fine-tuned vs base...) as tables."""
+    tables = []
+    for key, value in split_metrics.items():
+        if not isinstance(value, dict) or not value or key in ("confusion_matrix", "headline"):
+            continue
+        if all(isinstance(v, dict) for v in value.values()):
+            columns = list(dict.fromkeys(c for v in value.values() for c in v))
+            rows = [[name] + [_fmt(v.get(c)) for c in columns] for name, v in value.items()]
+            tables.append((key.replace("_", " "), pd.DataFrame(rows, columns=["", *columns])))
+        elif all(_scalar(v) for v in value.values()):
+            tables.append((key.replace("_", " "), pd.DataFrame([[k, _fmt(v)] for k, v in value.items()], columns=["", "value"])))
+    return tables
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) or value is None
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if not math.isfinite(value) else round(value, 4)
+    return "" if value is None else value
+
+
+# ---- the prediction browser ---------------------------------------------------------------------------
+def rendered(task, predictions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [task.render(p) for p in predictions]
+
+
+def filter_rows(predictions: list[dict[str, Any]], rows: list[dict[str, Any]], outcome: str, gold: str | None,
+                predicted: str | None, min_confidence: float, text: str | None) -> list[int]:
+    needle = (text or "").strip().lower()
+    keep = []
+    for i, (prediction, row) in enumerate(zip(predictions, rows)):
+        if outcome == "correct" and prediction.get("correct") is not True:
+            continue
+        if outcome == "wrong" and prediction.get("correct") is not False:
+            continue
+        if gold and gold != ALL and str(row.get("gold", "")) != gold:
+            continue
+        if predicted and predicted != ALL and str(row.get("predicted", "")) != predicted:
+            continue
+        confidence = prediction.get("confidence")
+        if min_confidence and isinstance(confidence, (int, float)) and confidence < min_confidence:
+            continue
+        if needle and needle not in json.dumps(row, ensure_ascii=False, default=str).lower():
+            continue
+        keep.append(i)
+    return keep
+
+
+def rows_frame(rows: list[dict[str, Any]], indexes: list[int]) -> pd.DataFrame:
+    shown = [{"#": i + 1, **{k: cell(v) for k, v in rows[i].items()}} for i in indexes[:SHOWN_ROWS]]
+    return pd.DataFrame(shown)
+
+
+def highlighted(text: str | None, entities: Any) -> list[tuple[str, str | None]] | None:
+    """Text cut into (piece, label or None) for gr.HighlightedText; None if there are no spans."""
+    if not isinstance(text, str) or not isinstance(entities, list):
+        return None
+    spans = sorted((e for e in entities if isinstance(e, dict) and isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
+                   key=lambda e: e["start"])
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for e in spans:
+        if e["start"] < at:
+            continue
+        if e["start"] > at:
+            pieces.append((text[at:e["start"]], None))
+        pieces.append((text[e["start"]:e["end"]], str(e.get("label"))))
+        at = e["end"]
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
+
+
+def side_by_side(prediction: dict[str, Any], row: dict[str, Any]) -> list[tuple[str, str]]:
+    """The text fields of a row (prompt, reference, outputs…), in order, for a side-by-side view."""
+    fields = []
+    for key, value in row.items():
+        if isinstance(value, str) and key not in ("correct",) and len(value) > 0:
+            fields.append((key, value))
+    return fields[:4]  # e.g. prompt, reference, base generation, generation
+
+
+def compare_runs(services: Services, a: str, b: str, split: str) -> tuple[str, pd.DataFrame]:
+    task_a, _ = run_task(services, a)
+    task_b, _ = run_task(services, b)
+    if task_a.name != task_b.name:
+        raise StudioError(f"the runs solve different tasks ({task_a.name} and {task_b.name}); compare runs of one task")
+    pa, pb = load_predictions(services, a, split), load_predictions(services, b, split)
+    if not pa or not pb:
+        raise StudioError(f"both runs need {split} predictions (a completed run has them)")
+    ra, rb = rendered(task_a, pa), rendered(task_b, pb)
+    inputs_a = [_inputs(p) for p in pa]
+    inputs_b = [_inputs(p) for p in pb]
+    if len(pa) != len(pb) or inputs_a != inputs_b:
+        raise StudioError(f"the runs were not tested on the same {split} set ({len(pa)} and {len(pb)} examples); "
+                          "compare runs trained on the same saved dataset or with the same split seed")
+    agree, rows = 0, []
+    a_right = b_right = 0
+    for i, (x, y) in enumerate(zip(ra, rb)):
+        same = _decision(x) == _decision(y)
+        agree += same
+        a_right += pa[i].get("correct") is True
+        b_right += pb[i].get("correct") is True
+        if not same:
+            row: dict[str, Any] = {"#": i + 1}
+            for key in dict.fromkeys([*x, *y]):
+                if x.get(key) == y.get(key):
+                    row[key] = cell(x.get(key))
+                else:
+                    row[f"{key} (A)"] = cell(x.get(key))
+                    row[f"{key} (B)"] = cell(y.get(key))
+            ca, cb = pa[i].get("correct"), pb[i].get("correct")
+            if ca is not None and cb is not None:
+                row["right"] = "both" if ca and cb else "A" if ca else "B" if cb else "neither"
+            rows.append(row)
+    n = len(pa)
+    scored = any("correct" in p for p in pa)
+    summary = f"The runs agree on **{agree / n:.1%}** of the {n} {split} examples ({n - agree} disagreements)."
+    if scored:
+        summary += f" Right: A {a_right / n:.1%}, B {b_right / n:.1%}."
+        if rows:
+            wins_a = sum(1 for r in rows if r.get("right") == "A")
+            wins_b = sum(1 for r in rows if r.get("right") == "B")
+            summary += f" Where they disagree, A is right {wins_a} time(s) and B {wins_b}."
+    return summary, pd.DataFrame(rows[:SHOWN_ROWS])
+
+
+_OUTPUT_FREE = {"probabilities", "confidence", "score", "error", "correct"}
+
+
+def _inputs(prediction: dict[str, Any]) -> str:
+    """A prediction's inputs and gold value (what both runs share on the same test set)."""
+    keep = {k: v for k, v in prediction.items() if not isinstance(v, float) and k in ("text", "text_pair", "tokens", "gold", "gold_tags",
+                                                                                      "prompt", "reference", "messages")}
+    return json.dumps(keep or {"n": 0}, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _decision(row: dict[str, Any]) -> str:
+    """What a run decided for a row: its rendered fields, leaving scores out."""
+    return json.dumps({k: v for k, v in row.items() if k not in _OUTPUT_FREE and not isinstance(v, float)},
+                      sort_keys=True, ensure_ascii=False, default=str)
+
+
+# ---- layout -----------------------------------------------------------------------------------------
+def build(services: Services) -> dict[str, Any]:
+    eval_state = gr.State({"run_id": None, "split": None, "indexes": []})
+    with gr.Row():
+        run = gr.Dropdown([], value=None, label="Finished run", elem_id="eval-run", scale=4)
+        split = gr.Radio(["test", "validation"], value="test", label="Split", elem_id="eval-split", scale=2)
+        refresh = gr.Button("↻ runs", elem_id="eval-refresh", scale=1)
+    message = gr.HTML("", elem_id="eval-message")
+    with gr.Row():
+        with gr.Column(scale=2):
+            metrics_table = gr.Dataframe(label="Metrics", interactive=False, elem_id="eval-metrics")
+            details_md = gr.Markdown("", elem_id="eval-details-title")
+            details = gr.Dataframe(label="Per class / per type", interactive=False, elem_id="eval-details", visible=False)
+            extra_details = gr.Dataframe(label="More", interactive=False, elem_id="eval-details-2", visible=False)
+        with gr.Column(scale=3):
+            confusion = gr.Plot(show_label=False, elem_id="confusion-matrix", visible=False)
+
+    gr.Markdown("### Predictions")
+    with gr.Row():
+        outcome = gr.Radio(["all", "correct", "wrong"], value="all", label="Show", elem_id="eval-outcome", scale=2)
+        gold = gr.Dropdown([ALL], value=ALL, label="Gold", elem_id="eval-gold", scale=2)
+        predicted = gr.Dropdown([ALL], value=ALL, label="Predicted", elem_id="eval-predicted", scale=2)
+        confidence = gr.Slider(0, 1, value=0, step=0.05, label="Minimum confidence", elem_id="eval-confidence", scale=2)
+        search = gr.Textbox(label="Search", elem_id="eval-search", scale=2)
+    count = gr.Markdown("", elem_id="eval-count")
+    table = gr.Dataframe(interactive=False, elem_id="eval-predictions", max_height=420, wrap=True, max_chars=80)
+    gr.Markdown("Select a row to see it in full.")
+    spans = gr.HighlightedText(label="Entities", visible=False, elem_id="eval-spans", combine_adjacent=False, show_legend=True)
+    gold_spans = gr.HighlightedText(label="Gold entities", visible=False, elem_id="eval-gold-spans", show_legend=True)
+    with gr.Row():
+        sides = [gr.Textbox(visible=False, interactive=False, lines=6, max_lines=20, elem_id=f"eval-side-{i}") for i in range(4)]
+
+    gr.Markdown("### Compare two runs")
+    with gr.Row():
+        other = gr.Dropdown([], value=None, label="Run B (run A is the one above)", elem_id="eval-compare-run", scale=4)
+        compare = gr.Button("Compare", elem_id="eval-compare", scale=1)
+    compare_md = gr.Markdown("", elem_id="eval-compare-summary")
+    compare_table = gr.Dataframe(interactive=False, elem_id="eval-compare-table", max_height=380, wrap=True, visible=False)
+
+    def runs_fn(current, current_other):
+        """Finished runs to evaluate."""
+        choices = [run_choice(r) for r in finished_runs(services)]
+        ids = [c[1] for c in choices]
+        value = current if current in ids else (ids[0] if ids else None)
+        return gr.update(choices=choices, value=value), gr.update(choices=choices, value=current_other if current_other in ids else None)
+
+    def load_fn(run_id, split_name, state):
+        """Metrics, confusion matrix and per-class/per-type tables of a finished run."""
+        hidden = gr.update(visible=False)
+        empty = [pd.DataFrame(), "", hidden, hidden, hidden]
+        if not run_id:
+            return [messages_html([("info", "no finished run yet: train one in the Train tab")]), *empty,
+                    gr.update(choices=[ALL], value=ALL), gr.update(choices=[ALL], value=ALL), state, gr.update(), gr.update()]
+        try:
+            metrics = load_metrics(services, run_id)
+            task, _ = run_task(services, run_id)
+        except Exception as error:  # noqa: BLE001
+            return [error_html(error), *empty, gr.update(), gr.update(), state, gr.update(), gr.update()]
+        available = [s for s in splits_of(metrics) if s in ("test", "validation")]
+        split_name = split_name if split_name in available else (available[0] if available else split_name)
+        split_metrics = metrics.get(split_name) or {}
+        tables = detail_tables(split_metrics)
+        matrix = split_metrics.get("confusion_matrix")
+        confusion_update = (gr.update(visible=True, value=charts.heatmap_figure(matrix["labels"], matrix["matrix"],
+                                                                                f"Confusion matrix ({split_name})"))
+                            if isinstance(matrix, dict) and matrix.get("labels") else hidden)
+        first = gr.update(visible=True, value=tables[0][1], label=tables[0][0]) if tables else hidden
+        second = gr.update(visible=True, value=tables[1][1], label=tables[1][0]) if len(tables) > 1 else hidden
+        predictions = load_predictions(services, run_id, split_name)
+        rows = rendered(task, predictions)
+        golds = sorted({str(r["gold"]) for r in rows if "gold" in r})
+        preds = sorted({str(r["predicted"]) for r in rows if "predicted" in r})
+        state = {"run_id": run_id, "split": split_name, "indexes": []}
+        info = messages_html([("info", f"{task.title}, {split_name} split: {len(predictions)} predictions")])
+        scored = any("correct" in p for p in predictions)
+        confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
+        return [info, metrics_frame(metrics), f"**{split_name} split**" if tables else "", first, second, confusion_update,
+                gr.update(choices=[ALL] + golds[:200], value=ALL, visible=bool(golds)),
+                gr.update(choices=[ALL] + preds[:200], value=ALL, visible=bool(preds)), state,
+                gr.update(visible=scored, value="all"), gr.update(visible=confident, value=0)]
+
+    def browse_fn(state, outcome_v, gold_v, predicted_v, min_conf, text):
+        """Predictions of the run, filtered."""
+        run_id, split_name = (state or {}).get("run_id"), (state or {}).get("split")
+        if not run_id:
+            return state, pd.DataFrame(), ""
+        task, _ = run_task(services, run_id)
+        predictions = load_predictions(services, run_id, split_name)
+        rows = with_base(rendered(task, predictions), rendered(task, base_predictions(services, run_id, split_name)))
+        indexes = filter_rows(predictions, rows, outcome_v, gold_v, predicted_v, float(min_conf or 0), text)
+        state = {**state, "indexes": indexes}
+        more = f" (showing the first {SHOWN_ROWS})" if len(indexes) > SHOWN_ROWS else ""
+        return state, rows_frame(rows, indexes), f"{len(indexes)} of {len(rows)} predictions{more}"
+
+    def select_fn(state, event: gr.SelectData):
+        """One prediction in full: highlighted spans, or its texts side by side."""
+        hidden = gr.update(visible=False)
+        run_id = (state or {}).get("run_id")
+        if not run_id or event is None:
+            return [hidden, hidden, *([hidden] * 4)]
+        position = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        indexes = state.get("indexes") or []
+        if position is None or position >= len(indexes):
+            return [hidden, hidden, *([hidden] * 4)]
+        task, _ = run_task(services, run_id)
+        predictions = load_predictions(services, run_id, state["split"])
+        prediction = predictions[indexes[position]]
+        row = with_base(rendered(task, predictions), rendered(task, base_predictions(services, run_id, state["split"])))[indexes[position]]
+        ents = highlighted(prediction.get("text"), prediction.get("entities"))
+        gold_ents = highlighted(prediction.get("text"), prediction.get("gold_entities"))
+        if ents is not None:
+            return [gr.update(visible=True, value=ents), gr.update(visible=gold_ents is not None, value=gold_ents),
+                    *([hidden] * 4)]
+        fields = side_by_side(prediction, row)
+        updates = [gr.update(visible=True, label=key, value=value) for key, value in fields]
+        updates += [hidden] * (4 - len(updates))
+        return [hidden, hidden, *updates]
+
+    def compare_fn(a, b, split_name):
+        """Agreement of two runs on the same test set, and where they disagree."""
+        hidden = gr.update(visible=False, value=pd.DataFrame())
+        if not a or not b:
+            return messages_html([("info", "pick run A above and run B here")]), hidden
+        if a == b:
+            return messages_html([("info", "pick two different runs")]), hidden
+        try:
+            summary, frame = compare_runs(services, a, b, split_name or "test")
+        except Exception as error:  # noqa: BLE001
+            return error_html(error), hidden
+        return summary, gr.update(visible=not frame.empty, value=frame)
+
+    load_outputs = [message, metrics_table, details_md, details, extra_details, confusion, gold, predicted, eval_state,
+                    outcome, confidence]
+    browse_inputs = [eval_state, outcome, gold, predicted, confidence, search]
+    browse_outputs = [eval_state, table, count]
+    refresh.click(runs_fn, [run, other], [run, other], api_name="eval_runs")
+    gr.on([run.change, split.change], load_fn, [run, split, eval_state], load_outputs, api_name="eval_load").then(
+        browse_fn, browse_inputs, browse_outputs, api_visibility="private")
+    gr.on([outcome.change, gold.input, predicted.input, confidence.release, search.submit], browse_fn, browse_inputs,
+          browse_outputs, api_name="eval_predictions")
+    table.select(select_fn, [eval_state], [spans, gold_spans, *sides], api_name="eval_row")
+    compare.click(compare_fn, [run, other, split], [compare_md, compare_table], api_name="eval_compare")
+    return {"refresh": (runs_fn, [run, other], [run, other])}

@@ -1,0 +1,275 @@
+"""The Playground tab: type text, see what one or two finished runs make of it.
+
+A run's model is loaded once into the shared ``ModelCache`` (evicted by memory). The input goes
+through the task's own ``normalize`` (as unlabeled data) and ``predict``; the output is shown by
+its shape: class probabilities as a bar chart (``gr.Label``), character spans highlighted, text
+as text, and the task's ``render`` row for everything. Generation runs can also be compared with
+their base model, with decoding controls and streamed output when the task can stream.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from studio.errors import StudioError
+from studio.tasks import get_task
+from studio.ui.common import cell, error_html, messages_html, run_choice
+from studio.ui.evaluate_tab import highlighted
+from studio.ui.services import Services
+
+NONE = ""
+BASE = "@base"
+
+
+def model_runs(services: Services) -> list:
+    return [r for r in services.jobs.list(limit=500) if (Path(r.run_dir) / "model" / "task.json").exists()]
+
+
+def generative(services: Services, run_id: str | None) -> bool:
+    if not run_id:
+        return False
+    try:
+        from studio.config import RunConfig
+
+        config = RunConfig.load(services.jobs.run_dir(run_id) / "config.yaml")
+        return get_task(config.task.name).model_kind != "encoder"
+    except (StudioError, OSError):
+        return False
+
+
+def load_model(services: Services, run_id: str, base: bool = False):
+    run_dir = services.jobs.run_dir(run_id)
+    if not base:
+        return services.models.get(str(run_dir))
+    return services.models.get(f"{run_dir}:base", lambda: _load_base(run_dir))
+
+
+def _load_base(run_dir: Path):
+    """The run's backbone before fine-tuning, wrapped like a trained model (generation runs)."""
+    import json
+
+    from studio.config import RunConfig
+    from studio.inference.loading import TrainedModel
+    from studio.models.loading import load_tokenizer, model_folder
+    from studio.models.resolve import resolve_backbone
+    from studio.tasks.base import TaskMeta
+
+    config = RunConfig.load(run_dir / "config.yaml")
+    task = get_task(config.task.name)
+    meta = TaskMeta.from_dict(json.loads((run_dir / "model" / "task.json").read_text(encoding="utf-8")))
+    folder = model_folder(resolve_backbone(config.model.backbone, kind=task.model_kind), run_dir.parent.parent / "cache")
+    model = task.load_model(folder, meta, config)
+    model.eval()
+    return TrainedModel(run_dir, config, task, meta, model, load_tokenizer(folder, config.model.trust_remote_code))
+
+
+def run_meta(services: Services, run_id: str | None) -> dict[str, Any]:
+    """The task metadata saved with a run's model (label names, data format...), or {}."""
+    import json
+
+    if not run_id:
+        return {}
+    try:
+        return json.loads((services.jobs.run_dir(run_id) / "model" / "task.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, StudioError):
+        return {}
+
+
+def _text_of(content: Any) -> str:
+    """A chat message's text (Gradio may hand content back as a list of parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(_text_of(part) for part in content)
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    return str(content)
+
+
+def input_frame(trained, text: str, pair: str | None = None, history: list[dict[str, str]] | None = None) -> pd.DataFrame:
+    """The typed text (or a chat history ending with it) as one unlabeled row, normalized by the
+    run's task. The input role is the first the task accepts: ``text``, then its required roles."""
+    task = trained.task
+    config = copy.deepcopy(trained.config)
+    if history is not None and "messages" in task.roles:
+        attempts = [({"messages": "messages"}, {"messages": [list(history)]})]
+    else:
+        candidates = [r for r in dict.fromkeys(["text", *task.required_roles]) if r in task.roles]
+        attempts = []
+        for role in candidates:
+            columns, data = {role: role}, {role: [text]}
+            if pair and "text_pair" in task.roles:
+                columns["text_pair"], data["text_pair"] = "text_pair", [pair]
+            attempts.append((columns, data))
+    last: Exception | None = None
+    for columns, data in attempts:
+        config.data.columns = columns
+        try:
+            df, _problems = task.normalize(pd.DataFrame(data), config, "the playground input", labeled=False)
+            return df
+        except StudioError as error:
+            last = error
+    raise last or StudioError("this run's task takes no text input")
+
+
+def decoding_meta(trained, overrides: dict[str, Any]):
+    """The run's meta with the playground's decoding settings over its own (generation runs keep
+    theirs in ``meta.info['generation']``)."""
+    if not overrides or not isinstance(trained.meta.info.get("generation"), dict):
+        return trained.meta
+    meta = copy.deepcopy(trained.meta)
+    meta.info["generation"].update(overrides)
+    return meta
+
+
+def decoding_kwargs(max_new_tokens, temperature, top_p) -> dict[str, Any]:
+    temperature = float(temperature or 0)
+    return {"max_new_tokens": int(max_new_tokens or 128), "strategy": "sampling" if temperature > 0 else "greedy",
+            "temperature": temperature if temperature > 0 else 0.7, "top_p": float(top_p or 1)}
+
+
+def predict_one(services: Services, run_id: str, text: str, pair: str | None, decoding: dict[str, Any], base: bool = False,
+                history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    trained = load_model(services, run_id, base)
+    df = input_frame(trained, text, pair, history)
+    meta = decoding_meta(trained, decoding)
+    return trained.task.predict(trained.model, trained.tokenizer, df, meta, trained.config.training.max_length, 1)[0]
+
+
+def display(task, prediction: dict[str, Any]) -> list[Any]:
+    """(label, spans, text, rendered row) updates for one prediction, by what it holds."""
+    hidden = gr.update(visible=False)
+    row = task.render(prediction)
+    label = spans = text = hidden
+    probabilities = prediction.get("probabilities")
+    if isinstance(probabilities, dict) and probabilities:
+        label = gr.update(visible=True, value={str(k): float(v) for k, v in probabilities.items()})
+    elif isinstance(prediction.get("predicted"), (int, float)) and not isinstance(prediction.get("predicted"), bool):
+        label = gr.update(visible=True, value=f"{prediction['predicted']:.4g}")
+    pieces = highlighted(prediction.get("text"), prediction.get("entities"))
+    if pieces is not None:
+        spans = gr.update(visible=True, value=pieces)
+    if label is hidden and pieces is None:
+        shown = next((v for k, v in prediction.items() if k in ("generation", "output", "generated", "prediction", "predicted")
+                      and isinstance(v, str)), None)
+        if shown is None:
+            shown = next((v for v in row.values() if isinstance(v, str)), "")
+        text = gr.update(visible=True, value=shown)
+    table = pd.DataFrame([{k: cell(v) for k, v in row.items() if v is not None and v != ""}])
+    return [label, spans, text, table]
+
+
+def build(services: Services) -> dict[str, Any]:
+    with gr.Row():
+        run_a = gr.Dropdown([], value=None, label="Run", elem_id="play-run", scale=3)
+        run_b = gr.Dropdown([("(none)", NONE)], value=NONE, label="Compare with", elem_id="play-run-b", scale=3,
+                            info="another run, or the base model of a generation run")
+        refresh = gr.Button("↻ runs", elem_id="play-refresh", scale=1)
+    with gr.Column(visible=False, elem_id="play-chat-box") as chat_box:
+        chatbot = gr.Chatbot(label="Chat (this run was trained on conversations)", height=360, elem_id="play-chat")
+        with gr.Row():
+            chat_input = gr.Textbox(show_label=False, placeholder="Your message…", scale=5, elem_id="play-chat-input")
+            chat_send = gr.Button("Send", variant="primary", scale=1, elem_id="play-chat-send")
+            chat_clear = gr.Button("Clear", scale=1, elem_id="play-chat-clear")
+    text = gr.Textbox(label="Text", lines=3, placeholder="Type a sentence…", elem_id="play-text")
+    pair = gr.Textbox(label="Second text (sentence pairs)", lines=2, visible=False, elem_id="play-text-pair")
+    with gr.Accordion("Decoding (generation runs)", open=False, visible=False, elem_id="play-decoding") as decoding_box:
+        with gr.Row():
+            max_new = gr.Slider(1, 1024, value=128, step=1, label="max new tokens", elem_id="play-max-new")
+            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature (0 = greedy)", elem_id="play-temperature")
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top p", elem_id="play-top-p")
+    run_button = gr.Button("Predict", variant="primary", elem_id="play-predict")
+    message = gr.HTML("", elem_id="play-message")
+    sides = []
+    with gr.Row():
+        for side in ("a", "b"):
+            with gr.Column(visible=side == "a") as column:
+                title = gr.Markdown("", elem_id=f"play-title-{side}")
+                label = gr.Label(label="Prediction", num_top_classes=10, visible=False, elem_id=f"play-label-{side}")
+                spans = gr.HighlightedText(label="Entities", visible=False, show_legend=True, elem_id=f"play-spans-{side}")
+                output = gr.Textbox(label="Output", lines=6, visible=False, interactive=False, elem_id=f"play-output-{side}")
+                row = gr.Dataframe(label="As in the evaluation table", interactive=False, elem_id=f"play-row-{side}")
+            sides.append((column, title, label, spans, output, row))
+
+    def runs_fn(current_a, current_b):
+        """Finished runs with a model."""
+        records = model_runs(services)
+        choices = [run_choice(r) for r in records]
+        ids = [c[1] for c in choices]
+        a = current_a if current_a in ids else (ids[0] if ids else None)
+        return gr.update(choices=choices, value=a), _b_choices(choices, a, current_b)
+
+    def _b_choices(choices, a, current_b):
+        options = [("(none)", NONE)] + [c for c in choices if c[1] != a]
+        if generative(services, a):
+            options.insert(1, ("base model of the run (before fine-tuning)", BASE))
+        values = [o[1] for o in options]
+        return gr.update(choices=options, value=current_b if current_b in values else NONE)
+
+    def run_changed(a, current_b):
+        records = model_runs(services)
+        choices = [run_choice(r) for r in records]
+        meta = run_meta(services, a)
+        shows_pair = "text_pair" in (meta.get("columns") or {})
+        chat = meta.get("format") == "chat"
+        return (_b_choices(choices, a, current_b), gr.update(visible=shows_pair), gr.update(visible=generative(services, a)),
+                gr.update(visible=chat), [])
+
+    def chat_fn(a, message, history, max_new_v, temperature_v, top_p_v):
+        """One chat turn with a run trained on conversations; the history is this browser's own."""
+        history = list(history or [])
+        message = (message or "").strip()
+        if not a or not message:
+            return history, message, ""
+        turns = [{"role": m["role"], "content": _text_of(m["content"])} for m in history if m.get("role") in ("user", "assistant")]
+        turns.append({"role": "user", "content": message})
+        try:
+            prediction = predict_one(services, a, message, None, decoding_kwargs(max_new_v, temperature_v, top_p_v), history=turns)
+        except Exception as error:  # noqa: BLE001
+            return history, message, error_html(error)
+        answer = next((prediction.get(k) for k in ("generation", "output", "predicted") if isinstance(prediction.get(k), str)), "")
+        return history + [{"role": "user", "content": message}, {"role": "assistant", "content": answer}], "", ""
+
+    def predict_fn(a, b, text_v, pair_v, max_new_v, temperature_v, top_p_v):
+        """Predict the typed text with one run (and a second run or the base model beside it)."""
+        hidden = gr.update(visible=False)
+        blank_side = [gr.update(visible=False), "", hidden, hidden, hidden, pd.DataFrame()]
+        if not a:
+            return [messages_html([("error", "no finished run yet: train one in the Train tab")]), *blank_side, *blank_side]
+        if not (text_v or "").strip():
+            return [messages_html([("error", "type some text first")]), gr.update(visible=True), "", hidden, hidden, hidden,
+                    pd.DataFrame(), *blank_side]
+        decoding = decoding_kwargs(max_new_v, temperature_v, top_p_v) if generative(services, a) else {}
+        out: list[Any] = []
+        problems = []
+        for side, (run_id, base) in enumerate([(a, False), ((a, True) if b == BASE else (b, False))]):
+            if side == 1 and not b:
+                out += blank_side
+                continue
+            try:
+                trained = load_model(services, run_id, base)
+                prediction = predict_one(services, run_id, text_v, pair_v, decoding, base)
+                record = services.jobs.get(run_id)
+                name = record.name or run_id
+                name = f"base model of {name}" if base else f"{name} <small>{run_id}</small>"
+                out += [gr.update(visible=True), f"**{name}**", *display(trained.task, prediction)]
+            except Exception as error:  # noqa: BLE001
+                problems.append(error)
+                out += [gr.update(visible=True), "", hidden, hidden, hidden, pd.DataFrame()]
+        message = "".join(error_html(e) for e in problems)
+        return [message, *out]
+
+    refresh.click(runs_fn, [run_a, run_b], [run_a, run_b], api_name="playground_runs")
+    run_a.change(run_changed, [run_a, run_b], [run_b, pair, decoding_box, chat_box, chatbot], api_visibility="private")
+    gr.on([chat_send.click, chat_input.submit], chat_fn, [run_a, chat_input, chatbot, max_new, temperature, top_p],
+          [chatbot, chat_input, message], api_name="playground_chat", concurrency_limit=2, concurrency_id="models")
+    chat_clear.click(lambda: [], None, [chatbot], api_visibility="private")
+    side_outputs = [component for side in sides for component in side]
+    gr.on([run_button.click, text.submit], predict_fn, [run_a, run_b, text, pair, max_new, temperature, top_p],
+          [message, *side_outputs], api_name="playground_predict", concurrency_limit=2, concurrency_id="models")
+    return {"refresh": (runs_fn, [run_a, run_b], [run_a, run_b])}

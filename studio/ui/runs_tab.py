@@ -1,0 +1,237 @@
+"""The Runs tab: every run of the workspace, filters, overlaid loss curves, config diff, delete,
+and downloads (model as zip, config as YAML, predictions as CSV with formula-like cells escaped)."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import yaml
+
+from studio.errors import StudioError
+from studio.tasks import get_task, list_tasks
+from studio.ui import charts
+from studio.ui.common import error_html, messages_html, metric_text, run_choice, run_duration, when
+from studio.ui.services import Services
+
+STATUSES = ["queued", "starting", "running", "completed", "failed", "cancelled", "interrupted"]
+COLUMNS = ["run", "name", "task", "backbone", "status", "metric", "duration", "owner", "created"]
+
+
+def runs_frame(services: Services, statuses: list[str] | None, task: str | None, owner: str | None, search: str | None):
+    records = services.jobs.list(status=statuses or None, task=task or None, owner=(owner or "").strip() or None)
+    needle = (search or "").strip().lower()
+    if needle:
+        records = [r for r in records if needle in " ".join(str(x) for x in (r.id, r.name, r.backbone, r.task, r.owner)).lower()]
+    rows = []
+    for r in records:
+        status = f"{r.status} (#{r.position})" if r.status == "queued" and r.position else r.status
+        rows.append([r.id, r.name or "", r.task or "", _short_backbone(r.backbone), status, metric_text(r),
+                     run_duration(r), r.owner or "—", when(r.created)])
+    return pd.DataFrame(rows, columns=COLUMNS), records
+
+
+def _short_backbone(name: str | None) -> str:
+    if not name:
+        return ""
+    return Path(name).name if name.startswith(("/", "~", ".")) else name
+
+
+def run_series(services: Services, run_id: str) -> charts.RunSeries:
+    series = charts.RunSeries(run_id)
+    events, offset = services.jobs.events(run_id, 0)
+    series.feed(events)
+    series.offset = offset
+    return series
+
+
+def config_diff_html(services: Services, a: str | None, b: str | None) -> str:
+    if not a or not b:
+        return messages_html([("info", "pick two runs to compare their configurations")])
+    try:
+        left = _flat(yaml.safe_load((services.jobs.run_dir(a) / "config.yaml").read_text(encoding="utf-8")) or {})
+        right = _flat(yaml.safe_load((services.jobs.run_dir(b) / "config.yaml").read_text(encoding="utf-8")) or {})
+    except (OSError, StudioError, yaml.YAMLError) as error:
+        return error_html(error if isinstance(error, StudioError) else StudioError(f"a config cannot be read: {error}"))
+    keys = [k for k in dict.fromkeys([*left, *right]) if left.get(k) != right.get(k)]
+    if not keys:
+        return messages_html([("info", "the two configurations are identical")])
+    rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_show(left.get(k)))}</td>"
+                   f"<td>{html.escape(_show(right.get(k)))}</td></tr>" for k in keys)
+    return (f'<table class="studio-diff"><thead><tr><th>setting</th><th>{html.escape(a)}</th><th>{html.escape(b)}</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        if not data and prefix:
+            out[prefix[:-1]] = {}
+        return out
+    out[prefix[:-1]] = data
+    return out
+
+
+def _show(value: Any) -> str:
+    return "—" if value is None else (json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value))
+
+
+# ---- downloads ----------------------------------------------------------------------------------
+def export_folder(services: Services, run_id: str) -> Path:
+    folder = services.exports / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def model_zip(services: Services, run_id: str) -> Path:
+    run_dir = services.jobs.run_dir(run_id)
+    model = run_dir / "model"
+    if not (model / "task.json").exists():
+        raise StudioError(f"run {run_id} has no finished model to download (it is {services.jobs.status(run_id)})")
+    target = export_folder(services, run_id) / f"{run_id}-model"
+    # Include the config and the model card so the zip is usable on its own.
+    staging = export_folder(services, run_id) / ".zip-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(model, staging / "model")
+    for name in ("config.yaml", "README.md", "metrics.json"):
+        if (run_dir / name).exists():
+            shutil.copy2(run_dir / name, staging / name)
+    archive = shutil.make_archive(str(target), "zip", root_dir=staging)
+    shutil.rmtree(staging, ignore_errors=True)
+    return Path(archive)
+
+
+def config_file(services: Services, run_id: str) -> Path:
+    source = services.jobs.run_dir(run_id) / "config.yaml"
+    if not source.exists():
+        raise StudioError(f"run {run_id} has no config.yaml")
+    target = export_folder(services, run_id) / f"{run_id}.yaml"
+    shutil.copyfile(source, target)
+    return target
+
+
+def predictions_csv(services: Services, run_id: str) -> Path:
+    from studio.config import RunConfig
+    from studio.data.export import escape_formulas
+
+    run_dir = services.jobs.run_dir(run_id)
+    config = RunConfig.load(run_dir / "config.yaml")
+    task = get_task(config.task.name)
+    files = [run_dir / f"predictions_{split}.jsonl" for split in ("test", "validation")]
+    found = [f for f in files if f.exists()]
+    if not found:
+        raise StudioError(f"run {run_id} has no predictions yet (they are written when a run completes)")
+    rows = []
+    for path in found:
+        split = path.stem.removeprefix("predictions_")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            prediction = json.loads(line)
+            row = {"split": split, **task.render(prediction)}
+            if "probabilities" in prediction:
+                row["probabilities"] = json.dumps(prediction["probabilities"], ensure_ascii=False)
+            rows.append(row)
+    target = export_folder(services, run_id) / f"{run_id}-predictions.csv"
+    escape_formulas(pd.DataFrame(rows)).to_csv(target, index=False)
+    return target
+
+
+# ---- layout -------------------------------------------------------------------------------------
+def build(services: Services) -> dict[str, Any]:
+    with gr.Row():
+        status_filter = gr.Dropdown(STATUSES, value=[], multiselect=True, label="Status", elem_id="runs-status", scale=2)
+        task_filter = gr.Dropdown([("all tasks", "")] + [(t.title, t.name) for t in list_tasks()], value="", label="Task",
+                                  elem_id="runs-task", scale=2)
+        owner_filter = gr.Textbox(label="Owner", elem_id="runs-owner", scale=1)
+        search = gr.Textbox(label="Search", placeholder="id, name, backbone…", elem_id="runs-search", scale=2)
+        refresh = gr.Button("Refresh", elem_id="runs-refresh", scale=1)
+    table = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="runs-table", max_height=380, wrap=True,
+                         column_widths=["21%", "12%", "10%", "11%", "9%", "12%", "7%", "7%", "11%"])
+
+    gr.Markdown("### Compare")
+    with gr.Row():
+        overlay_runs = gr.Dropdown([], value=[], multiselect=True, label="Runs to overlay", elem_id="runs-overlay", scale=3)
+    overlay_plot = gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="runs-overlay-chart")
+    with gr.Row():
+        diff_a = gr.Dropdown([], value=None, label="Config of run A", elem_id="runs-diff-a")
+        diff_b = gr.Dropdown([], value=None, label="…against run B", elem_id="runs-diff-b")
+    diff = gr.HTML("", elem_id="runs-diff")
+
+    gr.Markdown("### One run")
+    with gr.Row():
+        chosen = gr.Dropdown([], value=None, label="Run", elem_id="runs-chosen", scale=3)
+        download_model = gr.Button("Model (.zip)", elem_id="runs-download-model", scale=1)
+        download_config = gr.Button("Config (.yaml)", elem_id="runs-download-config", scale=1)
+        download_predictions = gr.Button("Predictions (.csv)", elem_id="runs-download-predictions", scale=1)
+    download = gr.File(label="Download", interactive=False, elem_id="runs-download", visible=False, height=80)
+    with gr.Row():
+        confirm = gr.Checkbox(label="yes, delete this run and all its files", elem_id="runs-delete-confirm")
+        delete = gr.Button("Delete run", variant="stop", elem_id="runs-delete")
+    message = gr.HTML("", elem_id="runs-message")
+
+    def list_fn(statuses, task, owner, text, current_overlay, a, b, current):
+        """The runs table (with filters) and the run pickers."""
+        frame, records = runs_frame(services, statuses, task, owner, text)
+        choices = [run_choice(r) for r in services.jobs.list(limit=500)]
+        ids = {c[1] for c in choices}
+        keep = lambda value: value if value in ids else None  # noqa: E731
+        return (frame, gr.update(choices=choices, value=[v for v in (current_overlay or []) if v in ids]),
+                gr.update(choices=choices, value=keep(a)), gr.update(choices=choices, value=keep(b)),
+                gr.update(choices=choices, value=keep(current) or (choices[0][1] if choices else None)))
+
+    def overlay_fn(run_ids):
+        """Train and validation loss of the selected runs on one chart."""
+        return charts.overlay_figure({run_id: run_series(services, run_id) for run_id in (run_ids or [])[:8]})
+
+    def diff_fn(a, b):
+        """The settings in which two runs' configurations differ."""
+        return config_diff_html(services, a, b)
+
+    def _download(maker, run_id):
+        if not run_id:
+            return gr.update(visible=False, value=None), messages_html([("error", "pick a run first")])
+        try:
+            path = maker(services, run_id)
+        except Exception as error:  # noqa: BLE001
+            return gr.update(visible=False, value=None), error_html(error)
+        return gr.update(visible=True, value=str(path)), messages_html([("ok", f"{path.name} is ready below")])
+
+    def delete_fn(run_id, sure, statuses, task, owner, text, current_overlay, a, b, request: gr.Request = None):
+        """Delete a finished run and its files (cancel an active run first)."""
+        if not run_id:
+            return messages_html([("error", "pick a run first")]), gr.update(), *list_fn(statuses, task, owner, text, current_overlay, a, b, None)
+        if not sure:
+            return messages_html([("error", "tick the confirmation box first")]), gr.update(), *list_fn(statuses, task, owner, text, current_overlay, a, b, run_id)
+        try:
+            services.check_may_change(request, services.jobs.get(run_id))
+            run_dir = str(services.jobs.run_dir(run_id))
+            services.jobs.delete(run_id)
+            services.models.drop(run_dir)
+            shutil.rmtree(services.exports / run_id, ignore_errors=True)
+            text_out = messages_html([("ok", f"deleted run {run_id}")])
+        except StudioError as error:
+            text_out = error_html(error)
+        return text_out, gr.update(value=False), *list_fn(statuses, task, owner, text, current_overlay, a, b, None)
+
+    filters = [status_filter, task_filter, owner_filter, search]
+    list_outputs = [table, overlay_runs, diff_a, diff_b, chosen]
+    list_inputs = [*filters, overlay_runs, diff_a, diff_b, chosen]
+    gr.on([refresh.click, status_filter.change, task_filter.change, search.submit, owner_filter.submit], list_fn,
+          list_inputs, list_outputs, api_name="runs_list")
+    overlay_runs.change(overlay_fn, [overlay_runs], [overlay_plot], api_name="runs_overlay")
+    gr.on([diff_a.change, diff_b.change], diff_fn, [diff_a, diff_b], [diff], api_name="runs_diff")
+    download_model.click(lambda r: _download(model_zip, r), [chosen], [download, message], api_name="runs_download_model")
+    download_config.click(lambda r: _download(config_file, r), [chosen], [download, message], api_name="runs_download_config")
+    download_predictions.click(lambda r: _download(predictions_csv, r), [chosen], [download, message],
+                               api_name="runs_download_predictions")
+    delete.click(delete_fn, [chosen, confirm, *filters, overlay_runs, diff_a, diff_b], [message, confirm, *list_outputs],
+                 api_name="runs_delete")
+    return {"refresh": (list_fn, list_inputs, list_outputs)}

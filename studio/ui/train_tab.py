@@ -1,0 +1,586 @@
+"""The Train tab: choose data, task, backbone, method and preset; launch; watch the run live.
+
+Launching goes through ``JobManager.submit`` (which validates and queues, then returns), so a
+request never trains. The live view is a ``gr.Timer`` whose tick reads the watched run's new
+events by byte offset (``JobManager.events``), folds them into the browser's ``RunSeries`` and
+redraws the charts only when something changed; the timer switches itself off when the run ends.
+The run a browser watches is remembered in its local storage (``gr.BrowserState``), so reloading
+the page re-attaches; a browser that never watched one attaches to the newest active run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from studio.config import RunConfig, field_help
+from studio.errors import ConfigError, StudioError
+from studio.tasks import get_task, list_tasks
+from studio.ui import charts
+from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
+from studio.ui.services import Services
+
+UPLOAD = "@upload"
+DATASET = "dataset:"
+TICK_S = 1.0
+LOG_SHOWN = 40
+ON_FIRST_ROW = {"model.backbone", "method.kind", "training.preset", "training.device"}
+NOT_HERE = {"name", "task", "data"}
+"""Sections set elsewhere: the run name above, the task and data from the Data tab."""
+
+
+def _advanced_fields() -> list[tuple[type, str, str]]:
+    """Every configuration field not on the tab's first row, as (section class, field, dotted key),
+    walked from ``RunConfig`` so a new section or field shows up without code here."""
+    import dataclasses
+    import typing
+
+    found: list[tuple[type, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for spec in dataclasses.fields(cls):
+            key = f"{prefix}{spec.name}"
+            if key in ON_FIRST_ROW or (not prefix and spec.name in NOT_HERE):
+                continue
+            tp = hints[spec.name]
+            if dataclasses.is_dataclass(tp):
+                walk(tp, key + ".")
+            elif typing.get_origin(tp) is not dict:
+                found.append((cls, spec.name, key))
+
+    walk(RunConfig, "")
+    return found
+
+
+ADVANCED = _advanced_fields()
+CONDITIONAL = {
+    "method.lora": lambda task, method: method == "lora",
+    "generation": lambda task, method: bool(task) and get_task(task).model_kind != "encoder",
+}
+"""Advanced sections shown only when they apply: LoRA settings for LoRA, decoding for generation."""
+
+
+# ---- choices ------------------------------------------------------------------------------------
+def data_choices(services: Services, data_state: dict[str, Any] | None) -> list[tuple[str, str]]:
+    from studio.data.datasets_store import list_datasets
+
+    choices = []
+    if data_state and data_state.get("path"):
+        status = "ready" if data_state.get("ok") else "has problems, see the Data tab"
+        choices.append((f"Data tab: {data_state.get('name')} ({status})", UPLOAD))
+    choices += [(f"saved dataset: {name}", DATASET + name) for name in list_datasets(services.workspace.datasets)]
+    return choices
+
+
+def dataset_meta(services: Services, name: str) -> dict[str, Any]:
+    from studio.data.datasets_store import META_FILE
+
+    path = services.workspace.datasets / name / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigError(f"saved dataset '{name}' cannot be read; save it again from the Data tab") from None
+    meta.pop("_store", None)
+    return meta
+
+
+def backbone_kinds(task_kind: str) -> tuple[str, ...]:
+    # Generation tasks train decoder-only or encoder-decoder backbones (the worker picks the head).
+    return ("encoder",) if task_kind == "encoder" else ("decoder", "seq2seq")
+
+
+def backbone_choices(services: Services, task_name: str | None) -> list[tuple[str, str]]:
+    from studio.models import catalog
+    from studio.models.resolve import offline_choices
+
+    kinds = backbone_kinds(get_task(task_name).model_kind) if task_name else ("encoder", "decoder", "seq2seq")
+    offline = set()
+    for kind in kinds:
+        offline.update(offline_choices(kind))
+    choices = []
+    for entry in catalog.CATALOG:
+        if entry.kind not in kinds:
+            continue
+        where = ("bundled, works offline" if entry.bundled else "cached, works offline") if entry.name in offline else "hub download"
+        choices.append((f"{entry.name} · {entry.kind} · {entry.size} · {where}", entry.name))
+    for folder in local_models(services):
+        choices.append((f"{folder.name} · local folder · {folder}", str(folder)))
+    # Offline ones first, then the rest in catalog order.
+    return sorted(choices, key=lambda c: ("offline" not in c[0] and "local folder" not in c[0]))
+
+
+def local_models(services: Services) -> list[Path]:
+    """Model folders (with a config.json) directly inside the folders an admin allowed."""
+    found = []
+    for root in services.allowed_model_roots:
+        if (root / "config.json").is_file():
+            found.append(root)
+            continue
+        try:
+            found += sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
+        except OSError:
+            continue
+    return found
+
+
+def default_backbone(services: Services, task_name: str | None) -> str | None:
+    choices = backbone_choices(services, task_name)
+    return choices[0][1] if choices else None
+
+
+# ---- the configuration a launch submits -------------------------------------------------------------
+def build_config(services: Services, data_state: dict[str, Any] | None, source: str | None, task_name: str | None,
+                 backbone: str | None, method: str, preset: str, device: str, name: str | None,
+                 advanced: dict[str, Any]) -> RunConfig:
+    from studio.ui.data_tab import make_config
+
+    if not source:
+        raise ConfigError("choose the data to train on: upload a file in the Data tab, or pick a saved dataset")
+    if source == UPLOAD:
+        if not data_state or not data_state.get("path"):
+            raise ConfigError("the Data tab has no file yet: upload one there first")
+        same_task = not task_name or task_name == data_state.get("task")
+        base = make_config(data_state, task_name or data_state["task"], None if same_task else {}).to_dict()
+    elif source.startswith(DATASET):
+        dataset = source[len(DATASET):]
+        meta = dataset_meta(services, dataset)
+        task_name = task_name or meta.get("task")
+        same_task = task_name == meta.get("task")
+        base = RunConfig.from_dict({
+            "task": {"name": task_name, **(meta.get("task_options") or {} if same_task else {})},
+            "data": {"dataset": dataset, "columns": meta.get("columns") or {} if same_task else {}},
+        }).to_dict()
+    else:
+        raise ConfigError(f"unknown data choice {source!r}")
+    if not backbone or not str(backbone).strip():
+        raise ConfigError("choose a backbone (a catalog model, a hub id, or an allowed local folder)")
+    base["name"] = (name or "").strip() or None
+    base["model"]["backbone"] = str(backbone).strip()
+    base["method"]["kind"] = method or "full"
+    base["training"]["preset"] = preset or "balanced"
+    base["training"]["device"] = device or "auto"
+    for (cls, field_name, key), value in ((spec, advanced.get(spec[2])) for spec in ADVANCED):
+        if key not in advanced:
+            continue
+        section, *rest = key.split(".")
+        target = base[section]
+        for part in rest[:-1]:
+            target = target[part]
+        target[rest[-1]] = field_value(cls, field_name, value)
+    return RunConfig.from_dict(base)
+
+
+def estimate_md(services: Services, data_state, source, task_name, backbone, method, preset, device, advanced) -> str:
+    """Memory and time before launch, from the backbone's config.json and the data size."""
+    from studio.config import apply_preset
+    from studio.models import catalog
+    from studio.models.estimate import estimate
+    from studio.models.resolve import bundled_path, estimate_parameters, read_model_config
+
+    try:
+        config = build_config(services, data_state, source, task_name, backbone, method, preset, device, None, advanced)
+    except StudioError as error:
+        return f"*Estimate: not yet ({str(error).splitlines()[0]})*"
+    name = config.model.backbone
+    entry = catalog.find(name)
+    folder = None
+    local = Path(name).expanduser()
+    if local.is_dir():
+        from studio.models.resolve import _within
+
+        if not _within(local, services.allowed_model_roots):
+            return "*Estimate: that folder is not among the model folders an admin allowed.*"
+        folder = local
+    elif entry and entry.bundled and bundled_path(entry):
+        folder = Path(bundled_path(entry)[0])
+        converted = services.workspace.cache / "models" / entry.name
+        folder = converted if (converted / "config.json").exists() else folder
+    model_config = read_model_config(folder) if folder else {}
+    if not model_config and entry is None:
+        return "*Estimate: unknown for this backbone until it is downloaded.*"
+    parameters = entry.parameters if entry else estimate_parameters(model_config)
+    resolved = apply_preset(config, parameters)
+    t = resolved.training
+    rows = None
+    if source == UPLOAD and data_state:
+        rows = data_state.get("rows")
+    elif source and source.startswith(DATASET):
+        rows = _dataset_rows(services, source[len(DATASET):])
+    gpus = services.jobs.devices.gpus
+    on_gpu = bool(gpus) and config.training.device != "cpu"
+    steps = None
+    if t.max_steps:
+        steps = t.max_steps
+    elif rows:
+        steps = int(-(-rows // (t.batch_size * t.gradient_accumulation)) * (t.epochs or 1))
+    seq_len = t.max_length or 128
+    if not model_config:
+        # No config.json offline (a bundled GGUF not converted yet): weights, gradients and AdamW
+        # state from the parameter count alone.
+        trainable = parameters * (0.01 if resolved.method.kind == "lora" else 1.0)
+        memory = (parameters * 4 + trainable * 12) / 2**30
+        return (f"**Estimate**: {entry.name} has {entry.size} parameters: at least **{_memory(memory)}** of memory "
+                "for weights, gradients and optimizer state (activations come on top)"
+                + (f" · {steps:,} steps" if steps else "") + ".")
+    est = estimate(model_config, batch_size=t.batch_size, seq_len=seq_len,
+                   lora_r=resolved.method.lora.r if resolved.method.kind == "lora" else None,
+                   half_precision=on_gpu and t.precision != "fp32", causal_lm=get_task(config.task.name).model_kind != "encoder",
+                   device="cuda" if on_gpu else "cpu", cpu_cores=max(1, (os.cpu_count() or 1) // max(1, services.jobs.devices.cpu_slots)),
+                   steps=steps, parameters=parameters)
+    if est is None:
+        return "*Estimate: the backbone's config does not describe its shape.*"
+    where = f"{len(gpus)} GPU(s)" if on_gpu else "CPU"
+    parts = [f"**Estimate** ({where}, preset {t.preset}: {t.epochs:g} epoch(s), batch {t.batch_size}, lr {t.learning_rate:g}, "
+             f"max length {'auto' if config.training.max_length is None else seq_len}):",
+             f"about **{_memory(est.total_gib)}** of memory", f"{est.trainable:,} trainable parameters"]
+    if steps:
+        parts.append(f"{steps:,} steps")
+    if est.total_seconds is not None:
+        took = "a few seconds" if est.total_seconds < 10 else duration(est.total_seconds)
+        parts.append(f"roughly **{took}** of training (rough: data loading and evaluation come on top)")
+    return " · ".join(parts)
+
+
+def _memory(gib: float) -> str:
+    return f"{gib:.1f} GB" if gib >= 1 else f"{max(1, round(gib * 1024))} MB"
+
+
+def _dataset_rows(services: Services, name: str) -> int | None:
+    try:
+        meta = json.loads((services.workspace.datasets / name / "meta.json").read_text(encoding="utf-8"))
+        return int(meta["_store"]["splits"]["train"]["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# ---- the live view ---------------------------------------------------------------------------------
+def new_watch(run_id: str | None) -> dict[str, Any]:
+    return {"run_id": run_id, "series": charts.RunSeries(run_id) if run_id else None}
+
+
+def status_html(record, series: charts.RunSeries | None) -> str:
+    if record is None:
+        return messages_html([("info", "No run yet. Launch one above; it will show here while it trains.")])
+    title = html.escape(record.name or record.id)
+    status = record.status
+    bits = [f"<b>{title}</b> <code>{html.escape(record.id)}</code>", f"status: <b>{status}</b>"]
+    if status == "queued" and record.position:
+        ahead = record.position - 1
+        bits.append(f"queue position {record.position}" + (f" ({ahead} run{'s' if ahead != 1 else ''} ahead)" if ahead else " (next)"))
+    if record.devices:
+        bits.append("on " + ", ".join(record.devices))
+    if record.metric_value is not None:
+        bits.append(metric_text(record))
+    out = '<div class="studio-status">' + " · ".join(bits) + "</div>"
+    if status == "failed" or record.error_message:
+        level = "error" if status == "failed" else "warning"
+        text = record.error_message or (series.error if series else None) or "the run failed"
+        if record.error_hint:
+            text += f"\nhint: {record.error_hint}"
+        out += messages_html([(level, text)])
+    elif status == "completed":
+        out += messages_html([("ok", "finished: open Evaluate for the metrics and predictions, or Playground to try it")])
+    elif status == "cancelled":
+        out += messages_html([("info", "cancelled; Resume continues from the last checkpoint")])
+    elif status == "interrupted":
+        out += messages_html([("warning", "interrupted (the worker stopped without a final status); Resume continues from the last checkpoint")])
+    return out
+
+
+def progress_html(record, series: charts.RunSeries | None) -> str:
+    if record is None or series is None:
+        return ""
+    total = series.total or record.total_steps
+    step = series.step if series.step is not None else record.step
+    if not total:
+        label = {"queued": "waiting in the queue", "starting": "starting the worker…"}.get(record.status, record.status)
+        share = 0.0
+    else:
+        step = step or 0
+        share = min(1.0, step / total) if total else 0.0
+        label = f"{step} / {total} steps · {share:.0%}"
+        if series.epoch is not None:
+            label += f" · epoch {series.epoch:.2f}"
+        if record.status == "running" and series.eta_s is not None:
+            label += f" · ETA {duration(series.eta_s) or 'under a second'}"
+        if series.elapsed_s:
+            label += f" · elapsed {duration(series.elapsed_s)}"
+    if record.status == "completed":
+        share, label = 1.0, f"done · {label}" if total else "done"
+    return (f'<div class="studio-progress" id="run-progress-bar" data-share="{share:.3f}">'
+            f'<div class="bar" style="width:{share * 100:.1f}%"></div><div class="text">{html.escape(label)}</div></div>')
+
+
+def log_text(services: Services, record, series: charts.RunSeries | None) -> str:
+    lines = list(series.log[-LOG_SHOWN:]) if series else []
+    if record is not None and record.status in ("failed", "interrupted"):
+        try:
+            tail = (services.jobs.run_dir(record.id) / "worker.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+        except OSError:
+            tail = []
+        if tail:
+            lines += ["", "last lines of worker.log:"] + tail
+    return "\n".join(lines)
+
+
+@dataclass
+class TrainTab:
+    loads: list[tuple[Any, list, list]]
+    """(function, inputs, outputs) to run when a page loads: re-attach to a run, list the data."""
+
+
+def build(services: Services, data_state: gr.State, watch_state: gr.State, browser_run) -> TrainTab:
+    tasks = list_tasks()
+    gpus = services.jobs.devices.gpus
+    defaults = RunConfig().to_dict()
+    with gr.Row():
+        source = gr.Dropdown(choices=data_choices(services, None), value=None, label="Data", elem_id="train-data", scale=3,
+                             info="the file checked in the Data tab, or a saved dataset")
+        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label="Task",
+                           elem_id="train-task", scale=2)
+        run_name = gr.Textbox(label="Run name", placeholder="optional, e.g. reviews-minilm", elem_id="train-name", scale=2)
+    with gr.Row():
+        backbone = gr.Dropdown(choices=backbone_choices(services, None), value=None, allow_custom_value=True, label="Backbone",
+                               info="a catalog model, a hub id, or a local model folder an admin allowed",
+                               elem_id="train-backbone", scale=4)
+        method = gr.Radio(["full", "lora"], value="full", label="Method", info="full fine-tuning or LoRA adapters",
+                          elem_id="train-method", scale=2)
+        preset = gr.Radio(["quick", "balanced", "best"], value="balanced", label="Preset",
+                          info="quick: one epoch; best: longer, keeps the best checkpoint", elem_id="train-preset", scale=3)
+        device = gr.Dropdown(["auto", "cpu"] + (["cuda"] if gpus else []), value="auto", label="Device", elem_id="train-device", scale=1)
+        gpu_count = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, len(gpus)), label="GPUs", visible=len(gpus) > 1,
+                              elem_id="train-gpus", scale=1)
+    with gr.Accordion("Advanced: every setting (blank = from the preset)", open=False, elem_id="train-advanced"):
+        advanced_inputs = []
+        sections: dict[str, list[tuple[type, str, str]]] = {}
+        for spec in ADVANCED:
+            sections.setdefault(spec[2].rsplit(".", 1)[0], []).append(spec)
+        section_boxes: dict[str, Any] = {}
+        for section, specs in sections.items():
+            cls = specs[0][0]
+            helps = field_help(cls)
+            with gr.Column(visible=section not in CONDITIONAL, elem_id="train-adv-section-" + section.replace(".", "-")) as box:
+                gr.Markdown(f"**{section}**" + (f" — {cls.__doc__.strip().splitlines()[0]}" if cls.__doc__ and "(" not in cls.__doc__[:40] else ""))
+                for start in range(0, len(specs), 4):
+                    with gr.Row():
+                        for _, name, key in specs[start:start + 4]:
+                            value = defaults
+                            for part in key.split("."):
+                                value = value[part]
+                            advanced_inputs.append(field_input(cls, name, value, helps.get(name), "train-adv-" + key.replace(".", "-")))
+            section_boxes[section] = box
+    estimate = gr.Markdown("", elem_id="train-estimate")
+    with gr.Row():
+        launch = gr.Button("Launch training", variant="primary", elem_id="train-launch", scale=3)
+        estimate_button = gr.Button("Update estimate", elem_id="train-estimate-button", scale=1)
+    launch_message = gr.HTML("", elem_id="train-message")
+
+    gr.Markdown("### Live view")
+    with gr.Row():
+        watched = gr.Dropdown(choices=[], value=None, label="Watching", elem_id="train-watch", scale=4,
+                              info="the run shown below; pick another to follow it")
+        refresh_watch = gr.Button("↻", size="sm", scale=0, min_width=40, elem_id="train-watch-refresh")
+        cancel = gr.Button("Cancel run", variant="stop", interactive=False, elem_id="train-cancel", scale=1)
+        resume = gr.Button("Resume run", interactive=False, elem_id="train-resume", scale=1)
+    status = gr.HTML(status_html(None, None), elem_id="run-status")
+    progress = gr.HTML("", elem_id="run-progress")
+    with gr.Row():
+        loss_plot = gr.Plot(charts.loss_figure(charts.RunSeries("")), show_label=False, elem_id="loss-chart")
+        metric_plot = gr.Plot(charts.metric_figure(charts.RunSeries("")), show_label=False, elem_id="metric-chart")
+    with gr.Row():
+        lr_plot = gr.Plot(charts.lr_figure(charts.RunSeries("")), show_label=False, elem_id="lr-chart")
+        speed_plot = gr.Plot(charts.throughput_figure(charts.RunSeries("")), show_label=False, elem_id="throughput-chart")
+    log_box = gr.Textbox(label="Log", lines=8, max_lines=16, interactive=False, elem_id="run-log", autoscroll=True)
+    timer = gr.Timer(TICK_S, active=False)
+
+    view_outputs = [watch_state, status, progress, loss_plot, metric_plot, lr_plot, speed_plot, log_box, cancel, resume, timer]
+
+    def _advanced(values) -> dict[str, Any]:
+        return {key: value for (_, _, key), value in zip(ADVANCED, values)}
+
+    def view(watch: dict[str, Any] | None, force: bool = False) -> list[Any]:
+        """Read the watched run's new events and return every live-view output."""
+        watch = watch or new_watch(None)
+        run_id = watch.get("run_id")
+        if not run_id:
+            return [watch, status_html(None, None), "", *([gr.skip()] * 4 if not force else _figures(None)), "",
+                    gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
+        try:
+            record = services.jobs.get(run_id)
+        except StudioError:
+            watch = new_watch(None)
+            return [watch, messages_html([("info", f"run {run_id} no longer exists")]), "", *_figures(None), "",
+                    gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
+        series: charts.RunSeries = watch.get("series") or charts.RunSeries(run_id)
+        events, offset = services.jobs.events(run_id, series.offset)
+        before = series.version
+        series.feed(events)
+        series.offset = offset
+        if record.status not in ("queued", "starting", "running"):
+            series.status = record.status
+        watch = {"run_id": run_id, "series": series}
+        redraw = force or series.version != before
+        figures = _figures(series) if redraw else [gr.skip()] * 4
+        live = record.status in ("queued", "starting", "running")
+        return [watch, status_html(record, series), progress_html(record, series), *figures, log_text(services, record, series),
+                gr.update(interactive=live), gr.update(interactive=record.status in ("interrupted", "failed", "cancelled")),
+                gr.Timer(active=live)]
+
+    def _figures(series):
+        series = series or charts.RunSeries("")
+        return [charts.loss_figure(series), charts.metric_figure(series), charts.lr_figure(series), charts.throughput_figure(series)]
+
+    def watch_choices(current: str | None):
+        records = services.jobs.list(limit=50)
+        active = [r for r in records if r.active or r.status == "queued"]
+        rest = [r for r in records if r not in active]
+        choices = [(f"{r.name} · {r.id}" if r.name else r.id, r.id) for r in active + rest]
+        if current and current not in [c[1] for c in choices]:
+            current = None
+        return gr.update(choices=choices, value=current)
+
+    def poll(watch):
+        """One timer tick: the watched run's new events, folded into the charts."""
+        return view(watch)
+
+    def attach(run_id, remembered):
+        """Show a run (or, with none given, the one this browser watched last, else the newest active run)."""
+        chosen = run_id or remembered
+        if chosen:
+            try:
+                services.jobs.get(chosen)
+            except StudioError:
+                chosen = None
+        if not chosen:
+            records = services.jobs.list(limit=50)
+            active = [r for r in records if r.status in ("queued", "starting", "running")]
+            chosen = (active or records or [None])[0]
+            chosen = chosen.id if chosen else None
+        outputs = view(new_watch(chosen), force=True)
+        return [*outputs, watch_choices(chosen), chosen]
+
+    def launch_fn(data, src, task_name, backbone_name, method_name, preset_name, device_name, gpus_n, name, *values,
+                  request: gr.Request = None):
+        """Queue a run with these settings; returns at once (the run trains in its own process)."""
+        try:
+            config = build_config(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, name,
+                                  _advanced(values))
+            owner = getattr(request, "username", None) if request is not None else None
+            run_id = services.jobs.submit(config, owner=owner, gpus=int(gpus_n or 1) if gpus else 1)
+        except Exception as error:  # noqa: BLE001 - every refusal is shown in the page
+            return [error_html(error), *([gr.skip()] * len(view_outputs)), gr.skip(), gr.skip()]
+        record = services.jobs.get(run_id)
+        where = f"queue position {record.position}" if record.status == "queued" and record.position else record.status
+        message = messages_html([("ok", f"run {run_id} is {where}; it trains in its own process and shows below")])
+        outputs = view(new_watch(run_id), force=True)
+        return [message, *outputs, watch_choices(run_id), run_id]
+
+    def cancel_fn(watch, request: gr.Request = None):
+        """Cancel the watched run (a running one saves a checkpoint first)."""
+        run_id = (watch or {}).get("run_id")
+        if not run_id:
+            return [messages_html([("error", "no run is being watched")]), *view(watch)]
+        try:
+            services.check_may_change(request, services.jobs.get(run_id))
+            services.jobs.cancel(run_id)
+            message = messages_html([("info", f"cancelling run {run_id}: it saves a checkpoint and stops at its next step")])
+        except StudioError as error:
+            message = error_html(error)
+        return [message, *view(watch, force=True)]
+
+    def resume_fn(watch, request: gr.Request = None):
+        """Queue the watched run again; it continues from its last complete checkpoint."""
+        run_id = (watch or {}).get("run_id")
+        if not run_id:
+            return [messages_html([("error", "no run is being watched")]), *view(watch)]
+        try:
+            services.check_may_change(request, services.jobs.get(run_id))
+            services.jobs.resume(run_id)
+            message = messages_html([("ok", f"run {run_id} is queued again and continues from its last checkpoint")])
+        except StudioError as error:
+            message = error_html(error)
+        return [message, *view(watch, force=True)]
+
+    def follow_data(data, current_source, current_task):
+        """Keep the data choices (and the task and backbone that follow from them) up to date."""
+        choices = data_choices(services, data)
+        values = [c[1] for c in choices]
+        chosen = current_source if current_source in values else (values[0] if values else None)
+        # Working in the Data tab means training on that work: the file being checked, or the
+        # dataset it was just saved as.
+        if data and data.get("dataset") and DATASET + data["dataset"] in values:
+            chosen = DATASET + data["dataset"]
+        elif data and data.get("path") and UPLOAD in values:
+            chosen = UPLOAD
+        task_name = current_task
+        if chosen == UPLOAD and data and data.get("task"):
+            task_name = data["task"]
+        elif chosen and chosen.startswith(DATASET):
+            try:
+                task_name = dataset_meta(services, chosen[len(DATASET):]).get("task") or task_name
+            except StudioError:
+                pass
+        return gr.update(choices=choices, value=chosen), gr.update(value=task_name)
+
+    def follow_task(task_name, current_backbone):
+        choices = backbone_choices(services, task_name)
+        values = [c[1] for c in choices]
+        keep = current_backbone and (current_backbone in values or current_backbone not in _catalog_names())
+        return gr.update(choices=choices, value=current_backbone if keep else (values[0] if values else None))
+
+    def source_changed(src, data, current_task):
+        task_name = current_task
+        if src == UPLOAD and data and data.get("task"):
+            task_name = data["task"]
+        elif src and src.startswith(DATASET):
+            try:
+                task_name = dataset_meta(services, src[len(DATASET):]).get("task") or task_name
+            except StudioError:
+                pass
+        return gr.update(value=task_name)
+
+    settings = [data_state, source, task, backbone, method, preset, device]
+    estimate_inputs = [*settings, *advanced_inputs]
+
+    def estimate_fn(data, src, task_name, backbone_name, method_name, preset_name, device_name, *values):
+        """Memory and time this run would need (rough)."""
+        return estimate_md(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, _advanced(values))
+
+    data_state.change(follow_data, [data_state, source, task], [source, task], api_visibility="private")
+    source.input(source_changed, [source, data_state, task], [task], api_visibility="private")
+    task.change(follow_task, [task, backbone], [backbone], api_visibility="private")
+    gr.on([source.change, task.change, backbone.change, method.change, preset.change, device.change, estimate_button.click,
+           *[component.change for component in advanced_inputs]],
+          estimate_fn, estimate_inputs, [estimate], api_name="train_estimate", trigger_mode="always_last")
+
+    def sections_fn(task_name, method_name):
+        return [gr.update(visible=CONDITIONAL[name](task_name, method_name)) for name in conditional]
+
+    conditional = [name for name in section_boxes if name in CONDITIONAL]
+    gr.on([task.change, method.change], sections_fn, [task, method], [section_boxes[name] for name in conditional],
+          api_visibility="private")
+
+    launch_outputs = [launch_message, *view_outputs, watched, browser_run]
+    launch.click(launch_fn, [*settings, gpu_count, run_name, *advanced_inputs], launch_outputs, api_name="train_launch",
+                 concurrency_limit=2, concurrency_id="submit")
+    timer.tick(poll, [watch_state], view_outputs, api_name="train_poll", concurrency_limit=None, trigger_mode="always_last")
+    attach_outputs = [*view_outputs, watched, browser_run]
+    watched.input(attach, [watched, browser_run], attach_outputs, api_name="train_attach", concurrency_limit=None)
+    refresh_watch.click(lambda w: watch_choices((w or {}).get("run_id")), [watch_state], [watched], api_name="train_runs")
+    cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
+    resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
+    return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
+                           (follow_data, [data_state, source, task], [source, task], None)])
+
+
+def _catalog_names() -> set[str]:
+    from studio.models import catalog
+
+    return {b.name for b in catalog.CATALOG}

@@ -1,0 +1,110 @@
+"""One browser flow each for token classification (NER) and generation: the same tabs, with the
+task's own display widgets (highlighted entities; prompt, reference, base and fine-tuned output)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+
+from playwright.sync_api import expect  # noqa: E402
+
+from tests.browser.conftest import shot  # noqa: E402
+from tests.browser.test_flows import RUN_TIMEOUT_MS  # noqa: E402
+from tests.browser.ui import choose, click_first_row, expect_no_traceback, fill, radio, tab, value_of  # noqa: E402
+from tests.conftest import FILLER, write_csv  # noqa: E402
+from tests.tiny_generation import colour_rows  # noqa: E402
+
+ITEMS = ["film", "movie", "book"]
+
+
+@pytest.fixture
+def ner_jsonl(tmp_path):
+    rng = random.Random(3)
+    path = tmp_path / "items.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for _ in range(60):
+            words = rng.sample([w for w in FILLER if w not in ITEMS], 4) + [rng.choice(ITEMS)]
+            rng.shuffle(words)
+            tags = ["B-ITEM" if w in ITEMS else "O" for w in words]
+            f.write(json.dumps({"tokens": words, "tags": tags}) + "\n")
+    return path
+
+
+def train(page, backbone: str, name: str, **advanced: str) -> None:
+    tab(page, "Train")
+    choose(page, "train-backbone", backbone)
+    radio(page, "train-preset", "quick")
+    fill(page, "train-name", name)
+    page.locator("#train-advanced").get_by_text("Advanced").click()
+    for key, value in advanced.items():
+        fill(page, "train-adv-" + key, value)
+    page.locator("#train-launch").click()
+    expect(page.locator("#train-message")).to_contain_text("trains in its own process", timeout=60_000)
+    expect(page.locator("#run-status")).to_contain_text("completed", timeout=RUN_TIMEOUT_MS)
+
+
+def test_ner_entities_are_highlighted(page, server, ner_jsonl):
+    page.set_input_files("#data-file input[type=file]", str(ner_jsonl))
+    expect(page.locator("#data-messages")).to_contain_text("the data fits named entities")
+    assert value_of(page, "data-task").endswith("(ner)")
+    expect(page.locator("#data-labels-plot")).to_contain_text("B-ITEM")
+    shot(page, "10-data-ner")
+
+    train(page, "tiny-bert · local folder", "items-ner",
+          **{"training-batch_size": "8", "training-learning_rate": "0.005", "training-epochs": "6"})
+
+    tab(page, "Evaluate")
+    choose(page, "eval-run", "items-ner")
+    expect(page.locator("#eval-details")).to_contain_text("ITEM")
+    click_first_row(page, "eval-predictions")
+    expect(page.locator("#eval-spans")).to_be_visible()
+    expect(page.locator("#eval-gold-spans")).to_contain_text("ITEM")
+    shot(page, "11-evaluate-ner")
+
+    tab(page, "Playground")
+    choose(page, "play-run", "items-ner")
+    page.locator("#play-text textarea").fill("the movie was great")
+    page.locator("#play-predict").click()
+    expect(page.locator("#play-spans-a")).to_be_visible(timeout=60_000)
+    expect(page.locator("#play-spans-a")).to_contain_text("movie")
+    expect(page.locator("#play-spans-a")).to_contain_text("ITEM")  # the tagger learned the toy entity
+    shot(page, "12-playground-ner")
+    expect_no_traceback(page)
+
+
+def test_generation_shows_base_and_fine_tuned_output(page, server, tmp_path):
+    data = write_csv(tmp_path / "colours.csv", colour_rows(80))
+    page.set_input_files("#data-file input[type=file]", str(data))
+    expect(page.locator("#data-messages")).to_contain_text("the data fits text generation")
+    expect(page.locator("#data-lengths-plot")).to_contain_text("max length")
+    shot(page, "15-data-generation")
+
+    train(page, "tiny-llama · local folder", "colours-gen",
+          **{"training-batch_size": "8", "training-learning_rate": "0.005", "generation-max_new_tokens": "8",
+             "generation-max_eval_examples": "4"})
+
+    tab(page, "Evaluate")
+    choose(page, "eval-run", "colours-gen")
+    expect(page.locator("#eval-metrics")).to_contain_text("test_base")
+    expect(page.locator("#eval-predictions")).to_contain_text("base generation")
+    click_first_row(page, "eval-predictions")
+    for i, label in enumerate(["prompt", "reference", "base generation", "generation"]):
+        expect(page.locator(f"#eval-side-{i}")).to_be_visible()
+        expect(page.locator(f"#eval-side-{i}")).to_contain_text(label)
+    shot(page, "13-evaluate-generation")
+
+    tab(page, "Playground")
+    choose(page, "play-run", "colours-gen")
+    expect(page.locator("#play-decoding")).to_be_visible()
+    choose(page, "play-run-b", "base model")
+    page.locator("#play-text textarea").fill("what colour is the sky ?")
+    page.locator("#play-predict").click()
+    expect(page.locator("#play-output-a")).to_be_visible(timeout=60_000)
+    expect(page.locator("#play-output-b")).to_be_visible()
+    expect(page.locator("#play-title-b")).to_contain_text("base model")
+    shot(page, "14-playground-generation")
+    expect_no_traceback(page)
