@@ -13,9 +13,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from studio.training.events import EVENTS_FILE, _clean
+from studio.training.events import EVENTS_FILE, _clean, iter_events
 
 # Statuses written by the worker, plus those the job system writes for it.
 QUEUED = "queued"
@@ -95,30 +95,6 @@ class EventSummary:
             self.error_kind = event.get("error_kind")
             self.error_message = event.get("message")
             self.error_hint = event.get("hint")
-
-
-def iter_events(run_dir: str | Path, offset: int = 0) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """(line start, line end, event) for each complete line after ``offset``; corrupt lines are skipped."""
-    path = Path(run_dir) / EVENTS_FILE
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            chunk = f.read()
-    except FileNotFoundError:
-        return
-    end = chunk.rfind(b"\n") + 1
-    position = offset
-    for line in chunk[:end].split(b"\n")[:-1]:
-        start = position
-        position += len(line) + 1
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            yield start, position, event
 
 
 def summarize(run_dir: str | Path, summary: EventSummary | None = None) -> EventSummary:

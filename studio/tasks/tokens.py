@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from studio.data.columns import is_missing
 from studio.errors import DataError
 from studio.tasks.base import Problem, Task, TaskMeta, register
 
@@ -172,23 +173,13 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lstrip("-").isdigit()
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if isinstance(value, str) and not value.strip():
-        return True
-    return value is pd.NA
-
-
 def _as_list(value: Any) -> list | None:
     """A list cell as a list: a real list, a JSON/Python list literal (CSV), or space-separated text."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
         return list(value)
-    if _missing(value):
+    if is_missing(value):
         return []
     if not isinstance(value, str):
         return None
@@ -549,7 +540,7 @@ class TokenClassification(Task):
             if has_tags and len(tokens) != len(tags):
                 mismatched.append(f"{where(i)}: {len(tokens)} tokens but {len(tags)} tags")
                 continue
-            words = [("" if _missing(t) else str(t).strip()) for t in tokens]
+            words = [("" if is_missing(t) else str(t).strip()) for t in tokens]
             if any(not w for w in words):  # empty words carry nothing to tag; drop them with their tags
                 blank_words += sum(1 for w in words if not w)
                 kept = [k for k, w in enumerate(words) if w]
@@ -595,7 +586,7 @@ class TokenClassification(Task):
         keep_rows, texts, token_lists, offset_lists, tag_lists = [], [], [], [], []
         has_spans = "entities" in mapping
         for i, raw_text in enumerate(df[mapping["text"]].tolist()):
-            text = "" if _missing(raw_text) else str(raw_text)
+            text = "" if is_missing(raw_text) else str(raw_text)
             words = split_words(text)
             if not words:
                 empty.append(where(i))
@@ -772,8 +763,8 @@ class TokenClassification(Task):
         labels = meta.info["labels"]
         max_length = max_length or min(512, int(getattr(tokenizer, "model_max_length", 512) or 512))
         if "tokens" not in df.columns:  # raw text that did not go through normalize (a playground box)
-            words = [split_words("" if _missing(t) else str(t)) for t in df["text"]]
-            df = pd.DataFrame({"text": ["" if _missing(t) else str(t) for t in df["text"]],
+            words = [split_words("" if is_missing(t) else str(t)) for t in df["text"]]
+            df = pd.DataFrame({"text": ["" if is_missing(t) else str(t) for t in df["text"]],
                                "tokens": [[w for w, _, _ in ws] for ws in words],
                                "offsets": [[[s, e] for _, s, e in ws] for ws in words]})
         token_lists = df["tokens"].tolist()
@@ -869,9 +860,9 @@ def standardize_tags(tag_lists: list[list[Any]], source: str, locate: Callable[[
     for r, tags in enumerate(tag_lists):
         sentence = []
         for w, tag in enumerate(tags):
-            result = None if _missing(tag) else split_tag(tag)
+            result = None if is_missing(tag) else split_tag(tag)
             if result is None:
-                key = "(empty)" if _missing(tag) else str(tag).strip()
+                key = "(empty)" if is_missing(tag) else str(tag).strip()
                 first, count = invalid.get(key, (locate(r, w), 0))
                 invalid[key] = (first, count + 1)
                 result = ("O", "")
@@ -939,7 +930,7 @@ def parse_spans(value: Any) -> tuple[list[tuple[Any, Any, str]], str | None]:
             start, end, label = item
         else:
             return [], f"span {k} is {_short(item)}, not {{\"start\", \"end\", \"label\"}} or [start, end, label]"
-        if start is None or end is None or _missing(label):
+        if start is None or end is None or is_missing(label):
             return [], f"span {k} {_short(item)} lacks a start, an end or a label"
         if not (_is_number(start) and _is_number(end)):
             return [], f"span {k} {_short(item)} has offsets that are not whole numbers"

@@ -11,7 +11,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 EVENTS_FILE = "events.jsonl"
 
@@ -42,24 +42,39 @@ class EventLog:
         self._file.close()
 
 
-def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Events after byte ``offset`` and the offset to pass next time."""
-    path = Path(run_dir) / EVENTS_FILE
+def _complete_lines(run_dir: str | Path, offset: int) -> bytes:
+    """The bytes after ``offset`` up to the last newline: a half-written line waits for the next read."""
     try:
-        with open(path, "rb") as f:
+        with open(Path(run_dir) / EVENTS_FILE, "rb") as f:
             f.seek(offset)
             chunk = f.read()
     except FileNotFoundError:
-        return [], offset
-    end = chunk.rfind(b"\n") + 1  # only complete lines
-    events = []
-    for line in chunk[:end].splitlines():
-        if line.strip():
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue  # a corrupt line (disk full mid-write) must not stop the readers
-    return events, offset + end
+        return b""
+    return chunk[: chunk.rfind(b"\n") + 1]
+
+
+def _parse(data: bytes, offset: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    position = offset
+    for line in data.split(b"\n")[:-1]:
+        start = position
+        position += len(line) + 1
+        try:
+            event = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue  # a corrupt line (disk full mid-write) must not stop the readers
+        if isinstance(event, dict):
+            yield start, position, event
+
+
+def iter_events(run_dir: str | Path, offset: int = 0) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(line start, line end, event) for each complete line after byte ``offset``."""
+    yield from _parse(_complete_lines(run_dir, offset), offset)
+
+
+def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Events after byte ``offset`` and the offset to pass next time."""
+    data = _complete_lines(run_dir, offset)
+    return [event for _, _, event in _parse(data, offset)], offset + len(data)
 
 
 def last_status(run_dir: str | Path) -> str | None:
