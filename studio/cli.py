@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -210,7 +209,14 @@ def cmd_tasks(args) -> int:
 def cmd_serve(args) -> int:
     from studio.ui.app import serve
 
-    return serve(host=args.host, port=args.port, workspace=args.workspace, model_dirs=args.model_dir)
+    return serve(host=args.host, port=args.port, workspace=args.workspace, model_dirs=args.model_dir,
+                 insecure=args.insecure, max_upload_mb=args.max_upload_mb)
+
+
+def cmd_demo(args) -> int:
+    from studio.demo import DEFAULT_WORKSPACE, demo
+
+    return demo(workspace=args.workspace or DEFAULT_WORKSPACE, port=args.port, share=args.share)
 
 
 def _read_password(args, confirm: bool = True) -> str:
@@ -306,8 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     serve.add_argument("--model-dir", action="append", metavar="DIR",
                        help="let users train model folders found in DIR (repeatable; also $STUDIO_MODEL_DIRS)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback --host without accounts (anyone on the network gets in)")
+    serve.add_argument("--max-upload-mb", type=int, default=200, metavar="MB", help="largest file a browser may upload (default 200)")
     serve.add_argument("--workspace", default=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
+    demo = sub.add_parser("demo", help="sample data and a trained quick run, then the studio (for a first look)")
+    demo.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    demo.add_argument("--share", action="store_true", help="also open a public Gradio share link (needs internet)")
+    demo.add_argument("--workspace", default=argparse.SUPPRESS, help="the demo's own workspace (default ./demo-workspace)")
+    demo.set_defaults(func=cmd_demo)
     from studio.jobs.cli import add_commands; add_commands(sub)
     _add_user_commands(sub)
     return parser
@@ -318,7 +332,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):  # a bare 'studio' (or 'studio --workspace DIR') opens the app
         args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "serve"])
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL) if hasattr(signal, "SIGPIPE") else None
     try:
         return args.func(args)
     except StudioError as error:
