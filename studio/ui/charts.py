@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+from studio.ui.i18n import t
 
 # Keys of an eval event's metrics that are bookkeeping, not scores.
 _NOT_METRICS = {"loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "examples"}
@@ -135,7 +136,7 @@ def _figure(title: str, y_title: str, height: int = 280):
     fig = go.Figure()
     fig.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 14}}, template="plotly_white", height=height,
-        margin={"l": 50, "r": 10, "t": 40, "b": 40}, xaxis_title="step", yaxis_title=y_title,
+        margin={"l": 50, "r": 10, "t": 40, "b": 40}, xaxis_title=t("charts.step"), yaxis_title=y_title,
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0, "font": {"size": 11}},
         uirevision="keep",
     )
@@ -159,47 +160,47 @@ def _empty_note(fig, text: str) -> None:
 
 
 def loss_figure(series: RunSeries):
-    fig = _figure("Loss", "loss")
-    _line(fig, series.train_loss, "train loss")
-    _line(fig, series.eval_loss, "validation loss", dash="dot")
+    fig = _figure(t("charts.loss"), t("charts.loss_axis"))
+    _line(fig, series.train_loss, t("charts.train_loss"))
+    _line(fig, series.eval_loss, t("charts.validation_loss"), dash="dot")
     if not series.points:
-        _empty_note(fig, "waiting for the first steps…")
+        _empty_note(fig, t("charts.waiting_for_first_steps"))
     return fig
 
 
 def metric_figure(series: RunSeries):
-    fig = _figure("Validation metrics", "score")
+    fig = _figure(t("charts.validation_metrics"), t("charts.score"))
     for name, points in list(series.eval_metrics.items())[:4]:
         _line(fig, points, name)
     if not series.eval_metrics:
-        _empty_note(fig, "shown after the first evaluation")
+        _empty_note(fig, t("charts.after_first_evaluation"))
     return fig
 
 
 def lr_figure(series: RunSeries):
-    fig = _figure("Learning rate", "learning rate")
-    _line(fig, series.learning_rate, "learning rate", markers=False)
+    fig = _figure(t("charts.learning_rate"), t("charts.learning_rate_axis"))
+    _line(fig, series.learning_rate, t("charts.learning_rate_axis"), markers=False)
     if not series.learning_rate:
-        _empty_note(fig, "waiting for the first steps…")
+        _empty_note(fig, t("charts.waiting_for_first_steps"))
     return fig
 
 
 def throughput_figure(series: RunSeries):
-    fig = _figure("Throughput", "steps / second")
+    fig = _figure(t("charts.throughput"), t("charts.steps_per_second"))
     _line(fig, series.throughput, "steps/s", markers=False)
     if not series.throughput:
-        _empty_note(fig, "measured while training")
+        _empty_note(fig, t("charts.measured_while_training"))
     return fig
 
 
 def overlay_figure(runs: dict[str, RunSeries]):
     """Train (solid) and validation (dotted) loss of several runs on one chart."""
-    fig = _figure("Loss of the selected runs", "loss", height=360)
+    fig = _figure(t("charts.loss_of_selected_runs"), t("charts.loss_axis"), height=360)
     for name, series in runs.items():
         _line(fig, series.train_loss, f"{name} train", markers=False)
         _line(fig, series.eval_loss, f"{name} validation", dash="dot")
     if not runs:
-        _empty_note(fig, "select runs to compare")
+        _empty_note(fig, t("charts.select_runs_to_compare"))
     return fig
 
 
@@ -211,7 +212,7 @@ def bar_figure(counts: dict[str, int | float], title: str, x_title: str, y_title
     if counts:
         fig.add_trace(go.Bar(x=[str(k) for k in counts], y=list(counts.values()), marker={"color": "#5b8def"}))
     else:
-        _empty_note(fig, "nothing to show")
+        _empty_note(fig, t("charts.nothing_to_show"))
     return fig
 
 
@@ -220,8 +221,8 @@ def heatmap_figure(labels: list[str], matrix: list[list[int]], title: str = "Con
 
     labels = [str(label) for label in labels]
     size = max(320, min(720, 60 * len(labels) + 160))
-    fig = _figure(title, "gold", size)
-    fig.update_layout(xaxis_title="predicted", yaxis={"autorange": "reversed"})
+    fig = _figure(title, t("charts.gold"), size)
+    fig.update_layout(xaxis_title=t("charts.predicted"), yaxis={"autorange": "reversed"})
     fig.add_trace(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", text=matrix, texttemplate="%{text}",
                              hovertemplate="gold %{y}<br>predicted %{x}<br>%{z} example(s)<extra></extra>"))
     return fig
@@ -230,14 +231,14 @@ def heatmap_figure(labels: list[str], matrix: list[list[int]], title: str = "Con
 def histogram_figure(values: dict[str, list[int]], limit: int | None, title: str, x_title: str):
     import plotly.graph_objects as go
 
-    fig = _figure(title, "examples", 300)
+    fig = _figure(title, t("charts.examples"), 300)
     fig.update_layout(xaxis_title=x_title, barmode="overlay")
     for name, data in values.items():
         if data:
             fig.add_trace(go.Histogram(x=data, name=name, opacity=0.7, nbinsx=40))
     if limit:
         fig.add_vline(x=limit, line_dash="dash", line_color="#d62728",
-                      annotation_text=f"max length {limit}", annotation_position="top")
+                      annotation_text=t("charts.max_length", limit=limit), annotation_position="top")
     if not any(values.values()):
-        _empty_note(fig, "nothing to show")
+        _empty_note(fig, t("charts.nothing_to_show"))
     return fig

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from studio.errors import StudioError
+from studio.ui.i18n import DEFAULT, current_lang, t
 
 log = logging.getLogger("studio.ui")
 
@@ -22,9 +23,9 @@ def error_text(error: BaseException) -> str:
     """What the user reads for a failure: a StudioError's own message (and hint), or a short line
     for a bug, whose traceback goes to the server log instead of the page."""
     if isinstance(error, StudioError):
-        return str(error)
+        return str(error) if current_lang() == DEFAULT else t("common.error_lead", message=str(error))
     log.exception("unexpected error in a UI handler", exc_info=error)
-    return f"something went wrong on the server ({type(error).__name__}: {error}); the details are in the server log"
+    return t("common.server_error", kind=type(error).__name__, error=str(error))
 
 
 def messages_html(items: Iterable[tuple[str, str]]) -> str:
@@ -34,7 +35,9 @@ def messages_html(items: Iterable[tuple[str, str]]) -> str:
         if not text:
             continue
         body = html.escape(str(text), quote=False).replace("\n", "<br>")
-        title = {"error": "Problem", "warning": "Warning", "info": "Note", "ok": "Ready"}.get(level, level)
+        titles = {"error": t("common.level_error"), "warning": t("common.level_warning"),
+                  "info": t("common.level_info"), "ok": t("common.level_ok")}
+        title = titles.get(level, level)
         boxes.append(f'<div class="studio-msg studio-{level}" data-level="{level}"><b>{title}:</b> {body}</div>')
     return "\n".join(boxes)
 

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+
+from studio.ui import i18n
+from studio.ui.i18n import t
 import pandas as pd
 
 from studio.config import RunConfig, TaskConfig, field_help
@@ -231,7 +234,7 @@ def profile_of(services: Services, analysis: Analysis) -> tuple[Any, Any, str]:
     from studio.data.profile import choose_max_length, format_profile, profile
 
     if not analysis.ok or not analysis.splits:
-        return charts.bar_figure({}, "Labels", "label"), charts.histogram_figure({}, None, "Text length", "tokens"), ""
+        return empty_labels_figure(), empty_lengths_figure(), ""
     task = get_task(analysis.task)
     tokenizer, tokenizer_name = services_tokenizer(services, task)
     lengths: dict[str, list[int]] = {}
@@ -317,6 +320,14 @@ def _preview(frame: pd.DataFrame):
 
 
 # ---- layout and events --------------------------------------------------------------------------
+def empty_labels_figure():
+    return charts.bar_figure({}, t("data.chart_labels"), t("data.chart_label_axis"), t("data.chart_rows"))
+
+
+def empty_lengths_figure():
+    return charts.histogram_figure({}, None, t("data.chart_text_length"), t("data.chart_tokens"))
+
+
 def build(services: Services, data_state: gr.State) -> None:
     """Lay the tab out. Other tabs follow the data through ``data_state.change``."""
     tasks = list_tasks()
@@ -324,60 +335,61 @@ def build(services: Services, data_state: gr.State) -> None:
     samples = services.samples()
     task_help = field_help(TaskConfig)
 
-    gr.Markdown("Upload your data, or start from a sample. Nothing leaves this server.")
+    gr.Markdown(t("data.upload_your_data_or_start"))
     with gr.Row():
         with gr.Column(scale=3):
-            upload = gr.File(label="Training data (CSV, TSV, JSONL, JSON, Parquet, CoNLL)", file_types=FILE_TYPES,
+            upload = gr.File(label=t("data.training_data_csv_tsv_jsonl"), file_types=FILE_TYPES,
                              elem_id="data-file", height=130)
         with gr.Column(scale=2):
-            sample = gr.Dropdown(choices=list(samples), value=None, label="…or a bundled sample", elem_id="data-sample",
-                                 info="small example datasets for every task")
-            with gr.Accordion("Separate validation / test files (optional)", open=False):
-                validation_file = gr.File(label="Validation file", file_types=FILE_TYPES, elem_id="data-validation-file", height=90)
-                test_file = gr.File(label="Test file", file_types=FILE_TYPES, elem_id="data-test-file", height=90)
-    summary = gr.Markdown("Upload a file, or pick a sample, to begin.", elem_id="data-summary")
+            sample = gr.Dropdown(choices=list(samples), value=None, label=t("data.or_a_bundled_sample"), elem_id="data-sample",
+                                 info=t("data.small_example_datasets_for_every"))
+            with gr.Accordion(t("data.separate_validation_test_files_optional"), open=False):
+                validation_file = gr.File(label=t("data.validation_file"), file_types=FILE_TYPES, elem_id="data-validation-file", height=90)
+                test_file = gr.File(label=t("data.test_file"), file_types=FILE_TYPES, elem_id="data-test-file", height=90)
+    summary = gr.Markdown(t("data.upload_a_file_or_pick"), elem_id="data-summary")
     messages = gr.HTML("", elem_id="data-messages")
 
     with gr.Row():
-        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label="Task",
-                           info="detected from the file; change it if it is wrong", elem_id="data-task", scale=1)
+        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label=t("data.task"),
+                           info=t("data.detected_from_the_file_change"), elem_id="data-task", scale=1)
         with gr.Column(scale=3):
             roles = []
             for start in range(0, slots, 4):
                 with gr.Row():
                     roles += [gr.Dropdown(choices=[NO_COLUMN], value=NO_COLUMN, label=f"column {i + 1}", visible=False,
                                           elem_id=f"data-role-{i}", min_width=140) for i in range(start, min(slots, start + 4))]
-    with gr.Accordion("Task options", open=False):
+    with gr.Accordion(t("data.task_options"), open=False):
         with gr.Row():
             option_inputs = [field_input(TaskConfig, name, TaskConfig.__dataclass_fields__[name].default,
                                          task_help.get(name), f"data-option-{name}") for name in TASK_OPTIONS]
 
     with gr.Row():
         with gr.Column(scale=3):
-            preview = gr.Dataframe(label="Preview", interactive=False, elem_id="data-preview", max_height=420, wrap=True,
+            preview = gr.Dataframe(label=t("data.preview"), interactive=False, elem_id="data-preview", max_height=420, wrap=True,
                                    max_chars=90, visible=False)
             with gr.Row():
-                prev_page = gr.Button("◀ previous", size="sm", elem_id="data-prev")
+                prev_page = gr.Button(t("data.previous"), size="sm", elem_id="data-prev")
                 page_info = gr.Markdown("", elem_id="data-page-info")
-                next_page = gr.Button("next ▶", size="sm", elem_id="data-next")
+                next_page = gr.Button(t("data.next"), size="sm", elem_id="data-next")
         with gr.Column(scale=2):
-            labels_plot = gr.Plot(charts.bar_figure({}, "Labels", "label"), show_label=False, elem_id="data-labels-plot")
-            lengths_plot = gr.Plot(charts.histogram_figure({}, None, "Text length", "tokens"), show_label=False,
+            labels_plot = gr.Plot(empty_labels_figure(), show_label=False, elem_id="data-labels-plot")
+            i18n.redraw(labels_plot, empty_labels_figure)
+            lengths_plot = gr.Plot(empty_lengths_figure(), show_label=False,
                                    elem_id="data-lengths-plot")
-    profile_text = gr.Textbox(label="Profile", lines=4, max_lines=12, interactive=False, elem_id="data-profile")
+            i18n.redraw(lengths_plot, empty_lengths_figure)
+    profile_text = gr.Textbox(label=t("data.profile"), lines=4, max_lines=12, interactive=False, elem_id="data-profile")
 
-    with gr.Accordion("Split", open=False):
-        gr.Markdown("Without separate files, the training file is split; rows are drawn with the seed, "
-                    "stratified by label when possible.")
+    with gr.Accordion(t("data.split"), open=False):
+        gr.Markdown(t("data.without_separate_files_the_training"))
         with gr.Row():
-            val_share = gr.Slider(0, 0.4, value=0.1, step=0.01, label="validation share", elem_id="data-split-validation")
-            test_share = gr.Slider(0, 0.4, value=0.1, step=0.01, label="test share", elem_id="data-split-test")
-            stratify = gr.Checkbox(value=True, label="stratify by label", elem_id="data-split-stratify")
-            seed = gr.Number(value=42, precision=0, label="seed", elem_id="data-split-seed")
+            val_share = gr.Slider(0, 0.4, value=0.1, step=0.01, label=t("data.validation_share"), elem_id="data-split-validation")
+            test_share = gr.Slider(0, 0.4, value=0.1, step=0.01, label=t("data.test_share"), elem_id="data-split-test")
+            stratify = gr.Checkbox(value=True, label=t("data.stratify_by_label"), elem_id="data-split-stratify")
+            seed = gr.Number(value=42, precision=0, label=t("data.seed"), elem_id="data-split-seed")
 
     with gr.Row():
-        dataset_name = gr.Textbox(label="Save as a named dataset", placeholder="e.g. reviews-2024", elem_id="data-save-name", scale=3)
-        save = gr.Button("Save dataset", elem_id="data-save", scale=1)
+        dataset_name = gr.Textbox(label=t("data.save_as_a_named_dataset"), placeholder=t("data.e_g_reviews"), elem_id="data-save-name", scale=3)
+        save = gr.Button(t("data.save_dataset"), elem_id="data-save", scale=1)
     save_message = gr.HTML("", elem_id="data-save-message")
     outputs_main = [data_state, summary, messages, task, *roles, preview, page_info]
 

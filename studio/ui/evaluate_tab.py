@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+
+from studio.ui.i18n import t
 import pandas as pd
 
 from studio.errors import StudioError
@@ -268,38 +270,38 @@ def _decision(row: dict[str, Any]) -> str:
 def build(services: Services) -> dict[str, Any]:
     eval_state = gr.State({"run_id": None, "split": None, "indexes": []})
     with gr.Row():
-        run = gr.Dropdown([], value=None, label="Finished run", elem_id="eval-run", scale=4)
-        split = gr.Radio(["test", "validation"], value="test", label="Split", elem_id="eval-split", scale=2)
-        refresh = gr.Button("↻ runs", elem_id="eval-refresh", scale=1)
+        run = gr.Dropdown([], value=None, label=t("evaluate.finished_run"), elem_id="eval-run", scale=4)
+        split = gr.Radio([(t("evaluate.split_test"), "test"), (t("evaluate.split_validation"), "validation")], value="test", label=t("evaluate.split"), elem_id="eval-split", scale=2)
+        refresh = gr.Button(t("evaluate.runs"), elem_id="eval-refresh", scale=1)
     message = gr.HTML("", elem_id="eval-message")
     with gr.Row():
         with gr.Column(scale=2):
-            metrics_table = gr.Dataframe(label="Metrics", interactive=False, elem_id="eval-metrics")
+            metrics_table = gr.Dataframe(label=t("evaluate.metrics"), interactive=False, elem_id="eval-metrics")
             details_md = gr.Markdown("", elem_id="eval-details-title")
-            details = gr.Dataframe(label="Per class / per type", interactive=False, elem_id="eval-details", visible=False)
-            extra_details = gr.Dataframe(label="More", interactive=False, elem_id="eval-details-2", visible=False)
+            details = gr.Dataframe(label=t("evaluate.per_class_per_type"), interactive=False, elem_id="eval-details", visible=False)
+            extra_details = gr.Dataframe(label=t("evaluate.more"), interactive=False, elem_id="eval-details-2", visible=False)
         with gr.Column(scale=3):
             confusion = gr.Plot(show_label=False, elem_id="confusion-matrix", visible=False)
 
-    gr.Markdown("### Predictions")
+    gr.Markdown(t("evaluate.predictions"))
     with gr.Row():
-        outcome = gr.Radio(["all", "correct", "wrong"], value="all", label="Show", elem_id="eval-outcome", scale=2)
-        gold = gr.Dropdown([ALL], value=ALL, label="Gold", elem_id="eval-gold", scale=2)
-        predicted = gr.Dropdown([ALL], value=ALL, label="Predicted", elem_id="eval-predicted", scale=2)
-        confidence = gr.Slider(0, 1, value=0, step=0.05, label="Minimum confidence", elem_id="eval-confidence", scale=2)
-        search = gr.Textbox(label="Search", elem_id="eval-search", scale=2)
+        outcome = gr.Radio([(t("evaluate.show_all"), "all"), (t("evaluate.show_correct"), "correct"), (t("evaluate.show_wrong"), "wrong")], value="all", label=t("evaluate.show"), elem_id="eval-outcome", scale=2)
+        gold = gr.Dropdown([ALL], value=ALL, label=t("evaluate.gold"), elem_id="eval-gold", scale=2)
+        predicted = gr.Dropdown([ALL], value=ALL, label=t("evaluate.predicted"), elem_id="eval-predicted", scale=2)
+        confidence = gr.Slider(0, 1, value=0, step=0.05, label=t("evaluate.minimum_confidence"), elem_id="eval-confidence", scale=2)
+        search = gr.Textbox(label=t("evaluate.search"), elem_id="eval-search", scale=2)
     count = gr.Markdown("", elem_id="eval-count")
     table = gr.Dataframe(interactive=False, elem_id="eval-predictions", max_height=420, wrap=True, max_chars=80)
-    gr.Markdown("Select a row to see it in full.")
+    gr.Markdown(t("evaluate.select_a_row_to_see"))
     spans = gr.HighlightedText(label="Entities", visible=False, elem_id="eval-spans", combine_adjacent=False, show_legend=True)
     gold_spans = gr.HighlightedText(label="Gold entities", visible=False, elem_id="eval-gold-spans", show_legend=True)
     with gr.Row():
         sides = [gr.Textbox(visible=False, interactive=False, lines=6, max_lines=20, elem_id=f"eval-side-{i}") for i in range(4)]
 
-    gr.Markdown("### Compare two runs")
+    gr.Markdown(t("evaluate.compare_two_runs"))
     with gr.Row():
-        other = gr.Dropdown([], value=None, label="Run B (run A is the one above)", elem_id="eval-compare-run", scale=4)
-        compare = gr.Button("Compare", elem_id="eval-compare", scale=1)
+        other = gr.Dropdown([], value=None, label=t("evaluate.run_b_run_a_is"), elem_id="eval-compare-run", scale=4)
+        compare = gr.Button(t("evaluate.compare"), elem_id="eval-compare", scale=1)
     compare_md = gr.Markdown("", elem_id="eval-compare-summary")
     compare_table = gr.Dataframe(interactive=False, elem_id="eval-compare-table", max_height=380, wrap=True, visible=False)
 
@@ -315,7 +317,7 @@ def build(services: Services) -> dict[str, Any]:
         hidden = gr.update(visible=False)
         empty = [pd.DataFrame(), "", hidden, hidden, hidden]
         if not run_id:
-            return [messages_html([("info", "no finished run yet: train one in the Train tab")]), *empty,
+            return [messages_html([("info", t("evaluate.no_finished_run"))]), *empty,
                     gr.update(choices=[ALL], value=ALL), gr.update(choices=[ALL], value=ALL), state, gr.update(), gr.update()]
         try:
             metrics = load_metrics(services, run_id)

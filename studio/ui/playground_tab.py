@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+
+from studio.ui.i18n import t
 import pandas as pd
 
 from studio.errors import StudioError
@@ -166,24 +168,24 @@ def display(task, prediction: dict[str, Any]) -> list[Any]:
 
 def build(services: Services) -> dict[str, Any]:
     with gr.Row():
-        run_a = gr.Dropdown([], value=None, label="Run", elem_id="play-run", scale=3)
-        run_b = gr.Dropdown([("(none)", NONE)], value=NONE, label="Compare with", elem_id="play-run-b", scale=3,
-                            info="another run, or the base model of a generation run")
-        refresh = gr.Button("↻ runs", elem_id="play-refresh", scale=1)
+        run_a = gr.Dropdown([], value=None, label=t("playground.run"), elem_id="play-run", scale=3)
+        run_b = gr.Dropdown([(t("playground.none"), NONE)], value=NONE, label=t("playground.compare_with"), elem_id="play-run-b", scale=3,
+                            info=t("playground.another_run_or_the_base"))
+        refresh = gr.Button(t("playground.runs"), elem_id="play-refresh", scale=1)
     with gr.Column(visible=False, elem_id="play-chat-box") as chat_box:
-        chatbot = gr.Chatbot(label="Chat (this run was trained on conversations)", height=360, elem_id="play-chat")
+        chatbot = gr.Chatbot(label=t("playground.chat_this_run_was_trained"), height=360, elem_id="play-chat")
         with gr.Row():
-            chat_input = gr.Textbox(show_label=False, placeholder="Your message…", scale=5, elem_id="play-chat-input")
-            chat_send = gr.Button("Send", variant="primary", scale=1, elem_id="play-chat-send")
-            chat_clear = gr.Button("Clear", scale=1, elem_id="play-chat-clear")
-    text = gr.Textbox(label="Text", lines=3, placeholder="Type a sentence…", elem_id="play-text")
-    pair = gr.Textbox(label="Second text (sentence pairs)", lines=2, visible=False, elem_id="play-text-pair")
-    with gr.Accordion("Decoding (generation runs)", open=False, visible=False, elem_id="play-decoding") as decoding_box:
+            chat_input = gr.Textbox(show_label=False, placeholder=t("playground.your_message"), scale=5, elem_id="play-chat-input")
+            chat_send = gr.Button(t("playground.send"), variant="primary", scale=1, elem_id="play-chat-send")
+            chat_clear = gr.Button(t("playground.clear"), scale=1, elem_id="play-chat-clear")
+    text = gr.Textbox(label=t("playground.text"), lines=3, placeholder=t("playground.type_a_sentence"), elem_id="play-text")
+    pair = gr.Textbox(label=t("playground.second_text_sentence_pairs"), lines=2, visible=False, elem_id="play-text-pair")
+    with gr.Accordion(t("playground.decoding_generation_runs"), open=False, visible=False, elem_id="play-decoding") as decoding_box:
         with gr.Row():
-            max_new = gr.Slider(1, 1024, value=128, step=1, label="max new tokens", elem_id="play-max-new")
-            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label="temperature (0 = greedy)", elem_id="play-temperature")
-            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label="top p", elem_id="play-top-p")
-    run_button = gr.Button("Predict", variant="primary", elem_id="play-predict")
+            max_new = gr.Slider(1, 1024, value=128, step=1, label=t("playground.max_new_tokens"), elem_id="play-max-new")
+            temperature = gr.Slider(0, 2, value=0.0, step=0.05, label=t("playground.temperature_greedy"), elem_id="play-temperature")
+            top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=t("playground.top_p"), elem_id="play-top-p")
+    run_button = gr.Button(t("playground.predict"), variant="primary", elem_id="play-predict")
     message = gr.HTML("", elem_id="play-message")
     sides = []
     with gr.Row():
@@ -192,8 +194,8 @@ def build(services: Services) -> dict[str, Any]:
                 title = gr.Markdown("", elem_id=f"play-title-{side}")
                 label = gr.Label(label="Prediction", num_top_classes=10, visible=False, elem_id=f"play-label-{side}")
                 spans = gr.HighlightedText(label="Entities", visible=False, show_legend=True, elem_id=f"play-spans-{side}")
-                output = gr.Textbox(label="Output", lines=6, visible=False, interactive=False, elem_id=f"play-output-{side}")
-                row = gr.Dataframe(label="As in the evaluation table", interactive=False, elem_id=f"play-row-{side}")
+                output = gr.Textbox(label=t("playground.output"), lines=6, visible=False, interactive=False, elem_id=f"play-output-{side}")
+                row = gr.Dataframe(label=t("playground.as_in_the_evaluation_table"), interactive=False, elem_id=f"play-row-{side}")
             sides.append((column, title, label, spans, output, row))
 
     def runs_fn(current_a, current_b):
@@ -205,7 +207,7 @@ def build(services: Services) -> dict[str, Any]:
         return gr.update(choices=choices, value=a), _b_choices(choices, a, current_b)
 
     def _b_choices(choices, a, current_b):
-        options = [("(none)", NONE)] + [c for c in choices if c[1] != a]
+        options = [(t("playground.none"), NONE)] + [c for c in choices if c[1] != a]
         if generative(services, a):
             options.insert(1, ("base model of the run (before fine-tuning)", BASE))
         values = [o[1] for o in options]

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+
+from studio.ui import i18n
+from studio.ui.i18n import t
 import pandas as pd
 import yaml
 
@@ -52,7 +55,7 @@ def run_series(services: Services, run_id: str) -> charts.RunSeries:
 
 def config_diff_html(services: Services, a: str | None, b: str | None) -> str:
     if not a or not b:
-        return messages_html([("info", "pick two runs to compare their configurations")])
+        return messages_html([("info", t("runs.pick_two_runs"))])
     try:
         left = _flat(yaml.safe_load((services.jobs.run_dir(a) / "config.yaml").read_text(encoding="utf-8")) or {})
         right = _flat(yaml.safe_load((services.jobs.run_dir(b) / "config.yaml").read_text(encoding="utf-8")) or {})
@@ -147,34 +150,35 @@ def predictions_csv(services: Services, run_id: str) -> Path:
 # ---- layout -------------------------------------------------------------------------------------
 def build(services: Services) -> dict[str, Any]:
     with gr.Row():
-        status_filter = gr.Dropdown(STATUSES, value=[], multiselect=True, label="Status", elem_id="runs-status", scale=2)
-        task_filter = gr.Dropdown([("all tasks", "")] + [(t.title, t.name) for t in list_tasks()], value="", label="Task",
+        status_filter = gr.Dropdown(STATUSES, value=[], multiselect=True, label=t("runs.status"), elem_id="runs-status", scale=2)
+        task_filter = gr.Dropdown([(t("runs.all_tasks"), "")] + [(t.title, t.name) for t in list_tasks()], value="", label=t("runs.task"),
                                   elem_id="runs-task", scale=2)
-        owner_filter = gr.Textbox(label="Owner", elem_id="runs-owner", scale=1)
-        search = gr.Textbox(label="Search", placeholder="id, name, backbone…", elem_id="runs-search", scale=2)
-        refresh = gr.Button("Refresh", elem_id="runs-refresh", scale=1)
+        owner_filter = gr.Textbox(label=t("runs.owner"), elem_id="runs-owner", scale=1)
+        search = gr.Textbox(label=t("runs.search"), placeholder=t("runs.id_name_backbone"), elem_id="runs-search", scale=2)
+        refresh = gr.Button(t("runs.refresh"), elem_id="runs-refresh", scale=1)
     table = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="runs-table", max_height=380, wrap=True,
                          column_widths=["21%", "12%", "10%", "11%", "9%", "12%", "7%", "7%", "11%"])
 
-    gr.Markdown("### Compare")
+    gr.Markdown(t("runs.compare"))
     with gr.Row():
-        overlay_runs = gr.Dropdown([], value=[], multiselect=True, label="Runs to overlay", elem_id="runs-overlay", scale=3)
-    overlay_plot = gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="runs-overlay-chart")
+        overlay_runs = gr.Dropdown([], value=[], multiselect=True, label=t("runs.runs_to_overlay"), elem_id="runs-overlay", scale=3)
+    overlay_plot = i18n.redraw(gr.Plot(charts.overlay_figure({}), show_label=False, elem_id="runs-overlay-chart"),
+                                 lambda: charts.overlay_figure({}))
     with gr.Row():
-        diff_a = gr.Dropdown([], value=None, label="Config of run A", elem_id="runs-diff-a")
-        diff_b = gr.Dropdown([], value=None, label="…against run B", elem_id="runs-diff-b")
+        diff_a = gr.Dropdown([], value=None, label=t("runs.config_of_run_a"), elem_id="runs-diff-a")
+        diff_b = gr.Dropdown([], value=None, label=t("runs.against_run_b"), elem_id="runs-diff-b")
     diff = gr.HTML("", elem_id="runs-diff")
 
-    gr.Markdown("### One run")
+    gr.Markdown(t("runs.one_run"))
     with gr.Row():
-        chosen = gr.Dropdown([], value=None, label="Run", elem_id="runs-chosen", scale=3)
-        download_model = gr.Button("Model (.zip)", elem_id="runs-download-model", scale=1)
-        download_config = gr.Button("Config (.yaml)", elem_id="runs-download-config", scale=1)
-        download_predictions = gr.Button("Predictions (.csv)", elem_id="runs-download-predictions", scale=1)
-    download = gr.File(label="Download", interactive=False, elem_id="runs-download", visible=False, height=80)
+        chosen = gr.Dropdown([], value=None, label=t("runs.run"), elem_id="runs-chosen", scale=3)
+        download_model = gr.Button(t("runs.model_zip"), elem_id="runs-download-model", scale=1)
+        download_config = gr.Button(t("runs.config_yaml"), elem_id="runs-download-config", scale=1)
+        download_predictions = gr.Button(t("runs.predictions_csv"), elem_id="runs-download-predictions", scale=1)
+    download = gr.File(label=t("runs.download"), interactive=False, elem_id="runs-download", visible=False, height=80)
     with gr.Row():
-        confirm = gr.Checkbox(label="yes, delete this run and all its files", elem_id="runs-delete-confirm")
-        delete = gr.Button("Delete run", variant="stop", elem_id="runs-delete")
+        confirm = gr.Checkbox(label=t("runs.yes_delete_this_run_and"), elem_id="runs-delete-confirm")
+        delete = gr.Button(t("runs.delete_run"), variant="stop", elem_id="runs-delete")
     message = gr.HTML("", elem_id="runs-message")
 
     def list_fn(statuses, task, owner, text, current_overlay, a, b, current):

@@ -19,6 +19,9 @@ from typing import Any
 
 import gradio as gr
 
+from studio.ui import i18n
+from studio.ui.i18n import t
+
 from studio.config import RunConfig, field_help
 from studio.errors import ConfigError, StudioError
 from studio.tasks import get_task, list_tasks
@@ -187,7 +190,7 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
     try:
         config = build_config(services, data_state, source, task_name, backbone, method, preset, device, None, advanced)
     except StudioError as error:
-        return f"*Estimate: not yet ({str(error).splitlines()[0]})*"
+        return t("train.estimate_not_yet", reason=str(error).splitlines()[0])
     name = config.model.backbone
     entry = catalog.find(name)
     folder = None
@@ -196,7 +199,7 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
         from studio.models.resolve import _within
 
         if not _within(local, services.allowed_model_roots):
-            return "*Estimate: that folder is not among the model folders an admin allowed.*"
+            return t("train.estimate_folder_not_allowed")
         folder = local
     elif entry and entry.bundled and bundled_path(entry):
         folder = Path(bundled_path(entry)[0])
@@ -204,10 +207,10 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
         folder = converted if (converted / "config.json").exists() else folder
     model_config = read_model_config(folder) if folder else {}
     if not model_config and entry is None:
-        return "*Estimate: unknown for this backbone until it is downloaded.*"
+        return t("train.estimate_unknown_backbone")
     parameters = entry.parameters if entry else estimate_parameters(model_config)
     resolved = apply_preset(config, parameters)
-    t = resolved.training
+    tc = resolved.training
     rows = None
     if source == UPLOAD and data_state:
         rows = data_state.get("rows")
@@ -216,11 +219,11 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
     gpus = services.jobs.devices.gpus
     on_gpu = bool(gpus) and config.training.device != "cpu"
     steps = None
-    if t.max_steps:
-        steps = t.max_steps
+    if tc.max_steps:
+        steps = tc.max_steps
     elif rows:
-        steps = int(-(-rows // (t.batch_size * t.gradient_accumulation)) * (t.epochs or 1))
-    seq_len = t.max_length or 128
+        steps = int(-(-rows // (tc.batch_size * tc.gradient_accumulation)) * (tc.epochs or 1))
+    seq_len = tc.max_length or 128
     if not model_config:
         # No config.json offline (a bundled GGUF not converted yet): weights, gradients and AdamW
         # state from the parameter count alone.
@@ -229,15 +232,15 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
         return (f"**Estimate**: {entry.name} has {entry.size} parameters: at least **{_memory(memory)}** of memory "
                 "for weights, gradients and optimizer state (activations come on top)"
                 + (f" · {steps:,} steps" if steps else "") + ".")
-    est = estimate(model_config, batch_size=t.batch_size, seq_len=seq_len,
+    est = estimate(model_config, batch_size=tc.batch_size, seq_len=seq_len,
                    lora_r=resolved.method.lora.r if resolved.method.kind == "lora" else None,
-                   half_precision=on_gpu and t.precision != "fp32", causal_lm=get_task(config.task.name).model_kind != "encoder",
+                   half_precision=on_gpu and tc.precision != "fp32", causal_lm=get_task(config.task.name).model_kind != "encoder",
                    device="cuda" if on_gpu else "cpu", cpu_cores=max(1, (os.cpu_count() or 1) // max(1, services.jobs.devices.cpu_slots)),
                    steps=steps, parameters=parameters)
     if est is None:
-        return "*Estimate: the backbone's config does not describe its shape.*"
+        return t("train.estimate_no_shape")
     where = f"{len(gpus)} GPU(s)" if on_gpu else "CPU"
-    parts = [f"**Estimate** ({where}, preset {t.preset}: {t.epochs:g} epoch(s), batch {t.batch_size}, lr {t.learning_rate:g}, "
+    parts = [f"**Estimate** ({where}, preset {tc.preset}: {tc.epochs:g} epoch(s), batch {tc.batch_size}, lr {tc.learning_rate:g}, "
              f"max length {'auto' if config.training.max_length is None else seq_len}):",
              f"about **{_memory(est.total_gib)}** of memory", f"{est.trainable:,} trainable parameters"]
     if steps:
@@ -267,7 +270,7 @@ def new_watch(run_id: str | None) -> dict[str, Any]:
 
 def status_html(record, series: charts.RunSeries | None) -> str:
     if record is None:
-        return messages_html([("info", "No run yet. Launch one above; it will show here while it trains.")])
+        return messages_html([("info", t("train.no_run_yet"))])
     title = html.escape(record.name or record.id)
     status = record.status
     bits = [f"<b>{title}</b> <code>{html.escape(record.id)}</code>", f"status: <b>{status}</b>"]
@@ -341,23 +344,23 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     gpus = services.jobs.devices.gpus
     defaults = RunConfig().to_dict()
     with gr.Row():
-        source = gr.Dropdown(choices=data_choices(services, None), value=None, label="Data", elem_id="train-data", scale=3,
-                             info="the file checked in the Data tab, or a saved dataset")
-        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label="Task",
+        source = gr.Dropdown(choices=data_choices(services, None), value=None, label=t("train.data"), elem_id="train-data", scale=3,
+                             info=t("train.the_file_checked_in_the"))
+        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label=t("train.task"),
                            elem_id="train-task", scale=2)
-        run_name = gr.Textbox(label="Run name", placeholder="optional, e.g. reviews-minilm", elem_id="train-name", scale=2)
+        run_name = gr.Textbox(label=t("train.run_name"), placeholder=t("train.optional_e_g_reviews_minilm"), elem_id="train-name", scale=2)
     with gr.Row():
-        backbone = gr.Dropdown(choices=backbone_choices(services, None), value=None, allow_custom_value=True, label="Backbone",
-                               info="a catalog model, a hub id, or a local model folder an admin allowed",
+        backbone = gr.Dropdown(choices=backbone_choices(services, None), value=None, allow_custom_value=True, label=t("train.backbone"),
+                               info=t("train.a_catalog_model_a_hub"),
                                elem_id="train-backbone", scale=4)
-        method = gr.Radio(["full", "lora"], value="full", label="Method", info="full fine-tuning or LoRA adapters",
+        method = gr.Radio([(t("train.method_full"), "full"), (t("train.method_lora"), "lora")], value="full", label=t("train.method"), info=t("train.full_fine_tuning_or_lora"),
                           elem_id="train-method", scale=2)
-        preset = gr.Radio(["quick", "balanced", "best"], value="balanced", label="Preset",
-                          info="quick: one epoch; best: longer, keeps the best checkpoint", elem_id="train-preset", scale=3)
-        device = gr.Dropdown(["auto", "cpu"] + (["cuda"] if gpus else []), value="auto", label="Device", elem_id="train-device", scale=1)
-        gpu_count = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, len(gpus)), label="GPUs", visible=len(gpus) > 1,
+        preset = gr.Radio([(t("train.preset_quick"), "quick"), (t("train.preset_balanced"), "balanced"), (t("train.preset_best"), "best")], value="balanced", label=t("train.preset"),
+                          info=t("train.quick_one_epoch_best_longer"), elem_id="train-preset", scale=3)
+        device = gr.Dropdown(["auto", "cpu"] + (["cuda"] if gpus else []), value="auto", label=t("train.device"), elem_id="train-device", scale=1)
+        gpu_count = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, len(gpus)), label=t("train.gpus"), visible=len(gpus) > 1,
                               elem_id="train-gpus", scale=1)
-    with gr.Accordion("Advanced: every setting (blank = from the preset)", open=False, elem_id="train-advanced"):
+    with gr.Accordion(t("train.advanced_every_setting_blank_from"), open=False, elem_id="train-advanced"):
         advanced_inputs = []
         sections: dict[str, list[tuple[type, str, str]]] = {}
         for spec in ADVANCED:
@@ -378,26 +381,26 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             section_boxes[section] = box
     estimate = gr.Markdown("", elem_id="train-estimate")
     with gr.Row():
-        launch = gr.Button("Launch training", variant="primary", elem_id="train-launch", scale=3)
-        estimate_button = gr.Button("Update estimate", elem_id="train-estimate-button", scale=1)
+        launch = gr.Button(t("train.launch_training"), variant="primary", elem_id="train-launch", scale=3)
+        estimate_button = gr.Button(t("train.update_estimate"), elem_id="train-estimate-button", scale=1)
     launch_message = gr.HTML("", elem_id="train-message")
 
-    gr.Markdown("### Live view")
+    gr.Markdown(t("train.live_view"))
     with gr.Row():
-        watched = gr.Dropdown(choices=[], value=None, label="Watching", elem_id="train-watch", scale=4,
-                              info="the run shown below; pick another to follow it")
-        refresh_watch = gr.Button("↻", size="sm", scale=0, min_width=40, elem_id="train-watch-refresh")
-        cancel = gr.Button("Cancel run", variant="stop", interactive=False, elem_id="train-cancel", scale=1)
-        resume = gr.Button("Resume run", interactive=False, elem_id="train-resume", scale=1)
+        watched = gr.Dropdown(choices=[], value=None, label=t("train.watching"), elem_id="train-watch", scale=4,
+                              info=t("train.the_run_shown_below_pick"))
+        refresh_watch = gr.Button(t("train.refresh_runs"), size="sm", scale=0, min_width=40, elem_id="train-watch-refresh")
+        cancel = gr.Button(t("train.cancel_run"), variant="stop", interactive=False, elem_id="train-cancel", scale=1)
+        resume = gr.Button(t("train.resume_run"), interactive=False, elem_id="train-resume", scale=1)
     status = gr.HTML(status_html(None, None), elem_id="run-status")
     progress = gr.HTML("", elem_id="run-progress")
     with gr.Row():
-        loss_plot = gr.Plot(charts.loss_figure(charts.RunSeries("")), show_label=False, elem_id="loss-chart")
-        metric_plot = gr.Plot(charts.metric_figure(charts.RunSeries("")), show_label=False, elem_id="metric-chart")
+        loss_plot = i18n.redraw(gr.Plot(charts.loss_figure(charts.RunSeries("")), show_label=False, elem_id="loss-chart"), lambda: charts.loss_figure(charts.RunSeries("")))
+        metric_plot = i18n.redraw(gr.Plot(charts.metric_figure(charts.RunSeries("")), show_label=False, elem_id="metric-chart"), lambda: charts.metric_figure(charts.RunSeries("")))
     with gr.Row():
-        lr_plot = gr.Plot(charts.lr_figure(charts.RunSeries("")), show_label=False, elem_id="lr-chart")
-        speed_plot = gr.Plot(charts.throughput_figure(charts.RunSeries("")), show_label=False, elem_id="throughput-chart")
-    log_box = gr.Textbox(label="Log", lines=8, max_lines=16, interactive=False, elem_id="run-log", autoscroll=True)
+        lr_plot = i18n.redraw(gr.Plot(charts.lr_figure(charts.RunSeries("")), show_label=False, elem_id="lr-chart"), lambda: charts.lr_figure(charts.RunSeries("")))
+        speed_plot = i18n.redraw(gr.Plot(charts.throughput_figure(charts.RunSeries("")), show_label=False, elem_id="throughput-chart"), lambda: charts.throughput_figure(charts.RunSeries("")))
+    log_box = gr.Textbox(label=t("train.log"), lines=8, max_lines=16, interactive=False, elem_id="run-log", autoscroll=True)
     timer = gr.Timer(TICK_S, active=False)
 
     view_outputs = [watch_state, status, progress, loss_plot, metric_plot, lr_plot, speed_plot, log_box, cancel, resume, timer]
