@@ -9,14 +9,18 @@ re-attaches. What every browser shares (the workspace, the job manager, loaded m
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import sys
+import tempfile
 import threading
 from pathlib import Path
 import gradio as gr
 
-from studio.ui import data_tab, evaluate_tab, playground_tab, runs_tab, train_tab
+from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, train_tab
 from studio.ui.common import CSS
+from studio.ui.i18n import t
 from studio.ui.services import REPO_ASSETS, Services
 
 log = logging.getLogger("studio.ui")
@@ -32,21 +36,25 @@ def build_app(services: Services) -> gr.Blocks:
         data_state = gr.State(data_tab.empty_state())
         watch_state = gr.State(train_tab.new_watch(None))
         browser_run = gr.BrowserState(None, storage_key="studio-watched-run")
+        lang_state = gr.State(i18n.DEFAULT)
+        browser_lang = gr.BrowserState(None, storage_key="studio-language")
 
-        gr.Markdown(f"# {TITLE}\nFine-tune language models on your own labeled data: "
-                    "**Data** → **Train** → **Evaluate** → **Playground**.", elem_id="studio-header")
+        with gr.Row(elem_id="studio-top"):
+            gr.Markdown(t("app.header", title=TITLE), elem_id="studio-header")
+            lang_pick = gr.Radio([(name, code) for code, name in i18n.LANGUAGES.items()], value=i18n.DEFAULT,
+                                 show_label=False, container=False, elem_id="studio-lang", scale=0, min_width=240)
         with gr.Tabs(elem_id="studio-tabs"):
-            with gr.Tab("Data", id="data", elem_id="tab-data"):
+            with gr.Tab(t("app.tab_data"), id="data", elem_id="tab-data"):
                 data_tab.build(services, data_state)
-            with gr.Tab("Train", id="train", elem_id="tab-train"):
+            with gr.Tab(t("app.tab_train"), id="train", elem_id="tab-train"):
                 train = train_tab.build(services, data_state, watch_state, browser_run)
-            with gr.Tab("Runs", id="runs", elem_id="tab-runs") as runs_page:
+            with gr.Tab(t("app.tab_runs"), id="runs", elem_id="tab-runs") as runs_page:
                 runs = runs_tab.build(services)
-            with gr.Tab("Evaluate", id="evaluate", elem_id="tab-evaluate") as evaluate_page:
+            with gr.Tab(t("app.tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as evaluate_page:
                 evaluate = evaluate_tab.build(services)
-            with gr.Tab("Playground", id="playground", elem_id="tab-playground") as playground_page:
+            with gr.Tab(t("app.tab_playground"), id="playground", elem_id="tab-playground") as playground_page:
                 playground = playground_tab.build(services)
-        gr.Markdown(f"<small>workspace: <code>{services.workspace.root}</code></small>", elem_id="studio-footer")
+        gr.Markdown(t("app.footer", root=services.workspace.root), elem_id="studio-footer")
 
         for fn, inputs, outputs, api_name in train.loads:
             if api_name:
@@ -57,6 +65,30 @@ def build_app(services: Services) -> gr.Blocks:
             fn, inputs, outputs = tab["refresh"]
             app.load(fn, inputs, outputs, api_visibility="private")
             page.select(fn, inputs, outputs, api_visibility="private")
+
+        # Languages: every text that came from a key is re-labelled on load (the language picked
+        # before, else the browser's) and when the switch changes. A text a handler writes is left
+        # to the handler (it translates with the browser's language), so a switch never wipes it.
+        translator = i18n.Translator(app.blocks)
+        written = {id(block) for dep in app.fns.values() for block in dep.outputs}
+        written_md = {id(block) for dep in app.fns.values() for block in dep.outputs if isinstance(block, gr.Markdown)}
+        written_on_load = {id(block) for dep in app.fns.values() for block in dep.outputs
+                           if any(target[1] == "load" for target in dep.targets)}
+        translator.redraws = [(chart, make) for chart, make in translator.redraws if id(chart) not in written_on_load]
+        outputs = translator.components
+
+        def on_load(saved: str | None, request: gr.Request):
+            lang = saved if saved in i18n.LANGUAGES else i18n.pick_language(request.headers.get("accept-language"))
+            i18n.remember(request, lang)
+            return [lang, gr.update(value=lang), *translator.updates(lang, written_on_load, written_on_load), *translator.redrawn(lang)]
+
+        def on_switch(lang: str, request: gr.Request):
+            lang = lang if lang in i18n.LANGUAGES else i18n.DEFAULT
+            i18n.remember(request, lang)
+            return [lang, lang, *translator.updates(lang, written_md, written)]
+
+        app.load(on_load, [browser_lang], [lang_state, lang_pick, *outputs, *translator.charts], api_visibility="private")
+        lang_pick.input(on_switch, [lang_pick], [lang_state, browser_lang, *outputs], api_visibility="private")
     return app
 
 
@@ -86,19 +118,102 @@ def make_services(workspace: str | Path | None = None, model_dirs: list[str] | N
     return services
 
 
-def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = True, quiet: bool = False) -> gr.Blocks:
+DEFAULT_MAX_UPLOAD_MB = 200
+
+
+def blocked_paths(services: Services) -> list[str]:
+    """What Gradio's file routes must never serve: the users file, the run index and every run's
+    folder (checkpoints, models). Gradio compares these as path prefixes, resolved."""
+    from studio.jobs.store import DB_FILE
+    from studio.users import USERS_FILE
+
+    root = services.workspace.root
+    return [str(root / USERS_FILE), *(str(root / (DB_FILE + s)) for s in ("", "-wal", "-shm", "-journal")),
+            str(services.workspace.runs)]
+
+
+class WorkspaceFileGuard:
+    """ASGI middleware: no file route serves a file inside the workspace directly. What the app
+    hands out (exports, predictions) reaches the browser as a copy in Gradio's cache, whose names
+    cannot be guessed, so another user cannot fetch a run's exports by their predictable path."""
+
+    def __init__(self, app, root: Path, cache: Path):
+        self.app, self.root, self.cache = app, Path(root).resolve(), Path(cache).resolve()
+
+    def _forbidden(self, path: str) -> bool:
+        marker = path.find("/file=")
+        if marker < 0:
+            return False
+        target = path[marker + len("/file="):]
+        if "://" in target:
+            return False  # URLs: Gradio's own SSRF-safe fetcher decides
+        try:
+            resolved = Path(os.path.abspath(target)).resolve()
+        except (OSError, ValueError):
+            return True
+        inside = lambda folder: resolved == folder or folder in resolved.parents  # noqa: E731
+        return (inside(self.root) or str(resolved).lower().startswith(str(self.root).lower())) and not inside(self.cache)
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "http" and self._forbidden(scope.get("path", "")):
+            await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"File not allowed."})
+            return
+        await self.app(scope, receive, send)
+
+
+# Endpoints that hand out a run's files: only its owner or an admin may call them.
+OWNER_ONLY_DOWNLOADS = ("runs_download_model", "runs_download_config", "runs_download_predictions")
+
+
+def guard_downloads(app: gr.Blocks, services: Services) -> None:
+    """Wrap the download endpoints with the owner check (their first input is the run id); the
+    request comes from Gradio's context, so the wrapped functions keep their own signatures."""
+    import functools
+
+    from gradio.context import LocalContext
+
+    from studio.errors import StudioError
+
+    def owner_only(fn):
+        @functools.wraps(fn)
+        def guarded(run_id, *args, **kwargs):
+            if run_id:
+                try:
+                    services.check_may_download(LocalContext.request.get(None), run_id)
+                except StudioError as error:
+                    raise gr.Error(str(error)) from None
+            return fn(run_id, *args, **kwargs)
+        return guarded
+
+    for dep in app.fns.values():
+        if dep.api_name in OWNER_ONLY_DOWNLOADS and dep.fn is not None:
+            dep.fn = owner_only(dep.fn)
+
+
+def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = True, quiet: bool = False,
+           max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB, share: bool = False) -> gr.Blocks:
+    from starlette.middleware import Middleware
+
     from studio.users import UserStore
 
     app = build_app(services)
+    guard_downloads(app, services)
     app.queue(default_concurrency_limit=8)
     users = UserStore(services.workspace.root)
     # With accounts ('studio users add'), the studio asks for a name and password; runs get owners.
     auth = (lambda name, password: users.authenticate(name, password) is not None) if users.exists() else None
+    gradio_cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
     app.launch(
         auth=auth, auth_message="Sign in with your studio account." if auth else None,
-        server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, show_error=True, ssr_mode=False,
-        allowed_paths=[str(services.exports)], theme=theme(), css=CSS, footer_links=["api", "settings"],
-        max_file_size="2gb", mcp_server=False,
+        server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, show_error=True, share=share,
+        # Hardening: no server-side rendering (no Node process), no run history, no /monitoring, no
+        # install-as-app manifest, no MCP server; uploads capped; files only from the exports folder.
+        ssr_mode=False, run_history=False, enable_monitoring=False, pwa=False, mcp_server=False,
+        max_file_size=f"{int(max_upload_mb)}mb",
+        allowed_paths=[str(services.exports)], blocked_paths=blocked_paths(services),
+        app_kwargs={"middleware": [Middleware(WorkspaceFileGuard, root=services.workspace.root, cache=gradio_cache)]},
+        theme=theme(), css=CSS, footer_links=["api", "settings"],
     )
     # Count tokens in the Data tab without a wait on the first upload: load the tokenizer now.
     threading.Thread(target=_warm_up, args=(services,), name="studio-warm-up", daemon=True).start()
@@ -121,14 +236,49 @@ def _warm_up(services: Services) -> None:
         log.debug("warm-up failed", exc_info=True)
 
 
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def check_exposure(host: str, has_users: bool, insecure: bool) -> None:
+    """Refuse to listen beyond this machine without accounts, unless told to (--insecure)."""
+    from studio.errors import StudioError
+
+    if is_loopback(host) or has_users:
+        return
+    if not insecure:
+        raise StudioError(
+            f"refusing to listen on {host} without accounts: anyone on the network could use the studio. "
+            "Add an admin first ('studio users add admin --role admin'), or pass --insecure if this network is trusted.")
+    bar = "!" * 78
+    print(f"{bar}\nWARNING: the studio listens on {host} WITHOUT LOGIN (--insecure). Anyone who can reach this port\n"
+          f"can read every run and dataset, start training and delete runs. Add accounts with 'studio users add'.\n{bar}",
+          file=sys.stderr, flush=True)
+
+
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workspace: str | Path | None = None,
-          model_dirs: list[str] | None = None, cpu_slots: int = 1) -> int:
+          model_dirs: list[str] | None = None, cpu_slots: int = 1, *, insecure: bool = False,
+          max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB, share: bool = False, services: Services | None = None) -> int:
     """Start the studio's web server and block until it is stopped (Ctrl-C)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from studio.users import UserStore
+    from studio.workspace import Workspace
+
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    root = services.workspace.root if services is not None else Workspace.at(workspace).root
+    has_users = UserStore(root).exists()
+    check_exposure(host, has_users, insecure)
+    if share and not has_users:
+        print("WARNING: --share publishes the studio on a public link WITHOUT LOGIN; add accounts with 'studio users add'.",
+              file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    services = make_services(workspace, model_dirs, cpu_slots)
+    services = services or make_services(root, model_dirs, cpu_slots)
     print(f"the studio: http://{host}:{port}  (workspace {services.workspace.root}; Ctrl-C stops it)", flush=True)
-    launch(services, host, port, block=True, quiet=True)
+    launch(services, host, port, block=True, quiet=not share, max_upload_mb=max_upload_mb, share=share)
     return 0

@@ -62,9 +62,9 @@ class Services:
 
         return UserStore(self.workspace.root).get(name)
 
-    def check_may_change(self, request, record) -> None:
-        """Members change (cancel, resume, delete) their own runs only; admins any run. Without
-        accounts everyone may."""
+    def check_may_change(self, request, record, action: str = "change") -> None:
+        """Members change (cancel, resume, delete) and download their own runs only; admins any
+        run. Without accounts everyone may."""
         from studio.errors import StudioError
 
         name = getattr(request, "username", None) if request is not None else None
@@ -73,8 +73,12 @@ class Services:
         user = self.user(request)
         if user is not None and user.is_admin:
             return
-        if record.owner and record.owner != name:
-            raise StudioError(f"run {record.id} belongs to {record.owner}; only its owner or an admin can change it")
+        if record.owner != name:
+            owner = record.owner or "nobody (made before accounts existed)"
+            raise StudioError(f"run {record.id} belongs to {owner}; only its owner or an admin can {action} it")
+
+    def check_may_download(self, request, run_id: str) -> None:
+        self.check_may_change(request, self.jobs.get(run_id), action="download")
 
     def samples(self) -> dict[str, Path]:
         """Bundled sample data files, by file name."""

@@ -281,9 +281,13 @@ def test_serve_command_and_bare_studio_open_the_app(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(studio.ui.app, "serve", lambda **kwargs: calls.append(kwargs) or 0)
     assert main(["serve", "--port", "7999", "--host", "0.0.0.0", "--model-dir", str(tmp_path)]) == 0
-    assert calls[-1] == {"host": "0.0.0.0", "port": 7999, "workspace": None, "model_dirs": [str(tmp_path)]}
+    assert calls[-1] == {"host": "0.0.0.0", "port": 7999, "workspace": None, "model_dirs": [str(tmp_path)],
+                         "insecure": False, "max_upload_mb": 200}
     assert main(["--workspace", str(tmp_path / "ws")]) == 0  # no command: the app on its defaults
-    assert calls[-1] == {"host": "127.0.0.1", "port": 7860, "workspace": str(tmp_path / "ws"), "model_dirs": None}
+    assert calls[-1] == {"host": "127.0.0.1", "port": 7860, "workspace": str(tmp_path / "ws"), "model_dirs": None,
+                         "insecure": False, "max_upload_mb": 200}
+    assert main(["serve", "--host", "0.0.0.0", "--insecure", "--max-upload-mb", "5"]) == 0
+    assert calls[-1]["insecure"] is True and calls[-1]["max_upload_mb"] == 5
     assert main([]) == 0 and calls[-1]["port"] == 7860
     assert "serve" in build_parser().format_help()
 
