@@ -52,7 +52,8 @@ def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv
     expect(page.locator("#data-lengths-plot")).to_contain_text("max length")
     shot(page, "01-data")
 
-    set_up_training(page, server, name="reviews-tiny")
+    # 80 steps of at least 0.2 s: long enough that the checks below see the run still training.
+    set_up_training(page, server, name="reviews-tiny", max_steps="80")
     page.locator("#train-launch").click()
     expect(page.locator("#train-message")).to_contain_text("trains in its own process", timeout=60_000)
     expect(page.locator("#run-status")).to_contain_text("running", timeout=RUN_TIMEOUT_MS)
