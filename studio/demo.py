@@ -15,7 +15,7 @@ from studio.errors import StudioError
 DEFAULT_WORKSPACE = "demo-workspace"
 DATASET = "sample-reviews"
 RUN_NAME = "demo-sentiment"
-MAX_STEPS = 20
+MAX_STEPS = 40  # about two epochs of the sample: enough for the demo run to have clearly learned
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
