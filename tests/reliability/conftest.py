@@ -48,9 +48,14 @@ def live(pid: int) -> bool:
         return False
 
 
+# Processes the test session had already started (e.g. the browser tests' server and browser)
+# before a reliability test began: not the business of the job system under test.
+_BASELINE: set[int] = set()
+
+
 def descendants() -> list[psutil.Process]:
-    """Live (non-zombie) descendants of the test process."""
-    return [p for p in psutil.Process().children(recursive=True) if live(p.pid)]
+    """Live (non-zombie) descendants of the test process started since the test began."""
+    return [p for p in psutil.Process().children(recursive=True) if live(p.pid) and p.pid not in _BASELINE]
 
 
 @pytest.fixture
@@ -89,6 +94,8 @@ def managers(workspace):
     started killed, at the end of the test."""
     from studio.jobs.manager import JobManager
 
+    _BASELINE.clear()
+    _BASELINE.update(p.pid for p in psutil.Process().children(recursive=True))
     made = []
 
     def make(**kwargs):
