@@ -6,7 +6,7 @@ slot; on a machine without a GPU a one-GPU request also takes a CPU slot, so the
 submission works everywhere. ``STUDIO_FAKE_GPUS=N`` pretends N GPUs exist (for tests of the
 scheduler; the workers then train on the CPU).
 
-torch is imported only when GPUs are actually counted, never when this module is imported.
+GPUs are counted with ``nvidia-smi`` (``studio.gpus``): the web server never imports torch for it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 
 from studio.errors import ConfigError
+from studio.gpus import detected_gpus
 
 FAKE_GPUS_ENV = "STUDIO_FAKE_GPUS"
 CPU_PREFIX = "cpu"
@@ -28,18 +29,7 @@ def visible_gpus() -> list[str]:
             return [str(i) for i in range(max(0, int(fake)))]
         except ValueError:
             raise ConfigError(f"{FAKE_GPUS_ENV} must be a whole number, got {fake!r}") from None
-    try:
-        import torch
-    except ImportError:
-        return []
-    if not torch.cuda.is_available():
-        return []
-    count = torch.cuda.device_count()
-    # Inside an already restricted environment, hand the children the ids we were given.
-    given = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
-    if len(given) >= count:
-        return given[:count]
-    return [str(i) for i in range(count)]
+    return detected_gpus()
 
 
 @dataclass(frozen=True)
