@@ -394,6 +394,20 @@ PROMPT_FIELDS = ("prompt", "instruction", "input")
 """Placeholders of ``task.prompt_template``."""
 
 TaskConfig._check = _template_check  # type: ignore[attr-defined]
+
+
+def _credentials_check(self: "RunConfig") -> None:
+    # config.yaml is shown to the team, exported and copied into model cards: no token may enter it.
+    from studio.credentials import token_keys
+
+    for key in token_keys(self.to_dict()):
+        raise ConfigError(f"config key '{key}' holds what looks like an access token (hf_...); a run's config is saved "
+                          "in config.yaml, which the whole team can read and download",
+                          hint="remove it from the config; set HF_TOKEN in the server's environment instead "
+                               "(the worker inherits it and nothing writes it down)")
+
+
+RunConfig._check = _credentials_check  # type: ignore[attr-defined]
 DecodingConfig._check = _decoding_check  # type: ignore[attr-defined]
 
 
