@@ -26,10 +26,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from studio.jobs import process
+from studio.jobs import policy, process
 from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
 from studio.jobs.runstate import ACTIVE, QUEUED, RESUMABLE, EventSummary, append_event, events_size, summarize
-from studio.jobs.store import JOB_FILE, SPAWN_GRACE_S, JobError, RunRecord, RunStore, headline_from_metrics, reindex
+from studio.jobs.store import (JOB_FILE, SPAWN_GRACE_S, JobError, QueueLimitReached, RunRecord, RunStore,
+                               headline_from_metrics, reindex)
+from studio.settings import Settings, allowed_model_roots
 from studio.training.events import read_events
 from studio.workspace import Workspace
 
@@ -75,6 +77,12 @@ class JobManager:
     one safely. ``gpus`` overrides detection (a list of ids); ``cpu_slots`` is the number of
     runs that may train on the CPU at once. ``cancel_grace_s`` is how long a cancelled worker
     gets to checkpoint before its process tree is killed.
+
+    The workspace's settings (``studio.settings``, changed by admins while the server runs) are
+    read on every submit, resume and launch: ``allowed_model_roots`` (the command line's folders)
+    plus the admin's folders are where local models may come from (``None``: any folder, for the
+    command line), ``model.trust_remote_code`` needs an admin's permission, and a member may have
+    at most ``max_queued_per_user`` runs queued.
     """
 
     def __init__(self, workspace: Workspace | str | Path, *, cpu_slots: int = 1, gpus: list[str] | None = None,
@@ -109,19 +117,43 @@ class JobManager:
             self._thread.start()
 
     # ---- public API ---------------------------------------------------------------------------
+    def settings(self) -> Settings:
+        """The workspace's settings as they are now (an admin may change them at any time)."""
+        return policy.settings_of(self.workspace.root)
+
+    def model_roots(self, settings: Settings | None = None) -> list[Path] | None:
+        """Folders local models may come from: the manager's own and the admin's (None: any)."""
+        return allowed_model_roots(self.allowed_model_roots, settings or self.settings())
+
     def submit(self, config, owner: str | None = None, gpus: int = 1, env: dict[str, str] | None = None) -> str:
         """Validate and prepare a run, queue it, return its id.
 
         Raises a ``StudioError`` (nothing queued, nothing left on disk) for bad data or
-        config, and for a request of more GPUs than the machine has. ``env`` adds environment
-        variables for the worker (operations and tests, e.g. ``STUDIO_STEP_DELAY``).
+        config, for a request of more GPUs than the machine has, for remote code an admin has
+        not allowed, and when the owner already has as many queued runs as one member may
+        (``QueueLimitReached``). ``env`` adds environment variables for the worker (operations
+        and tests, e.g. ``STUDIO_STEP_DELAY``).
         """
+        from studio.credentials import looks_like_token
         from studio.training.prepare import prepare_run
 
         if config.training.device == "cpu":
             gpus = 0
         self.devices.check(gpus)
-        prepared = prepare_run(config, self.workspace, allowed_model_roots=self.allowed_model_roots)
+        settings = self.settings()
+        policy.check_remote_code(config.model.trust_remote_code, settings)
+        for name, value in (env or {}).items():
+            if looks_like_token(value):
+                # The run index keeps a run's extra environment; tokens belong in the server's own.
+                raise JobError(f"the worker environment variable {name} holds what looks like an access token; "
+                               "a run's environment is stored in the run index",
+                               hint="set it in the server's environment instead: every worker inherits it")
+        limit = policy.queue_limit_for(owner, settings, self.workspace.root)
+        if limit:
+            queued = len(self.store.list(status=QUEUED, owner=owner))
+            if queued >= limit:
+                raise QueueLimitReached(owner, queued, limit)  # before the data is prepared: nothing to clean up
+        prepared = prepare_run(config, self.workspace, allowed_model_roots=self.model_roots(settings))
         now = time.time()
         run_dir = prepared.run_dir
         (run_dir / JOB_FILE).write_text(
@@ -132,7 +164,11 @@ class JobManager:
             task=prepared.config.task.name, backbone=prepared.config.model.backbone, gpus=gpus, created=now,
             env=dict(env or {}), events_offset=offset,
         )
-        self.store.insert(record)
+        try:
+            self.store.insert(record, queue_limit=limit)
+        except QueueLimitReached:
+            shutil.rmtree(run_dir, ignore_errors=True)  # another submit of the same owner won the last place
+            raise
         self._wake.set()
         return record.id
 
@@ -193,9 +229,12 @@ class JobManager:
                 time.sleep(min(self.poll_s, 0.25))
         return self.get(run_id)
 
-    def resume(self, run_id: str, env: dict[str, str] | None = None) -> RunRecord:
+    def resume(self, run_id: str, env: dict[str, str] | None = None, *, queue_limit: bool = True) -> RunRecord:
         """Queue an interrupted, failed or cancelled run again; its worker continues from the last
-        complete checkpoint (one whose save did not finish is skipped), or starts over if none."""
+        complete checkpoint (one whose save did not finish is skipped), or starts over if none.
+
+        The settings apply as to a new run (remote code, the owner's queue limit); ``queue_limit=False``
+        skips the limit (an admin resuming a member's run, the server recovering its own runs)."""
         record = self.get(run_id)
         if record.status not in RESUMABLE:
             raise JobError(f"run {run_id} is {record.status}; only {', '.join(RESUMABLE)} runs can be resumed")
@@ -203,13 +242,27 @@ class JobManager:
         if process.find_worker(run_dir):
             raise JobError(f"a worker for run {run_id} is still running; wait for it to end or cancel it")
         self.devices.check(record.gpus)
+        settings = self.settings()
+        policy.check_remote_code(self._trusts_remote_code(run_dir), settings, f"run {run_id}")
+        limit = policy.queue_limit_for(record.owner, settings, self.workspace.root) if queue_limit else None
+        if limit:
+            queued = len(self.store.list(status=QUEUED, owner=record.owner))
+            if queued >= limit:
+                raise QueueLimitReached(record.owner, queued, limit)
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         checkpoint = self.checkpoint(run_id)
         offset = append_event(run_dir, "status", status=QUEUED, resume=True,
                               checkpoint=checkpoint.name if checkpoint else None)
-        if not self.store.enqueue(run_id, expect=RESUMABLE, resume=True, env=dict(env or {}), events_offset=offset,
-                                  cancel_requested=None, ended=None, exit_code=None, error_kind=None,
-                                  error_message=None, error_hint=None, pid=None, pid_started=None, devices=[]):
+        try:
+            queued = self.store.enqueue(run_id, expect=RESUMABLE, queue_limit=limit, resume=True, env=dict(env or {}),
+                                        events_offset=offset, cancel_requested=None, ended=None, exit_code=None,
+                                        error_kind=None, error_message=None, error_hint=None, pid=None, pid_started=None,
+                                        devices=[])
+        except QueueLimitReached:
+            # Another run of the owner took the last place meanwhile: the events must not say "queued".
+            append_event(run_dir, "status", status=record.status, reason="queue limit reached")
+            raise
+        if not queued:
             raise JobError(f"run {run_id} changed while it was being resumed; try again")
         self._wake.set()
         return self.store.get(run_id)
@@ -326,7 +379,7 @@ class JobManager:
         if self.auto_resume:
             for run_id in lost:
                 try:
-                    self.resume(run_id)
+                    self.resume(run_id, queue_limit=False)
                 except JobError as error:
                     log.warning("could not resume run %s: %s", run_id, error)
         return lost
@@ -474,8 +527,34 @@ class JobManager:
         env.update({str(k): str(v) for k, v in (record.env or {}).items()})
         return env
 
+    @staticmethod
+    def _trusts_remote_code(run_dir: Path) -> bool:
+        import yaml
+
+        try:
+            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            return False
+        return bool(isinstance(config, dict) and (config.get("model") or {}).get("trust_remote_code"))
+
+    def _refuse_launch(self, record: RunRecord, run_dir: Path) -> bool:
+        """A run queued while remote code was allowed does not start once an admin has disallowed it."""
+        from studio.settings import SettingsError
+
+        try:
+            policy.check_remote_code(self._trusts_remote_code(run_dir), self.settings(), f"run {record.id}")
+            return False
+        except (policy.RemoteCodeRefused, SettingsError) as error:
+            self.store.update(record.id, expect=ACTIVE, status="failed", ended=time.time(), error_kind=error.kind,
+                              error_message=error.message, error_hint=error.hint)
+            append_event(run_dir, "error", error_kind=error.kind, message=error.message, hint=error.hint)
+            append_event(run_dir, "status", status="failed", error_kind=error.kind)
+            return True
+
     def _launch(self, record: RunRecord) -> None:
         run_dir = self.run_dir(record.id)
+        if self._refuse_launch(record, run_dir):
+            return
         cmd = worker_command(run_dir, gpu_count(record.devices), record.resume, self.python)
         try:
             proc = process.spawn(cmd, run_dir, self._worker_env(record))

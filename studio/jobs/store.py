@@ -40,6 +40,20 @@ class JobError(StudioError):
     kind = "job"
 
 
+class QueueLimitReached(JobError):
+    """The owner already has as many queued runs as the workspace allows one member."""
+
+    kind = "queue_limit"
+
+    def __init__(self, owner: str, queued: int, limit: int):
+        super().__init__(
+            f"{owner} already has {queued} run{'s' if queued != 1 else ''} waiting in the queue, and each member may have "
+            f"at most {limit} queued",
+            hint="wait until one of them starts, or cancel one; an admin can change the limit "
+                 "(max_queued_per_user in the settings)")
+        self.owner, self.queued, self.limit = owner, queued, limit
+
+
 @dataclass
 class RunRecord:
     id: str
@@ -270,12 +284,24 @@ class RunStore:
     def _next_order(conn: sqlite3.Connection) -> int:
         return (conn.execute("SELECT MAX(queue_order) FROM runs").fetchone()[0] or 0) + 1
 
-    def insert(self, record: RunRecord) -> RunRecord:
-        """Add a run; a queued run goes to the end of the queue."""
+    @staticmethod
+    def _check_queue_limit(conn: sqlite3.Connection, owner: str | None, limit: int | None) -> None:
+        # Counted inside the writing transaction: two submits at once cannot both slip under the limit.
+        if not limit or not owner:
+            return
+        queued = conn.execute("SELECT COUNT(*) FROM runs WHERE status = ? AND owner = ?", (QUEUED, owner)).fetchone()[0]
+        if queued >= limit:
+            raise QueueLimitReached(owner, queued, limit)
+
+    def insert(self, record: RunRecord, *, queue_limit: int | None = None) -> RunRecord:
+        """Add a run; a queued run goes to the end of the queue. With ``queue_limit``, a queued run
+        is refused (``QueueLimitReached``) when its owner already has that many queued."""
         if record.status not in STATUSES:
             raise ValueError(f"unknown status {record.status!r}")
 
         def write(conn):
+            if record.status == QUEUED:
+                self._check_queue_limit(conn, record.owner, queue_limit)
             if record.status == QUEUED and record.queue_order is None:
                 record.queue_order = self._next_order(conn)
             names = ", ".join(_FIELDS)
@@ -312,15 +338,17 @@ class RunStore:
             params += statuses
         return self.transaction(lambda conn: conn.execute(sql, params).rowcount == 1)
 
-    def enqueue(self, run_id: str, *, expect: Iterable[str], **values: Any) -> bool:
-        """Put a run at the end of the queue if its status is one of ``expect``."""
+    def enqueue(self, run_id: str, *, expect: Iterable[str], queue_limit: int | None = None, **values: Any) -> bool:
+        """Put a run at the end of the queue if its status is one of ``expect`` (and, with
+        ``queue_limit``, its owner has fewer queued runs than that)."""
 
         def write(conn):
             statuses = list(expect)
-            row = conn.execute(f"SELECT status FROM runs WHERE id = ? AND status IN ({', '.join('?' * len(statuses))})",
+            row = conn.execute(f"SELECT status, owner FROM runs WHERE id = ? AND status IN ({', '.join('?' * len(statuses))})",
                                [run_id, *statuses]).fetchone()
             if row is None:
                 return False
+            self._check_queue_limit(conn, row["owner"], queue_limit)
             fields_ = {**values, "status": QUEUED, "queue_order": self._next_order(conn)}
             sets = ", ".join(f"{n} = ?" for n in fields_)
             conn.execute(f"UPDATE runs SET {sets} WHERE id = ?", [_encode(n, v) for n, v in fields_.items()] + [run_id])
