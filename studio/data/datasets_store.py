@@ -4,6 +4,11 @@ A saved dataset is prepared once (read, normalised, split) and reused by later r
 so the splits stay identical across runs. A save is atomic: everything is written to a hidden
 temporary folder that is renamed into place, so a crash never leaves half a dataset behind.
 
+Each dataset records who saved it (``owner``, the signed-in user; None for datasets saved before
+accounts existed or by a studio without them) and when; replacing a dataset keeps its owner, so an
+admin fixing a member's dataset leaves it the member's. Who may replace or delete whose dataset is
+the web app's rule (``Services.check_may_change_dataset``); the store only records and reports.
+
 Parquet needs one type per column, but JSON data holds nested values (multi-label lists, entity
 spans as lists of dicts) and sometimes mixed types; such columns are stored as JSON strings and
 listed in ``meta.json`` so they load back as the same Python objects.
@@ -16,7 +21,9 @@ import math
 import os
 import re
 import shutil
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +38,21 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _NAME_RULE = "use 1-100 letters, digits, '-', '_' or '.', starting with a letter or digit"
 
 
-def save_dataset(root: str | Path, name: str, splits: dict[str, pd.DataFrame], meta: dict[str, Any], *, overwrite: bool = False) -> Path:
-    """Write the splits and ``meta`` (JSON-able) as dataset ``name``; returns its folder."""
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the Data tab lists about a saved dataset, read from its meta.json alone."""
+
+    name: str
+    task: str | None
+    rows: dict[str, int]
+    owner: str | None
+    saved: float | None
+
+
+def save_dataset(root: str | Path, name: str, splits: dict[str, pd.DataFrame], meta: dict[str, Any], *, overwrite: bool = False,
+                 owner: str | None = None) -> Path:
+    """Write the splits and ``meta`` (JSON-able) as dataset ``name``, saved by ``owner``; returns
+    its folder. Replacing a dataset (``overwrite``) keeps the owner it had, if it had one."""
     root = Path(root)
     _check_name(name, "dataset")
     if not splits:
@@ -44,6 +64,9 @@ def save_dataset(root: str | Path, name: str, splits: dict[str, pd.DataFrame], m
     target = root / name
     if target.exists() and not overwrite:
         raise DataError(f"a dataset named '{name}' already exists in {root}", hint="choose another name, or delete the old dataset first")
+    if target.exists():
+        previous = _read_info(root, name)
+        owner = previous.owner if previous is not None and previous.owner else owner
 
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -52,7 +75,7 @@ def save_dataset(root: str | Path, name: str, splits: dict[str, pd.DataFrame], m
     except OSError as err:
         raise DataError(f"dataset '{name}' cannot be saved in {root} ({err.strerror or err})", hint="check that the folder is writable") from None
     try:
-        store: dict[str, Any] = {"version": 1, "splits": {}}
+        store: dict[str, Any] = {"version": 1, "splits": {}, "owner": owner, "saved": time.time()}
         for split, df in splits.items():
             json_columns = _write_parquet(df, temp / f"{split}.parquet")
             store["splits"][split] = {"rows": int(len(df)), "json_columns": json_columns}
@@ -105,6 +128,35 @@ def load_dataset(root: str | Path, name: str) -> tuple[dict[str, pd.DataFrame], 
     return splits, meta
 
 
+def dataset_info(root: str | Path, name: str) -> DatasetInfo:
+    """Owner, task, rows per split and save time of a saved dataset."""
+    _check_name(name, "dataset")
+    info = _read_info(Path(root), name)
+    if info is None:
+        raise DataError(f"no dataset named '{name}' in {root}", hint="check the name; the Data tab lists the saved datasets")
+    return info
+
+
+def list_dataset_infos(root: str | Path) -> list[DatasetInfo]:
+    """Every saved dataset's info, by name (a damaged one is listed with what could be read)."""
+    return [info for name in list_datasets(root) if (info := _read_info(Path(root), name)) is not None]
+
+
+def delete_dataset(root: str | Path, name: str) -> None:
+    """Remove a saved dataset. It is first renamed aside, so a reader never sees half of it."""
+    root = Path(root)
+    _check_name(name, "dataset")
+    target = root / name
+    if not (target / META_FILE).is_file():
+        raise DataError(f"no dataset named '{name}' in {root}", hint="it may have been deleted already")
+    aside = root / f".deleted-{name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(target, aside)
+    except OSError as err:
+        raise DataError(f"dataset '{name}' cannot be deleted ({err.strerror or err})", hint="check that the folder is writable") from None
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def list_datasets(root: str | Path) -> list[str]:
     """Names of the datasets saved under ``root``, sorted; temporary folders are skipped."""
     root = Path(root)
@@ -114,6 +166,22 @@ def list_datasets(root: str | Path) -> list[str]:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+def _read_info(root: Path, name: str) -> DatasetInfo | None:
+    try:
+        meta = json.loads((root / name / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    store = meta.get(_STORE_KEY) if isinstance(meta.get(_STORE_KEY), dict) else {}
+    splits = store.get("splits") if isinstance(store.get("splits"), dict) else {}
+    rows = {split: int(entry.get("rows", 0)) for split, entry in splits.items() if isinstance(entry, dict)}
+    owner = store.get("owner") if isinstance(store.get("owner"), str) else None
+    saved = store.get("saved") if isinstance(store.get("saved"), (int, float)) else None
+    task = meta.get("task") if isinstance(meta.get("task"), str) else None
+    return DatasetInfo(name=name, task=task, rows=rows, owner=owner, saved=saved)
+
+
 def _check_name(name: Any, what: str) -> None:
     # Names become folder and file names: no separators, no '..', nothing hidden.
     if not isinstance(name, str) or not _NAME.match(name) or name in (".", ".."):

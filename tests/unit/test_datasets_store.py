@@ -99,3 +99,31 @@ def test_damaged_meta(tmp_path):
     (folder / "meta.json").write_text("{not json")
     with pytest.raises(DataError, match="dataset 'd' is damaged"):
         load_dataset(tmp_path, "d")
+
+
+def test_owner_is_recorded_kept_on_replace_and_old_datasets_stay_readable(tmp_path):
+    from studio.data.datasets_store import dataset_info, delete_dataset, list_dataset_infos
+
+    save_dataset(tmp_path, "reviews", _splits(), {"task": "classification"}, owner="ann")
+    info = dataset_info(tmp_path, "reviews")
+    assert info.owner == "ann" and info.task == "classification" and info.rows == {"train": 3, "validation": 1}
+    assert info.saved is not None
+    _, meta = load_dataset(tmp_path, "reviews")
+    assert meta == {"task": "classification"}  # the owner is the store's bookkeeping, not the dataset's meta
+    # An admin replacing it leaves it Ann's.
+    save_dataset(tmp_path, "reviews", {"train": _splits()["train"]}, {"task": "classification"}, overwrite=True, owner="root")
+    assert dataset_info(tmp_path, "reviews").owner == "ann" and dataset_info(tmp_path, "reviews").rows == {"train": 3}
+    # A dataset saved before owners were recorded: no owner, still listed and loadable.
+    folder = save_dataset(tmp_path, "old", _splits(), {"task": "ner"})
+    meta = json.loads((folder / "meta.json").read_text())
+    for key in ("owner", "saved"):
+        meta["_store"].pop(key)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    assert [(i.name, i.owner) for i in list_dataset_infos(tmp_path)] == [("old", None), ("reviews", "ann")]
+    assert list(load_dataset(tmp_path, "old")[0]) == ["train", "validation"]
+    delete_dataset(tmp_path, "old")
+    assert list_datasets(tmp_path) == ["reviews"] and sorted(p.name for p in tmp_path.iterdir()) == ["reviews"]
+    with pytest.raises(DataError, match="no dataset named 'old'"):
+        delete_dataset(tmp_path, "old")
+    with pytest.raises(DataError, match="bad dataset name"):
+        delete_dataset(tmp_path, "../reviews")
