@@ -135,6 +135,14 @@ class TrainingConfig:
     """Recompute activations in the backward pass to save memory; None = only when the estimate says the run would not fit."""
     compile: bool = False
     """torch.compile the model (faster steps after a slow first one; needs a GPU to pay off)."""
+    batch_tokens: Optional[int] = None
+    """Token budget of one step on a GPU: the batch grows from batch_size until it holds about this many tokens; None = the most the GPU memory allows (up to 16k), 0 = keep batch_size."""
+    packing: Optional[bool] = None
+    """Padding-free packing of a batch into one row for causal LMs (no padding tokens); None = on a GPU with flash-attention or flex attention."""
+    attention: Literal["auto", "sdpa", "eager", "flex_attention", "flash_attention_2"] = "auto"
+    """Attention kernel; 'auto' = one that keeps packed examples apart when packing, else the model's default."""
+    liger: Optional[bool] = None
+    """Liger kernels (fused linear cross-entropy) for causal LMs; None = on a GPU when the liger-kernel package is installed."""
 
 
 @dataclass
@@ -341,6 +349,7 @@ def _training_check(self: TrainingConfig) -> None:
     _positive("training.batch_size", self.batch_size)
     _positive("training.gradient_accumulation", self.gradient_accumulation)
     _positive("training.max_length", self.max_length)
+    _positive("training.batch_tokens", self.batch_tokens, allow_zero=True)
     if self.max_length is not None and self.max_length < 8:
         raise ConfigError(f"bad value for 'training.max_length': {self.max_length} leaves no room for text (use >= 8)")
     _positive("training.warmup", self.warmup, allow_zero=True)

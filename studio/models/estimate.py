@@ -19,6 +19,7 @@ GIB = 1024**3
 ASSUMED_FLOPS = {"cpu_core": 50e9, "cuda": 989e12 * 0.30}
 CUDA_CONTEXT_BYTES = 0.6 * GIB
 ALLOCATOR_SLACK = 1.10
+LOGIT_BYTES = 16
 
 
 @dataclass
@@ -127,8 +128,11 @@ def estimate(
         activations = tokens * (layers * act_bytes * shape.hidden + per_token_layer)
     else:
         activations = tokens * layers * per_token_layer
-    if causal_lm:  # logits in fp32 and their gradient, for every token
-        activations += tokens * shape.vocab * 4 * 2
+    if causal_lm:
+        # The logits of every token dominate for large vocabularies: the model's output (2 bytes
+        # at 16-bit), the loss's fp32 upcast and log-softmax (4 + 4), then two fp32 gradients in
+        # the backward pass: about 16 bytes a token and vocabulary entry at the peak.
+        activations += tokens * shape.vocab * LOGIT_BYTES
     total = (weights + gradients + optimizer + activations) * ALLOCATOR_SLACK
     if device == "cuda":
         total += CUDA_CONTEXT_BYTES

@@ -99,6 +99,12 @@ class Task(ABC):
     def tokenize(self, df: pd.DataFrame, tokenizer, meta: TaskMeta, max_length: int):
         """Turn a normalized split into a ``datasets.Dataset`` of model inputs and labels."""
 
+    def prepare_tokenizer(self, tokenizer, meta: TaskMeta) -> None:
+        """Changes this task makes to the tokenizer before tokenizing (pad token, chat template).
+
+        Called before every tokenization, and also when tokenized data comes from the cache, so
+        the tokenizer saved with the model is the same either way."""
+
     def text_lengths(self, df: pd.DataFrame, tokenizer) -> list[int]:
         """Token counts per row (untruncated) for profiling and choosing max_length."""
         return []

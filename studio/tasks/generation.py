@@ -692,17 +692,20 @@ class TextGeneration(Task):
             self._use(meta.info["architecture"])
         return self.architecture
 
+    def prepare_tokenizer(self, tokenizer, meta):
+        ensure_pad_token(tokenizer)
+        if self._architecture(meta) != "seq2seq" and not getattr(tokenizer, "chat_template", None):
+            tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE  # saved with the model, so it is used again at inference
+
     def tokenize(self, df, tokenizer, meta, max_length):
         from datasets import Dataset
 
-        ensure_pad_token(tokenizer)
+        self.prepare_tokenizer(tokenizer, meta)
         conversations = [list(m) for m in df["messages"]]
         if self._architecture(meta) == "seq2seq":
             pairs = [seq2seq_pair(m) for m in conversations]
             enc = tokenizer([s for s, _ in pairs], text_target=[t or "" for _, t in pairs], truncation=True, max_length=max_length)
             return Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": enc["labels"]})
-        if not getattr(tokenizer, "chat_template", None):
-            tokenizer.chat_template = DEFAULT_CHAT_TEMPLATE  # saved with the model, so it is used again at inference
         ids, labels, cut = [], [], 0
         for messages in conversations:
             row_ids, row_labels = encode_full(tokenizer, messages)

@@ -6,9 +6,11 @@ reports the result in a ``settings`` event and ``settings.json`` in the run dire
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import statistics
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 from studio.config import RunConfig
 
@@ -17,6 +19,21 @@ from studio.config import RunConfig
 BF16_MIN_TOKENS_PER_STEP = 4096
 # Length grouping pays when lengths vary: a coefficient of variation above this.
 VARIED_LENGTHS_CV = 0.25
+# Token budgets tried for a GPU step, largest first. Past ~16k tokens a step the GPU is busy
+# and a bigger batch only means fewer, larger optimizer steps.
+TOKEN_BUDGETS = (16384, 8192, 4096)
+# Share of GPU memory the estimate may fill when the batch is grown (the estimate is rough,
+# and the allocator fragments).
+BUDGET_MEMORY_SHARE = 0.7
+# A batch never grows past this many examples, nor so far that a run takes fewer optimizer
+# steps than this (small datasets learn better from more, smaller steps).
+MAX_GROWN_BATCH = 128
+MIN_OPTIMIZER_STEPS = 100
+# Packed rows are padded to a multiple of this, so compiled attention kernels see few shapes.
+PACK_MULTIPLE = 128
+
+# (batch_size, tokens per example) -> estimated peak GiB, or None when unknown.
+Estimator = Callable[[int, int], "float | None"]
 
 
 @dataclass
@@ -47,34 +64,96 @@ class SpeedSettings:
     optimizer: str
     gradient_checkpointing: bool
     compile: bool
+    batch_size: int = 0
+    packing: bool = False
+    attention: str | None = None
+    liger: bool = False
     estimated_peak_gib: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimate_gib: float | None) -> SpeedSettings:
+def packing_attention(cuda: bool) -> str | None:
+    """An attention kernel that keeps packed examples apart without a dense mask, or None.
+
+    flash-attention's varlen kernel when installed, else PyTorch's flex attention (block-sparse
+    mask, compiled). On a CPU flex attention has no backward pass, and packing gains nothing."""
+    if not cuda:
+        return None
+    if importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    if importlib.util.find_spec("torch.nn.attention.flex_attention") is not None:
+        return "flex_attention"
+    return None
+
+
+def liger_available() -> bool:
+    return importlib.util.find_spec("liger_kernel") is not None
+
+
+def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimator: Estimator | None = None, *,
+            causal_lm: bool = False, n_train: int | None = None) -> SpeedSettings:
     t = config.training
-    tokens_per_step = t.batch_size * (statistics.mean(lengths) if lengths else t.max_length)
+    mean_len = statistics.mean(lengths) if lengths else float(t.max_length or 128)
+    longest = max(lengths) if lengths else (t.max_length or 128)
+
+    attention = None if t.attention == "auto" else t.attention
+    if t.packing is not None:
+        packing = t.packing and causal_lm
+    else:
+        packing = causal_lm and packing_attention(hw.cuda) is not None
+    if packing and attention is None:
+        attention = packing_attention(hw.cuda) or "sdpa"  # sdpa packs correctly, with a dense mask
+
+    def step_tokens(batch: int) -> int:
+        """Tokens one step holds at worst: a packed row is ~the batch's total; a padded batch
+        is as long as its longest example."""
+        return int(batch * mean_len * 1.25) if packing else batch * longest
+
+    def fits(batch: int, share: float) -> bool:
+        gib = estimator(batch, math.ceil(step_tokens(batch) / batch)) if estimator else None
+        return gib is None or not hw.memory_gib or gib <= share * hw.memory_gib
+
+    batch = t.batch_size or 8
+    if hw.cuda and t.batch_tokens != 0:
+        budgets = (t.batch_tokens,) if t.batch_tokens else TOKEN_BUDGETS
+        limit = MAX_GROWN_BATCH
+        if not t.max_steps and n_train:
+            limit = min(limit, max(batch, int(n_train * (t.epochs or 1) / (MIN_OPTIMIZER_STEPS * t.gradient_accumulation))))
+        for budget in budgets:
+            grown = min(limit, int(budget / mean_len))
+            if grown > batch and (t.batch_tokens or fits(grown, BUDGET_MEMORY_SHARE)):
+                batch = grown
+                break
+
+    tokens_per_step = batch * mean_len
     if t.precision != "auto":
         precision = t.precision if hw.cuda else "fp32"
     elif hw.cuda and tokens_per_step >= BF16_MIN_TOKENS_PER_STEP:
         precision = "bf16" if hw.bf16 else "fp16"
     else:
         precision = "fp32"
-    varied = len(lengths) > 1 and statistics.pstdev(lengths) / max(1.0, statistics.mean(lengths)) > VARIED_LENGTHS_CV
+    varied = len(lengths) > 1 and statistics.pstdev(lengths) / max(1.0, mean_len) > VARIED_LENGTHS_CV
+    estimate_gib = estimator(batch, math.ceil(step_tokens(batch) / batch)) if estimator else None
     checkpointing = t.gradient_checkpointing
     if checkpointing is None:
         checkpointing = bool(hw.memory_gib and estimate_gib and estimate_gib > 0.9 * hw.memory_gib)
+    liger = (hw.cuda and causal_lm and liger_available()) if t.liger is None else bool(t.liger)
     return SpeedSettings(
         device="cuda" if hw.cuda else "cpu",
         precision=precision,
         tf32=hw.tf32 if t.tf32 is None else (t.tf32 and hw.tf32),
-        group_by_length=varied if t.group_by_length is None else t.group_by_length,
+        # A packed row has no padding to save, and random order trains better.
+        group_by_length=(varied and not packing) if t.group_by_length is None else t.group_by_length,
         dataloader_workers=(4 if hw.cuda else 0) if t.dataloader_workers is None else t.dataloader_workers,
         optimizer="adamw_torch_fused" if t.optimizer == "auto" else t.optimizer,
         gradient_checkpointing=checkpointing,
         compile=t.compile,
+        batch_size=batch,
+        packing=packing,
+        attention=attention,
+        liger=liger,
         estimated_peak_gib=round(estimate_gib, 3) if estimate_gib else None,
     )
 
@@ -89,7 +168,10 @@ def trainer_kwargs(settings: SpeedSettings, known: set[str]) -> dict[str, Any]:
         "dataloader_pin_memory": settings.device == "cuda",
         "gradient_checkpointing": settings.gradient_checkpointing,
         "torch_compile": settings.compile,
+        "use_liger_kernel": settings.liger,
     }
+    if settings.batch_size:
+        kwargs["per_device_train_batch_size"] = settings.batch_size
     if settings.tf32:
         kwargs["tf32"] = True
     if "train_sampling_strategy" in known:  # transformers >= 5
@@ -97,3 +179,36 @@ def trainer_kwargs(settings: SpeedSettings, known: set[str]) -> dict[str, Any]:
     else:
         kwargs["group_by_length"] = settings.group_by_length
     return {k: v for k, v in kwargs.items() if k in known}
+
+
+class PackedCausalCollator:
+    """Padding-free batches for causal LMs: the batch's examples end to end in one row.
+
+    ``position_ids`` restart at 0 for each example, which is how the attention kernels (flash
+    varlen, flex, or sdpa with a block-diagonal mask) tell examples apart; no attention mask is
+    sent. The first label of every example is -100, so no example learns to predict the next
+    one's first token. The row is padded to a multiple of ``PACK_MULTIPLE`` with a separate
+    dummy segment (labels -100) so compiled kernels see few distinct lengths.
+    """
+
+    def __init__(self, pad_token_id: int, multiple: int = PACK_MULTIPLE):
+        self.pad_token_id = pad_token_id
+        self.multiple = multiple
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        ids: list[int] = []
+        labels: list[int] = []
+        positions: list[int] = []
+        for f in features:
+            n = len(f["input_ids"])
+            ids += list(f["input_ids"])
+            labels += [-100] + list(f["labels"])[1:n]
+            positions += range(n)
+        pad = -len(ids) % self.multiple if self.multiple else 0
+        ids += [self.pad_token_id] * pad
+        labels += [-100] * pad
+        positions += range(pad)
+        as_row = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
+        return {"input_ids": as_row(ids), "labels": as_row(labels), "position_ids": as_row(positions)}

@@ -60,7 +60,8 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
     from transformers import TrainingArguments
 
     t = config.training
-    steps_per_epoch = math.ceil(n_train / (t.batch_size * t.gradient_accumulation))
+    batch_size = settings.batch_size if settings is not None and settings.batch_size else t.batch_size
+    steps_per_epoch = math.ceil(n_train / (batch_size * t.gradient_accumulation))
     total = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
     evaluate = has_validation and t.eval_strategy != "no"
     save = t.save_strategy if t.save_strategy != "best" or evaluate else "epoch"
@@ -69,8 +70,8 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
         num_train_epochs=t.epochs or 1.0,
         max_steps=t.max_steps or -1,
         learning_rate=t.learning_rate,
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=max(t.batch_size, 32),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=max(batch_size, 32),
         gradient_accumulation_steps=t.gradient_accumulation,
         warmup_steps=t.warmup,
         weight_decay=t.weight_decay,
@@ -192,18 +193,24 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     backbone = resolve_backbone(config.model.backbone, kind=task.model_kind)
     path = model_folder(backbone, cache)
     tokenizer = load_tokenizer(path, config.model.trust_remote_code)
-    model = task.load_model(path, meta, config)
-    if config.method.kind == "lora":
-        model = apply_lora(model, config, getattr(task, "peft_task_type", "SEQ_CLS"))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total_params = sum(p.numel() for p in model.parameters())
-
+    task.prepare_tokenizer(tokenizer, meta)
     max_length = config.training.max_length
-    datasets = {name: task.tokenize(df, tokenizer, meta, max_length) for name, df in splits.items()}
+    datasets = _tokenized_splits(run_dir, cache, config, task, meta, splits, tokenizer, path, events)
     metric, greater = selection_metric(config, task, meta)
     has_validation = "validation" in datasets and len(datasets["validation"]) > 0
-    settings = _speed_settings(config, path, datasets["train"], task)
+    settings = _speed_settings(config, path, datasets["train"], task, meta)
     events.emit("settings", **settings.to_dict())
+
+    model = task.load_model(path, meta, config, **_model_kwargs(settings, config, meta))
+    if config.method.kind == "lora":
+        model = apply_lora(model, config, getattr(task, "peft_task_type", "SEQ_CLS"))
+    # No key/value cache while training: it is never used, and with it the model would not
+    # look for packed examples in position_ids (they would attend to each other).
+    use_cache = getattr(model.config, "use_cache", None)
+    if use_cache is not None:
+        model.config.use_cache = False
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total_params = sum(p.numel() for p in model.parameters())
     if is_main_process():
         _write_json(run_dir / "settings.json", settings.to_dict())
     args, total_steps = training_arguments(config, run_dir, len(datasets["train"]), has_validation, metric, greater, settings)
@@ -217,7 +224,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         args=args,
         train_dataset=datasets["train"],
         eval_dataset=datasets.get("validation") if has_validation else None,
-        data_collator=task.collator(tokenizer, meta),
+        data_collator=_collator(settings, task, tokenizer, meta),
         compute_metrics=task.compute_metrics(meta) if has_validation else None,
         callbacks=callbacks,
     )
@@ -225,6 +232,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     events.emit(
         "status", status="running", device=device, total_steps=total_steps, parameters=total_params,
         trainable_parameters=trainable, train_examples=len(datasets["train"]),
+        train_tokens=sum(len(ids) for ids in datasets["train"]["input_ids"]),
         torch_threads=torch.get_num_threads(),
     )
     # Rows that get predictions after training: all of validation and test, unless the task narrows it.
@@ -246,6 +254,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     started = time.time()
     trainer.train(resume_from_checkpoint=checkpoint)
     peak = _peak_memory_gib()
+    _ready_for_generation(trainer.model, use_cache, settings)
     if progress.stopped_by_request:
         (run_dir / STOP_FILE).unlink(missing_ok=True)
         events.emit("status", status="cancelled", step=trainer.state.global_step)
@@ -280,7 +289,11 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     return 0
 
 
-def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Task):
+def is_causal_lm(task: Task, meta: TaskMeta) -> bool:
+    return task.model_kind == "decoder" and meta.info.get("architecture", "causal") == "causal"
+
+
+def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Task, meta: TaskMeta):
     """Resolve the automatic speed choices for this machine and this data (see training.speed)."""
     from studio.models.estimate import estimate
     from studio.models.resolve import read_model_config
@@ -288,13 +301,69 @@ def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Tas
 
     hw = Hardware.detect(config.training.device)
     lengths = [len(ids) for ids in train_dataset["input_ids"]]
-    t = config.training
-    est = estimate(
-        read_model_config(model_path), batch_size=t.batch_size, seq_len=max(lengths) if lengths else t.max_length,
-        lora_r=config.method.lora.r if config.method.kind == "lora" else None,
-        half_precision=hw.bf16, causal_lm=task.model_kind == "decoder", device="cuda" if hw.cuda else "cpu",
-    )
-    return resolve(config, hw, lengths, est.total_gib if est else None)
+    model_config = read_model_config(model_path)
+    causal = is_causal_lm(task, meta)
+    lora_r = config.method.lora.r if config.method.kind == "lora" else None
+
+    def estimator(batch_size: int, seq_len: int) -> float | None:
+        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.bf16,
+                       causal_lm=task.model_kind == "decoder", device="cuda" if hw.cuda else "cpu")
+        return est.total_gib if est else None
+
+    return resolve(config, hw, lengths, estimator, causal_lm=causal, n_train=len(lengths))
+
+
+def _model_kwargs(settings, config: RunConfig, meta: TaskMeta) -> dict[str, Any]:
+    """from_pretrained arguments the speed settings call for."""
+    kwargs: dict[str, Any] = {}
+    if settings.attention:
+        kwargs["attn_implementation"] = settings.attention
+    if config.method.kind == "lora" and settings.precision == "bf16" and meta.info.get("architecture") == "causal":
+        import torch
+
+        # The frozen base needs no fp32 master copy: bf16 halves its memory and skips the casts.
+        # peft keeps the trainable adapters in fp32.
+        kwargs["dtype"] = torch.bfloat16
+    return kwargs
+
+
+def _collator(settings, task: Task, tokenizer, meta: TaskMeta):
+    if settings.packing:
+        from studio.training.speed import PackedCausalCollator
+
+        return PackedCausalCollator(tokenizer.pad_token_id)
+    return task.collator(tokenizer, meta)
+
+
+def _ready_for_generation(model, use_cache: bool | None, settings) -> None:
+    """Undo training-only model settings before predictions: the key/value cache, and flex
+    attention (compiled per shape, slow for token-by-token generation)."""
+    if use_cache is not None:
+        model.config.use_cache = use_cache
+    if settings.attention == "flex_attention":
+        try:
+            model.set_attn_implementation("sdpa")
+        except (AttributeError, ValueError) as error:
+            print(f"kept flex attention for predictions ({error})", file=sys.stderr)
+
+
+def _tokenized_splits(run_dir: Path, cache: Path, config: RunConfig, task: Task, meta: TaskMeta, splits, tokenizer,
+                      model_path: str, events) -> dict[str, Any]:
+    """Each split tokenized once per dataset and tokenizer (see training.token_cache)."""
+    from studio.training.token_cache import cache_key, cached, tokenizer_fingerprint
+
+    max_length = config.training.max_length
+    tokenizer_id = tokenizer_fingerprint(tokenizer, model_path)
+    datasets, hits = {}, []
+    for name, df in splits.items():
+        key = cache_key(split_file=run_dir / "data" / f"{name}.jsonl", task=task.name, meta=meta.to_dict(),
+                        max_length=max_length, tokenizer_id=tokenizer_id)
+        datasets[name], hit = cached(cache / "tokenized", key, lambda df=df: task.tokenize(df, tokenizer, meta, max_length))
+        if hit:
+            hits.append(name)
+    if hits:
+        events.emit("log", step=0, message=f"tokenized data reused from the cache ({', '.join(hits)})")
+    return datasets
 
 
 def _peak_memory_gib() -> float:

@@ -172,3 +172,23 @@ def test_seq2seq_backbone_is_detected_from_its_config(tmp_path, seq2seq_lm, work
     assert metrics["test"]["loss"] < metrics["test_base"]["loss"]
     predictions = read_jsonl(run / "predictions_test.jsonl")
     assert predictions[0]["prompt"].startswith("question : what colour")
+
+
+def test_packed_training_learns_and_a_second_run_reuses_the_tokenized_data(tmp_path, causal_lm, workspace):
+    data = write_csv(tmp_path / "colours.csv", colour_rows(100))
+    cfg = make_config(tmp_path, causal_lm, data, epochs=2, packing=True)
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    first = only_run(workspace)
+    settings = json.loads((first / "settings.json").read_text())
+    assert (settings["packing"], settings["attention"]) == (True, "sdpa")  # on a CPU: the dense-mask kernel
+    metrics = json.loads((first / "metrics.json").read_text())
+    assert metrics["test"]["loss"] < metrics["test_base"]["loss"] - 1.0
+    events, _ = read_events(first)
+    assert not any("reused from the cache" in e.get("message", "") for e in events)
+
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    second = next(p for p in workspace.runs.iterdir() if not p.name.startswith(".") and p != first)
+    events, _ = read_events(second)
+    assert any("reused from the cache (train, validation, test)" in e.get("message", "") for e in events)
+    # the same data, seed and maths: the same result whether tokenized now or read from the cache
+    assert json.loads((second / "metrics.json").read_text())["test"]["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-5)
