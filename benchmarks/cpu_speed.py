@@ -11,20 +11,15 @@ Tokens/s counts non-padding tokens (samples/s times the mean tokenized length of
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
+from harness import ROOT, median_of, run_plain, run_studio
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-WARMUP_STEPS = 3  # same as plain_trainer.py
+WARMUP_STEPS = 3
 
 
 def varied_length_data(path: Path, rows: int, seed: int = 0) -> Path:
@@ -43,33 +38,12 @@ def varied_length_data(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def run_plain(model_dir: str, data: Path, steps: int, batch: int, max_length: int) -> dict:
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_trainer.py"), model_dir, str(data), str(steps), str(batch), str(max_length)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def run_studio(data: Path, workspace: Path, steps: int, batch: int, max_length: int) -> dict:
-    from studio.config import RunConfig
-    from studio.training.events import read_events
-    from studio.training.prepare import prepare_run
-    from studio.workspace import Workspace
-
-    config = RunConfig.from_dict({
+def studio_config(data: Path, args) -> dict:
+    return {
         "name": "bench", "data": {"train": str(data), "split": {"validation": 0.0, "test": 0.0}},
-        "training": {"max_steps": steps, "batch_size": batch, "max_length": max_length, "learning_rate": 5e-5,
+        "training": {"max_steps": args.steps, "batch_size": args.batch, "max_length": args.max_length, "learning_rate": 5e-5,
                      "eval_strategy": "no", "save_strategy": "no"},
-    })
-    prepared = prepare_run(config, Workspace.at(workspace))
-    subprocess.run([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    events, _ = read_events(prepared.run_dir)
-    progress = [e for e in events if e["kind"] == "progress"]
-    start = next(e for e in progress if e["step"] >= WARMUP_STEPS)
-    end = progress[-1]
-    seconds = end["t"] - start["t"]
-    measured = end["step"] - start["step"]
-    return {"seconds": seconds, "steps": measured, "samples_per_s": measured * batch / seconds}
+    }
 
 
 def main() -> None:
@@ -94,11 +68,11 @@ def main() -> None:
         mean_tokens = statistics.mean(lengths)
         plain, studio = [], []
         for i in range(args.repeats):  # interleaved, so drifts in machine load hit both sides
-            plain.append(run_plain(model_dir, data, args.steps, args.batch, args.max_length))
-            studio.append(run_studio(data, tmp / f"ws{i}", args.steps, args.batch, args.max_length))
+            plain.append(run_plain(model_dir, data, steps=args.steps, batch=args.batch, max_length=args.max_length, warmup=WARMUP_STEPS))
+            studio.append(run_studio(studio_config(data, args), tmp / f"ws{i}", warmup=WARMUP_STEPS))
             print(f"repeat {i + 1}: plain {plain[-1]['samples_per_s']:.1f} samples/s, studio {studio[-1]['samples_per_s']:.1f} samples/s", flush=True)
-    a = statistics.median(r["samples_per_s"] for r in plain)
-    b = statistics.median(r["samples_per_s"] for r in studio)
+    a = median_of(plain, "samples_per_s")
+    b = median_of(studio, "samples_per_s")
     print(f"\ndata: {rows} texts, median {statistics.median(lengths):.0f} tokens (mean {mean_tokens:.0f}), batch {args.batch}, "
           f"{args.steps} steps ({WARMUP_STEPS} warm-up excluded), median of {args.repeats}")
     print(f"{'':8}{'samples/s':>12}{'tokens/s':>12}")

@@ -1,0 +1,71 @@
+"""What the speed benchmarks share: run the plain Trainer script and the studio's worker on the
+same data, and read the same figures off each (warm-up steps left out)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def run_plain(model_dir: str | Path, data: Path, *, steps: int, batch: int, max_length: int, warmup: int,
+              extra: list[str] = (), timeout: float | None = None) -> dict[str, Any]:
+    """The hand-written baseline (plain_trainer.py) in its own process."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "plain_trainer.py"), str(model_dir), str(data), str(steps),
+               str(batch), str(max_length), "--warmup-steps", str(warmup), *extra]
+    started = time.time()
+    out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"plain script failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["tokens_per_s"] = result["samples_per_s"] * result["mean_tokens"]
+    result["wall_s"] = round(time.time() - started, 1)
+    return result
+
+
+def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout: float | None = None) -> dict[str, Any]:
+    """The studio's worker on ``config``, prepared exactly as the app and the CLI prepare runs."""
+    from studio.config import RunConfig
+    from studio.training.events import read_events
+    from studio.training.prepare import prepare_run
+    from studio.workspace import Workspace
+
+    started = time.time()
+    prepared = prepare_run(RunConfig.from_dict(config), Workspace.at(workspace))
+    out = subprocess.run([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    events, _ = read_events(prepared.run_dir)
+    if out.returncode != 0 or not any(e.get("status") == "completed" for e in events):
+        errors = [e for e in events if e["kind"] == "error"]
+        raise RuntimeError(f"studio worker failed: {errors[-1]['message'] if errors else ''}\n{out.stderr[-3000:]}")
+    settings = next(e for e in events if e["kind"] == "settings")
+    running = next(e for e in events if e.get("status") == "running")
+    progress = [e for e in events if e["kind"] == "progress" and e.get("step")]
+    start = next(e for e in progress if e["step"] >= warmup)
+    end = progress[-1]
+    seconds = end["t"] - start["t"]
+    steps = end["step"] - start["step"]
+    batch = settings["batch_size"]
+    metrics = json.loads((prepared.run_dir / "metrics.json").read_text())["train"]
+    mean_tokens = running["train_tokens"] / running["train_examples"]
+    samples_per_s = steps * batch / seconds
+    return {
+        "seconds": seconds, "steps": steps, "samples_per_s": samples_per_s, "tokens_per_s": samples_per_s * mean_tokens,
+        "mean_tokens": mean_tokens, "peak_memory_gib": metrics.get("peak_memory_gib"),
+        "estimated_peak_gib": metrics.get("estimated_peak_gib"), "settings": {k: v for k, v in settings.items() if k not in ("kind", "t")},
+        "losses": [e["loss"] for e in events if e["kind"] == "log" and "loss" in e],
+        "wall_s": round(time.time() - started, 1), "run_dir": str(prepared.run_dir),
+    }
+
+
+def median_of(results: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in results if r.get(key) is not None]
+    return statistics.median(values) if values else None
