@@ -1,7 +1,8 @@
 """Everything checked before a run directory exists.
 
 ``prepare_run`` validates the config, finds the backbone, reads and validates the data and
-resolves the preset. Only when all of that succeeds is the run directory created, in one rename,
+resolves the preset (without importing torch: it runs in the web server at every submission).
+Only when all of that succeeds is the run directory created, in one rename,
 holding the resolved config and the exact splits; a bad file or value leaves nothing behind.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from studio.config import RunConfig, apply_preset
 from studio.data.loading import load_task_data, write_splits
 from studio.errors import ConfigError
+from studio.gpus import detected_gpus
 from studio.models.resolve import ResolvedBackbone, resolve_backbone
 from studio.tasks.base import Problem, get_task
 from studio.workspace import Workspace
@@ -46,22 +48,23 @@ def check_backbone_fits(task_kind: str, backbone: ResolvedBackbone, task_title: 
 
 def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots: list[Path] | None = None) -> PreparedRun:
     from studio.data.profile import choose_max_length, profile
-    from studio.models.loading import load_tokenizer, model_folder
+    from studio.models.loading import tokenizer_folder
+    from studio.training.lengths import count_tokens
 
     task = get_task(config.task.name)
-    if config.training.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("bad value for 'training.device': cuda was asked for but no GPU is visible; use auto or cpu")
+    if config.training.device == "cuda" and not detected_gpus():
+        raise ConfigError("bad value for 'training.device': cuda was asked for but no GPU is visible; use auto or cpu")
     backbone = resolve_backbone(config.model.backbone, kind=task.model_kind, allowed_roots=allowed_model_roots)
     check_backbone_fits(task.model_kind, backbone, task.title)
     data = load_task_data(config, task, workspace.datasets)
 
-    tokenizer = load_tokenizer(model_folder(backbone, workspace.cache), config.model.trust_remote_code)
-    lengths = {name: task.text_lengths(df, tokenizer) for name, df in data.splits.items()}
+    # Counted without importing torch here (this runs in the web server); a GGUF backbone is
+    # converted by its worker, not at submit time.
+    folder = tokenizer_folder(backbone, workspace.cache)
+    counts = count_tokens(task, data.splits, folder, config.model.trust_remote_code)
+    lengths = counts.lengths
     resolved = apply_preset(config, backbone.parameters)
-    model_max = getattr(tokenizer, "model_max_length", None) or AUTO_MAX_LENGTH_CAP
+    model_max = counts.model_max_length or AUTO_MAX_LENGTH_CAP
     cap = min(AUTO_MAX_LENGTH_CAP, model_max if model_max < 1e6 else AUTO_MAX_LENGTH_CAP)
     if resolved.training.max_length is None:
         resolved.training.max_length = choose_max_length(lengths.get("train") or [cap], cap) if lengths.get("train") else cap

@@ -291,7 +291,8 @@ def services_tokenizer(services: Services, task: Task) -> tuple[Any, str | None]
             return _TOKENIZERS[kind]
         found: tuple[Any, str | None] = (None, None)
         try:
-            from studio.models.loading import load_tokenizer
+            from studio.models.light_tokenizer import light_tokenizer
+            from studio.models.loading import gguf_tokenizer
             from studio.models.resolve import bundled_path
 
             for entry in catalog.for_kind(kind):
@@ -299,15 +300,11 @@ def services_tokenizer(services: Services, task: Task) -> tuple[Any, str | None]
                 if not located:
                     continue
                 folder, gguf = located
-                converted = services.workspace.cache / "models" / entry.name
-                if gguf and (converted / "config.json").exists():
-                    folder, gguf = str(converted), None
                 if gguf:
-                    from transformers import AutoTokenizer
-
-                    found = (AutoTokenizer.from_pretrained(folder, gguf_file=gguf), entry.name)
-                else:
-                    found = (load_tokenizer(folder), entry.name)
+                    folder = gguf_tokenizer(folder, gguf, services.workspace.cache, entry.name)
+                # Loaded without torch, so checking data never makes the server import it.
+                tokenizer = light_tokenizer(folder)
+                found = (tokenizer, entry.name) if tokenizer is not None else (None, None)
                 break
         except Exception:  # noqa: BLE001 - token counts are a nicety; words are counted instead
             found = (None, None)

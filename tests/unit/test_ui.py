@@ -29,7 +29,8 @@ def test_importing_the_ui_and_building_the_app_does_not_import_torch(tmp_path):
         "services.jobs.shutdown()\n"
         "assert 'torch' not in sys.modules, 'torch imported while building the app'\n"
     )
-    env = {**os.environ, "STUDIO_FAKE_GPUS": "0"}  # counting real GPUs is the job manager's business (torch)
+    # The real GPU detection runs too (no STUDIO_FAKE_GPUS): it must not import torch either.
+    env = {k: v for k, v in os.environ.items() if k != "STUDIO_FAKE_GPUS"}
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
