@@ -469,8 +469,10 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         outputs = view(new_watch(chosen), force=True)
         return [*outputs, watch_choices(chosen), chosen]
 
-    def launch_fn(data, src, task_name, backbone_name, method_name, preset_name, device_name, gpus_n, name, *values,
-                  request: gr.Request = None):
+    # The request comes first: Gradio passes it only to a positional parameter, and after *values
+    # it would always be None (the run would get no owner).
+    def launch_fn(request: gr.Request, data, src, task_name, backbone_name, method_name, preset_name, device_name, gpus_n,
+                  name, *values):
         """Queue a run with these settings; returns at once (the run trains in its own process)."""
         try:
             config = build_config(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, name,
