@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 import gradio as gr
 
-from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, train_tab
+from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, settings_tab, train_tab
 from studio.ui.common import CSS
 from studio.ui.i18n import t
 from studio.ui.services import REPO_ASSETS, Services
@@ -45,7 +45,7 @@ def build_app(services: Services) -> gr.Blocks:
                                  show_label=False, container=False, elem_id="studio-lang", scale=0, min_width=240)
         with gr.Tabs(elem_id="studio-tabs"):
             with gr.Tab(t("app.tab_data"), id="data", elem_id="tab-data"):
-                data_tab.build(services, data_state)
+                data = data_tab.build(services, data_state)
             with gr.Tab(t("app.tab_train"), id="train", elem_id="tab-train"):
                 train = train_tab.build(services, data_state, watch_state, browser_run)
             with gr.Tab(t("app.tab_runs"), id="runs", elem_id="tab-runs") as runs_page:
@@ -54,6 +54,9 @@ def build_app(services: Services) -> gr.Blocks:
                 evaluate = evaluate_tab.build(services)
             with gr.Tab(t("app.tab_playground"), id="playground", elem_id="tab-playground") as playground_page:
                 playground = playground_tab.build(services)
+            # Admins only: shown by on_roles below; its handlers check the role themselves.
+            with gr.Tab(t("app.tab_settings"), id="settings", elem_id="tab-settings", visible=False) as settings_page:
+                settings = settings_tab.build(services)
         gr.Markdown(t("app.footer", root=services.workspace.root), elem_id="studio-footer")
 
         for fn, inputs, outputs, api_name in train.loads:
@@ -61,10 +64,21 @@ def build_app(services: Services) -> gr.Blocks:
                 app.load(fn, inputs, outputs, api_name=api_name)
             else:
                 app.load(fn, inputs, outputs, api_visibility="private")
-        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground)):
+        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground), (settings_page, settings)):
             fn, inputs, outputs = tab["refresh"]
             app.load(fn, inputs, outputs, api_visibility="private")
             page.select(fn, inputs, outputs, api_visibility="private")
+        app.load(*data["refresh"], api_visibility="private")
+        # Saving the settings re-enables (or disables) the admin's own trust_remote_code switch at once.
+        settings["saved"].then(*train.refresh_trust, api_visibility="private")
+
+        admin_parts = [settings_page, *runs["admin_only"]]
+
+        def on_roles(request: gr.Request):
+            """Show the admin's parts (the settings, the queue's order) to admins only."""
+            return [gr.update(visible=services.is_admin(request))] * len(admin_parts)
+
+        app.load(on_roles, None, admin_parts, api_visibility="private")
 
         # Languages: every text that came from a key is re-labelled on load (the language picked
         # before, else the browser's) and when the switch changes. A text a handler writes is left
@@ -111,9 +125,9 @@ def make_services(workspace: str | Path | None = None, model_dirs: list[str] | N
     from studio.workspace import Workspace
 
     ws = Workspace.at(workspace)
-    roots = model_roots(model_dirs)
-    jobs = JobManager(ws, cpu_slots=cpu_slots, allowed_model_roots=roots)
-    services = Services(workspace=ws, jobs=jobs, models=ModelCache(), allowed_model_roots=roots, samples_dir=REPO_ASSETS / "data")
+    # The command line's folders always stay allowed; admins add theirs in the settings.
+    jobs = JobManager(ws, cpu_slots=cpu_slots, allowed_model_roots=model_roots(model_dirs))
+    services = Services(workspace=ws, jobs=jobs, models=ModelCache(), samples_dir=REPO_ASSETS / "data")
     services.exports.mkdir(parents=True, exist_ok=True)
     return services
 
@@ -122,13 +136,14 @@ DEFAULT_MAX_UPLOAD_MB = 200
 
 
 def blocked_paths(services: Services) -> list[str]:
-    """What Gradio's file routes must never serve: the users file, the run index and every run's
-    folder (checkpoints, models). Gradio compares these as path prefixes, resolved."""
+    """What Gradio's file routes must never serve: the users file, the settings, the run index and
+    every run's folder (checkpoints, models). Gradio compares these as path prefixes, resolved."""
     from studio.jobs.store import DB_FILE
+    from studio.settings import SETTINGS_FILE
     from studio.users import USERS_FILE
 
     root = services.workspace.root
-    return [str(root / USERS_FILE), *(str(root / (DB_FILE + s)) for s in ("", "-wal", "-shm", "-journal")),
+    return [str(root / USERS_FILE), str(root / SETTINGS_FILE), *(str(root / (DB_FILE + s)) for s in ("", "-wal", "-shm", "-journal")),
             str(services.workspace.runs)]
 
 
@@ -162,35 +177,6 @@ class WorkspaceFileGuard:
         await self.app(scope, receive, send)
 
 
-# Endpoints that hand out a run's files: only its owner or an admin may call them.
-OWNER_ONLY_DOWNLOADS = ("runs_download_model", "runs_download_config", "runs_download_predictions")
-
-
-def guard_downloads(app: gr.Blocks, services: Services) -> None:
-    """Wrap the download endpoints with the owner check (their first input is the run id); the
-    request comes from Gradio's context, so the wrapped functions keep their own signatures."""
-    import functools
-
-    from gradio.context import LocalContext
-
-    from studio.errors import StudioError
-
-    def owner_only(fn):
-        @functools.wraps(fn)
-        def guarded(run_id, *args, **kwargs):
-            if run_id:
-                try:
-                    services.check_may_download(LocalContext.request.get(None), run_id)
-                except StudioError as error:
-                    raise gr.Error(str(error)) from None
-            return fn(run_id, *args, **kwargs)
-        return guarded
-
-    for dep in app.fns.values():
-        if dep.api_name in OWNER_ONLY_DOWNLOADS and dep.fn is not None:
-            dep.fn = owner_only(dep.fn)
-
-
 def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = True, quiet: bool = False,
            max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB, share: bool = False) -> gr.Blocks:
     from starlette.middleware import Middleware
@@ -198,7 +184,6 @@ def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     from studio.users import UserStore
 
     app = build_app(services)
-    guard_downloads(app, services)
     app.queue(default_concurrency_limit=8)
     users = UserStore(services.workspace.root)
     # With accounts ('studio users add'), the studio asks for a name and password; runs get owners.

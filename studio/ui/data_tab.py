@@ -4,6 +4,9 @@ Everything about the data itself comes from the data layer and the task plug-ins
 read by the task's ``read_file``, checked by ``load_task_data`` (normalize, split, fit, validate),
 described by ``profile``; this module only lays it out. The browser's choices live in the
 ``data_state`` dict the Train tab reads too.
+
+Saved datasets are listed with their owners. Replacing or deleting one is for its owner and
+admins; ``Services.check_may_change_dataset`` decides, from the request, in each handler.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from studio.errors import StudioError
 from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
-from studio.ui.services import Services
+from studio.ui.services import Services, username
 
 PAGE_ROWS = 20
 FILE_TYPES = [".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".conll", ".bio", ".iob"]
@@ -325,8 +328,21 @@ def empty_lengths_figure():
     return charts.histogram_figure({}, None, t("data.chart_text_length"), t("data.chart_tokens"))
 
 
-def build(services: Services, data_state: gr.State) -> None:
-    """Lay the tab out. Other tabs follow the data through ``data_state.change``."""
+def dataset_headers() -> list[str]:
+    return [t("data.col_name"), t("data.col_task"), t("data.col_rows"), t("data.col_owner"), t("data.col_saved")]
+
+
+def datasets_frame(infos) -> pd.DataFrame:
+    from studio.ui.common import when
+
+    rows = [[info.name, info.task or "", ", ".join(f"{split} {n:,}" for split, n in info.rows.items()),
+             info.owner or "—", when(info.saved)] for info in infos]
+    return pd.DataFrame(rows, columns=dataset_headers())
+
+
+def build(services: Services, data_state: gr.State) -> dict[str, Any]:
+    """Lay the tab out. Other tabs follow the data through ``data_state.change``; returns the
+    handler that lists the saved datasets when a page loads."""
     tasks = list_tasks()
     slots = max(len(t.roles) for t in tasks)
     samples = services.samples()
@@ -386,8 +402,17 @@ def build(services: Services, data_state: gr.State) -> None:
 
     with gr.Row():
         dataset_name = gr.Textbox(label=t("data.save_as_a_named_dataset"), placeholder=t("data.e_g_reviews"), elem_id="data-save-name", scale=3)
+        replace = gr.Checkbox(value=False, label=t("data.replace_existing"), elem_id="data-save-replace", scale=1)
         save = gr.Button(t("data.save_dataset"), elem_id="data-save", scale=1)
     save_message = gr.HTML("", elem_id="data-save-message")
+
+    with gr.Accordion(t("data.saved_datasets"), open=True, elem_id="data-datasets-panel"):
+        datasets_table = gr.Dataframe(headers=dataset_headers(), interactive=False, elem_id="data-datasets", max_height=260, wrap=True)
+        with gr.Row():
+            dataset_pick = gr.Dropdown([], value=None, label=t("data.dataset"), elem_id="data-dataset-pick", scale=3)
+            delete_confirm = gr.Checkbox(value=False, label=t("data.yes_delete_dataset"), elem_id="data-dataset-delete-confirm", scale=2)
+            delete_dataset_button = gr.Button(t("data.delete_dataset"), variant="stop", elem_id="data-dataset-delete", scale=1)
+        datasets_message = gr.HTML("", elem_id="data-datasets-message")
     outputs_main = [data_state, summary, messages, task, *roles, preview, page_info]
 
     def _render(state: dict[str, Any], analysis: Analysis | None, read_notes: list[str] | None = None):
@@ -481,9 +506,9 @@ def build(services: Services, data_state: gr.State) -> None:
         state["page"] = page
         return state, _preview(frame), info
 
-    def save_fn(name, state):
-        """Save the checked splits as a named dataset in the workspace."""
-        from studio.data.datasets_store import save_dataset
+    def save_fn(name, state, replace_existing=False, request: gr.Request = None):
+        """Save the checked splits as a named dataset in the workspace (replacing one: its owner or an admin)."""
+        from studio.data.datasets_store import list_datasets, save_dataset
 
         state = dict(state or empty_state())
         if not state.get("path"):
@@ -491,6 +516,14 @@ def build(services: Services, data_state: gr.State) -> None:
         name = (name or "").strip()
         if not name:
             return state, messages_html([("error", "give the dataset a name")])
+        exists = name in list_datasets(services.workspace.datasets)
+        if exists and not replace_existing:
+            return state, messages_html([("error", t("data.dataset_exists", name=name))])
+        try:
+            if exists:
+                services.check_may_change_dataset(request, name)
+        except StudioError as error:
+            return state, error_html(error)
         analysis = analyze(state)
         if not analysis.ok:
             return state, messages_html([("error", analysis.error)])
@@ -502,7 +535,8 @@ def build(services: Services, data_state: gr.State) -> None:
                            "test": Path(state["test_path"]).name if state.get("test_path") else None},
                 "mapping": analysis.columns, "split": state.get("split")}
         try:
-            save_dataset(services.workspace.datasets, name, {k: v.drop(columns=[c for c in v.columns if c == "_row"]) for k, v in analysis.splits.items()}, meta)
+            save_dataset(services.workspace.datasets, name, {k: v.drop(columns=[c for c in v.columns if c == "_row"]) for k, v in analysis.splits.items()},
+                         meta, overwrite=exists, owner=username(request))
         except StudioError as error:
             return state, error_html(error)
         state["dataset"] = name
@@ -528,4 +562,36 @@ def build(services: Services, data_state: gr.State) -> None:
         profile_fn, [data_state], profile_outputs, api_visibility="private")
     prev_page.click(lambda s: page_fn(s, -1), [data_state], [data_state, preview, page_info], api_name="data_prev_page")
     next_page.click(lambda s: page_fn(s, 1), [data_state], [data_state, preview, page_info], api_name="data_next_page")
-    save.click(save_fn, [dataset_name, data_state], [data_state, save_message], api_name="data_save")
+    def datasets_fn(current=None):
+        """The saved datasets with their owners, and the picker for deleting one."""
+        from studio.data.datasets_store import list_dataset_infos
+
+        infos = list_dataset_infos(services.workspace.datasets)
+        names = [info.name for info in infos]
+        return datasets_frame(infos), gr.update(choices=names, value=current if current in names else None)
+
+    def delete_fn(name, sure, request: gr.Request = None):
+        """Delete a saved dataset (its owner or an admin); runs trained on it keep their own copy."""
+        from studio.data.datasets_store import delete_dataset
+
+        if not name:
+            message = messages_html([("error", t("data.pick_a_dataset"))])
+        elif not sure:
+            message = messages_html([("error", t("data.tick_to_delete"))])
+        else:
+            try:
+                services.check_may_change_dataset(request, name)
+                delete_dataset(services.workspace.datasets, name)
+                message = messages_html([("ok", t("data.dataset_deleted", name=name))])
+                name = None
+            except StudioError as error:
+                message = error_html(error)
+        return (message, gr.update(value=False), *datasets_fn(name))
+
+    datasets_outputs = [datasets_table, dataset_pick]
+    # The replace box is an optional last input, so scripts written for data_save(name, state) keep working.
+    save.click(save_fn, [dataset_name, data_state, replace], [data_state, save_message], api_name="data_save").then(
+        datasets_fn, [dataset_pick], datasets_outputs, api_visibility="private")
+    delete_dataset_button.click(delete_fn, [dataset_pick, delete_confirm], [datasets_message, delete_confirm, *datasets_outputs],
+                                api_name="data_delete_dataset")
+    return {"refresh": (datasets_fn, [dataset_pick], datasets_outputs)}

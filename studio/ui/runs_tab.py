@@ -1,5 +1,11 @@
 """The Runs tab: every run of the workspace, filters, overlaid loss curves, config diff, delete,
-and downloads (model as zip, config as YAML, predictions as CSV with formula-like cells escaped)."""
+downloads (model as zip, config as YAML, predictions as CSV with formula-like cells escaped), and
+for admins the order of the queue.
+
+Everyone sees the team's runs; deleting and downloading one is for its owner and admins. The
+buttons say so for the chosen run, and every handler checks again through ``Services`` (a hidden
+or disabled button is only a convenience).
+"""
 
 from __future__ import annotations
 
@@ -19,10 +25,11 @@ import yaml
 from studio.errors import StudioError
 from studio.tasks import get_task, list_tasks
 from studio.ui import charts
-from studio.ui.common import error_html, messages_html, metric_text, run_choice, run_duration, when
+from studio.ui.common import error_html, error_text, messages_html, metric_text, run_choice, run_duration, when
 from studio.ui.services import Services
 
 STATUSES = ["queued", "starting", "running", "completed", "failed", "cancelled", "interrupted"]
+MOVES = ("top", "up", "down", "bottom")
 COLUMNS = ["run", "name", "task", "backbone", "status", "metric", "duration", "owner", "created"]
 
 
@@ -147,6 +154,16 @@ def predictions_csv(services: Services, run_id: str) -> Path:
     return target
 
 
+def queue_choices(services: Services, current: str | None = None):
+    """The queued runs in their order, for the admin's queue panel (without ``current``, the
+    choice made in the page stays)."""
+    choices = [(f"#{r.position} · {r.name or r.id} · {r.owner or '—'} · {r.id}", r.id) for r in services.jobs.queue()]
+    if current is None:
+        return gr.update(choices=choices)
+    ids = {value for _, value in choices}
+    return gr.update(choices=choices, value=current if current in ids else None)
+
+
 # ---- layout -------------------------------------------------------------------------------------
 def build(services: Services) -> dict[str, Any]:
     with gr.Row():
@@ -176,20 +193,32 @@ def build(services: Services) -> dict[str, Any]:
         download_config = gr.Button(t("runs.config_yaml"), elem_id="runs-download-config", scale=1)
         download_predictions = gr.Button(t("runs.predictions_csv"), elem_id="runs-download-predictions", scale=1)
     download = gr.File(label=t("runs.download"), interactive=False, elem_id="runs-download", visible=False, height=80)
+    owner_note = gr.HTML("", elem_id="runs-owner-note")
     with gr.Row():
         confirm = gr.Checkbox(label=t("runs.yes_delete_this_run_and"), elem_id="runs-delete-confirm")
         delete = gr.Button(t("runs.delete_run"), variant="stop", elem_id="runs-delete")
     message = gr.HTML("", elem_id="runs-message")
 
+    # The queue's order, for admins (the app shows this part to admins only; the handlers check).
+    with gr.Column(visible=False, elem_id="runs-queue") as queue_panel:
+        gr.Markdown(t("runs.queue_heading"))
+        with gr.Row():
+            queued = gr.Dropdown([], value=None, label=t("runs.queued_run"), elem_id="runs-queue-run", scale=3)
+            labels = {"top": t("runs.move_top"), "up": t("runs.move_up"), "down": t("runs.move_down"), "bottom": t("runs.move_bottom")}
+            move_buttons = {direction: gr.Button(labels[direction], size="sm", elem_id=f"runs-queue-{direction}", scale=1)
+                            for direction in MOVES}
+        queue_message = gr.HTML("", elem_id="runs-queue-message")
+
     def list_fn(statuses, task, owner, text, current_overlay, a, b, current):
-        """The runs table (with filters) and the run pickers."""
+        """The runs table (with filters), the run pickers and the queue."""
         frame, records = runs_frame(services, statuses, task, owner, text)
         choices = [run_choice(r) for r in services.jobs.list(limit=500)]
         ids = {c[1] for c in choices}
         keep = lambda value: value if value in ids else None  # noqa: E731
         return (frame, gr.update(choices=choices, value=[v for v in (current_overlay or []) if v in ids]),
                 gr.update(choices=choices, value=keep(a)), gr.update(choices=choices, value=keep(b)),
-                gr.update(choices=choices, value=keep(current) or (choices[0][1] if choices else None)))
+                gr.update(choices=choices, value=keep(current) or (choices[0][1] if choices else None)),
+                queue_choices(services))
 
     def overlay_fn(run_ids):
         """Train and validation loss of the selected runs on one chart."""
@@ -199,14 +228,59 @@ def build(services: Services) -> dict[str, Any]:
         """The settings in which two runs' configurations differ."""
         return config_diff_html(services, a, b)
 
-    def _download(maker, run_id):
+    def _download(maker, run_id, request):
         if not run_id:
             return gr.update(visible=False, value=None), messages_html([("error", "pick a run first")])
+        try:
+            services.check_may_download(request, run_id)
+        except StudioError as error:
+            # Refused outright (not a message beside the buttons): a script calling the endpoint gets an error.
+            raise gr.Error(error_text(error)) from None
         try:
             path = maker(services, run_id)
         except Exception as error:  # noqa: BLE001
             return gr.update(visible=False, value=None), error_html(error)
         return gr.update(visible=True, value=str(path)), messages_html([("ok", f"{path.name} is ready below")])
+
+    def download_model_fn(run_id, request: gr.Request = None):
+        """The run's model folder, config, model card and metrics as one zip (owner or admin)."""
+        return _download(model_zip, run_id, request)
+
+    def download_config_fn(run_id, request: gr.Request = None):
+        """The run's config.yaml (owner or admin)."""
+        return _download(config_file, run_id, request)
+
+    def download_predictions_fn(run_id, request: gr.Request = None):
+        """The run's predictions as CSV (owner or admin)."""
+        return _download(predictions_csv, run_id, request)
+
+    def ownership_fn(run_id, request: gr.Request = None):
+        """Offer downloads and delete only for a run the user may change; say whose it is otherwise."""
+        try:
+            record = services.jobs.get(run_id) if run_id else None
+        except StudioError:
+            record = None
+        mine = record is None or services.may_change(request, record.owner)
+        note = "" if mine else messages_html([("info", t("runs.not_yours", owner=record.owner or t("services.no_owner_run")))])
+        button = gr.update(interactive=mine)
+        return button, button, button, button, gr.update(interactive=mine, value=False), note
+
+    def move_fn(run_id, direction, request):
+        if not run_id:
+            return queue_choices(services), messages_html([("error", t("runs.pick_a_queued_run"))])
+        try:
+            services.check_admin(request)
+            position = services.jobs.move(run_id, direction)
+        except StudioError as error:
+            return queue_choices(services, run_id), error_html(error)
+        return queue_choices(services, run_id), messages_html([("ok", t("runs.moved", run=run_id, position=position))])
+
+    def mover(direction: str):
+        def move(run_id, request: gr.Request = None):
+            return move_fn(run_id, direction, request)
+
+        move.__doc__ = f"Move a queued run {direction} (admins only)."
+        return move
 
     def delete_fn(run_id, sure, statuses, task, owner, text, current_overlay, a, b, request: gr.Request = None):
         """Delete a finished run and its files (cancel an active run first)."""
@@ -226,16 +300,19 @@ def build(services: Services) -> dict[str, Any]:
         return text_out, gr.update(value=False), *list_fn(statuses, task, owner, text, current_overlay, a, b, None)
 
     filters = [status_filter, task_filter, owner_filter, search]
-    list_outputs = [table, overlay_runs, diff_a, diff_b, chosen]
+    list_outputs = [table, overlay_runs, diff_a, diff_b, chosen, queued]
     list_inputs = [*filters, overlay_runs, diff_a, diff_b, chosen]
     gr.on([refresh.click, status_filter.change, task_filter.change, search.submit, owner_filter.submit], list_fn,
           list_inputs, list_outputs, api_name="runs_list")
     overlay_runs.change(overlay_fn, [overlay_runs], [overlay_plot], api_name="runs_overlay")
     gr.on([diff_a.change, diff_b.change], diff_fn, [diff_a, diff_b], [diff], api_name="runs_diff")
-    download_model.click(lambda r: _download(model_zip, r), [chosen], [download, message], api_name="runs_download_model")
-    download_config.click(lambda r: _download(config_file, r), [chosen], [download, message], api_name="runs_download_config")
-    download_predictions.click(lambda r: _download(predictions_csv, r), [chosen], [download, message],
-                               api_name="runs_download_predictions")
+    download_model.click(download_model_fn, [chosen], [download, message], api_name="runs_download_model")
+    download_config.click(download_config_fn, [chosen], [download, message], api_name="runs_download_config")
+    download_predictions.click(download_predictions_fn, [chosen], [download, message], api_name="runs_download_predictions")
+    chosen.change(ownership_fn, [chosen], [download_model, download_config, download_predictions, delete, confirm, owner_note],
+                  api_visibility="private")
     delete.click(delete_fn, [chosen, confirm, *filters, overlay_runs, diff_a, diff_b], [message, confirm, *list_outputs],
                  api_name="runs_delete")
-    return {"refresh": (list_fn, list_inputs, list_outputs)}
+    for direction, button in move_buttons.items():
+        button.click(mover(direction), [queued], [queued, queue_message], api_name=f"runs_queue_{direction}")
+    return {"refresh": (list_fn, list_inputs, list_outputs), "admin_only": [queue_panel]}

@@ -1,22 +1,31 @@
-"""What every tab of one server shares: the workspace, the job manager and the model cache.
+"""What every tab of one server shares: the workspace, the job manager and the model cache, and
+the one place that decides what the user behind a request may do.
 
 These are services, not session state: a browser's own choices (its uploaded file, the run it
 watches) live in ``gr.State`` objects created by the app, never here.
+
+Who may do what is always worked out again from the request (its signed-in user, looked up in the
+users file), never from anything the page sends: a hidden button or panel is only a convenience.
+Without accounts (a studio on this machine's loopback address) whoever uses it runs it, as an admin.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from studio.errors import StudioError
+from studio.ui.i18n import t
 from studio.workspace import Workspace
 
 if TYPE_CHECKING:
     from studio.jobs.manager import JobManager
+    from studio.settings import Settings
     from studio.ui.model_cache import ModelCache
+    from studio.users import User
 
 REPO_ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 
@@ -26,7 +35,6 @@ class Services:
     workspace: Workspace
     jobs: "JobManager"
     models: "ModelCache"
-    allowed_model_roots: list[Path] = field(default_factory=list)
     samples_dir: Path | None = None
 
     @property
@@ -53,32 +61,68 @@ class Services:
             tmp.replace(target)
         return target
 
-    def user(self, request) -> "object | None":
+    # ---- who is asking -----------------------------------------------------------------------------
+    def user(self, request) -> "User | None":
         """The signed-in user of a request (None when the studio runs without accounts)."""
-        name = getattr(request, "username", None) if request is not None else None
+        name = username(request)
         if not name:
             return None
         from studio.users import UserStore
 
         return UserStore(self.workspace.root).get(name)
 
+    def is_admin(self, request) -> bool:
+        """Admins manage the settings and the queue and may change any run or dataset. A call
+        without a request (the server itself) and a studio without accounts count as admin."""
+        if request is None:
+            return True
+        if not username(request):
+            from studio.users import UserStore
+
+            # Accounts added after this server started (it did not ask for a login): nobody is admin.
+            return not UserStore(self.workspace.root).exists()
+        user = self.user(request)
+        return user is not None and user.is_admin
+
+    def check_admin(self, request) -> None:
+        if not self.is_admin(request):
+            raise StudioError(t("services.admins_only", user=username(request) or t("services.nobody_signed_in")))
+
+    def may_change(self, request, owner: str | None) -> bool:
+        """Members change their own runs and datasets only; admins anything."""
+        if self.is_admin(request):
+            return True
+        name = username(request)
+        return bool(name) and owner == name
+
     def check_may_change(self, request, record, action: str = "change") -> None:
         """Members change (cancel, resume, delete) and download their own runs only; admins any
         run. Without accounts everyone may."""
-        from studio.errors import StudioError
-
-        name = getattr(request, "username", None) if request is not None else None
-        if not name:
-            return
-        user = self.user(request)
-        if user is not None and user.is_admin:
-            return
-        if record.owner != name:
-            owner = record.owner or "nobody (made before accounts existed)"
-            raise StudioError(f"run {record.id} belongs to {owner}; only its owner or an admin can {action} it")
+        if not self.may_change(request, record.owner):
+            owner = record.owner or t("services.no_owner_run")
+            actions = {"download": t("services.action_download")}
+            raise StudioError(t("services.run_belongs_to", run=record.id, owner=owner,
+                                action=actions.get(action, t("services.action_change"))))
 
     def check_may_download(self, request, run_id: str) -> None:
+        """The one check before any of a run's files leave the server."""
         self.check_may_change(request, self.jobs.get(run_id), action="download")
+
+    def check_may_change_dataset(self, request, name: str) -> None:
+        """Replace or delete a saved dataset: its owner or an admin (one saved before accounts: admins)."""
+        from studio.data.datasets_store import dataset_info
+
+        info = dataset_info(self.workspace.datasets, name)
+        if not self.may_change(request, info.owner):
+            raise StudioError(t("services.dataset_belongs_to", name=name, owner=info.owner or t("services.no_owner_dataset")))
+
+    # ---- the workspace's settings --------------------------------------------------------------------
+    def settings(self) -> "Settings":
+        return self.jobs.settings()
+
+    def model_roots(self) -> list[Path]:
+        """Folders local models may come from: the server's --model-dir folders and the admin's."""
+        return self.jobs.model_roots() or []
 
     def samples(self) -> dict[str, Path]:
         """Bundled sample data files, by file name."""
@@ -86,6 +130,10 @@ class Services:
         if folder is None or not folder.is_dir():
             return {}
         return {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def username(request) -> str | None:
+    return getattr(request, "username", None) if request is not None else None
 
 
 def _original_name(path: Path) -> str:

@@ -34,6 +34,8 @@ DATASET = "dataset:"
 TICK_S = 1.0
 LOG_SHOWN = 40
 ON_FIRST_ROW = {"model.backbone", "method.kind", "training.preset", "training.device"}
+REMOTE_CODE_KEY = "model.trust_remote_code"
+"""Off, and its switch disabled, unless an admin allowed remote code in the settings."""
 NOT_HERE = {"name", "task", "data"}
 """Sections set elsewhere: the run name above, the task and data from the Data tab."""
 
@@ -122,7 +124,7 @@ def backbone_choices(services: Services, task_name: str | None) -> list[tuple[st
 def local_models(services: Services) -> list[Path]:
     """Model folders (with a config.json) directly inside the folders an admin allowed."""
     found = []
-    for root in services.allowed_model_roots:
+    for root in services.model_roots():
         if (root / "config.json").is_file():
             found.append(root)
             continue
@@ -198,7 +200,7 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
     if local.is_dir():
         from studio.models.resolve import _within
 
-        if not _within(local, services.allowed_model_roots):
+        if not _within(local, services.model_roots()):
             return t("train.estimate_folder_not_allowed")
         folder = local
     elif entry and entry.bundled and bundled_path(entry):
@@ -337,6 +339,26 @@ def log_text(services: Services, record, series: charts.RunSeries | None) -> str
 class TrainTab:
     loads: list[tuple[Any, list, list]]
     """(function, inputs, outputs) to run when a page loads: re-attach to a run, list the data."""
+    refresh_trust: tuple[Any, list, list]
+    """(function, inputs, outputs) that enables the trust_remote_code switch as the settings say."""
+
+
+def remote_code_allowed(services: Services) -> bool:
+    try:
+        return services.settings().trust_remote_code
+    except StudioError:  # a damaged settings file allows nothing
+        return False
+
+
+def refusal_html(error: BaseException) -> str:
+    """A refusal by the workspace's settings in the page's language; any other error as it is."""
+    from studio.jobs.policy import QueueLimitReached, RemoteCodeRefused
+
+    if isinstance(error, QueueLimitReached):
+        return messages_html([("error", t("train.queue_limit", queued=error.queued, limit=error.limit))])
+    if isinstance(error, RemoteCodeRefused):
+        return messages_html([("error", t("train.remote_code_refused"))])
+    return error_html(error)
 
 
 def build(services: Services, data_state: gr.State, watch_state: gr.State, browser_run) -> TrainTab:
@@ -404,12 +426,20 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     timer = gr.Timer(TICK_S, active=False)
 
     view_outputs = [watch_state, status, progress, loss_plot, metric_plot, lr_plot, speed_plot, log_box, cancel, resume, timer]
+    trust_input = advanced_inputs[[key for _, _, key in ADVANCED].index(REMOTE_CODE_KEY)]
 
     def _advanced(values) -> dict[str, Any]:
         return {key: value for (_, _, key), value in zip(ADVANCED, values)}
 
-    def view(watch: dict[str, Any] | None, force: bool = False) -> list[Any]:
-        """Read the watched run's new events and return every live-view output."""
+    def trust_fn():
+        """The trust_remote_code switch works only where an admin allowed remote code."""
+        allowed = remote_code_allowed(services)
+        info = t("train.remote_code_allowed") if allowed else t("train.remote_code_not_allowed")
+        return gr.update(interactive=allowed, info=info) if allowed else gr.update(interactive=False, value=False, info=info)
+
+    def view(watch: dict[str, Any] | None, force: bool = False, request: gr.Request | None = None) -> list[Any]:
+        """Read the watched run's new events and return every live-view output. Cancel and resume
+        are offered only for a run the request's user may change (its owner, or an admin)."""
         watch = watch or new_watch(None)
         run_id = watch.get("run_id")
         if not run_id:
@@ -432,8 +462,10 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         redraw = force or series.version != before
         figures = _figures(series) if redraw else [gr.skip()] * 4
         live = record.status in ("queued", "starting", "running")
+        mine = services.may_change(request, record.owner)
         return [watch, status_html(record, series), progress_html(record, series), *figures, log_text(services, record, series),
-                gr.update(interactive=live), gr.update(interactive=record.status in ("interrupted", "failed", "cancelled")),
+                gr.update(interactive=live and mine),
+                gr.update(interactive=mine and record.status in ("interrupted", "failed", "cancelled")),
                 gr.Timer(active=live)]
 
     def _figures(series):
@@ -449,11 +481,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             current = None
         return gr.update(choices=choices, value=current)
 
-    def poll(watch):
+    def poll(watch, request: gr.Request = None):
         """One timer tick: the watched run's new events, folded into the charts."""
-        return view(watch)
+        return view(watch, request=request)
 
-    def attach(run_id, remembered):
+    def attach(run_id, remembered, request: gr.Request = None):
         """Show a run (or, with none given, the one this browser watched last, else the newest active run)."""
         chosen = run_id or remembered
         if chosen:
@@ -466,7 +498,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             active = [r for r in records if r.status in ("queued", "starting", "running")]
             chosen = (active or records or [None])[0]
             chosen = chosen.id if chosen else None
-        outputs = view(new_watch(chosen), force=True)
+        outputs = view(new_watch(chosen), force=True, request=request)
         return [*outputs, watch_choices(chosen), chosen]
 
     # The request comes first: Gradio passes it only to a positional parameter, and after *values
@@ -480,38 +512,39 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             owner = getattr(request, "username", None) if request is not None else None
             run_id = services.jobs.submit(config, owner=owner, gpus=int(gpus_n or 1) if gpus else 1)
         except Exception as error:  # noqa: BLE001 - every refusal is shown in the page
-            return [error_html(error), *([gr.skip()] * len(view_outputs)), gr.skip(), gr.skip()]
+            return [refusal_html(error), *([gr.skip()] * len(view_outputs)), gr.skip(), gr.skip()]
         record = services.jobs.get(run_id)
         where = f"queue position {record.position}" if record.status == "queued" and record.position else record.status
         message = messages_html([("ok", f"run {run_id} is {where}; it trains in its own process and shows below")])
-        outputs = view(new_watch(run_id), force=True)
+        outputs = view(new_watch(run_id), force=True, request=request)
         return [message, *outputs, watch_choices(run_id), run_id]
 
     def cancel_fn(watch, request: gr.Request = None):
         """Cancel the watched run (a running one saves a checkpoint first)."""
         run_id = (watch or {}).get("run_id")
         if not run_id:
-            return [messages_html([("error", "no run is being watched")]), *view(watch)]
+            return [messages_html([("error", "no run is being watched")]), *view(watch, request=request)]
         try:
             services.check_may_change(request, services.jobs.get(run_id))
             services.jobs.cancel(run_id)
             message = messages_html([("info", f"cancelling run {run_id}: it saves a checkpoint and stops at its next step")])
         except StudioError as error:
             message = error_html(error)
-        return [message, *view(watch, force=True)]
+        return [message, *view(watch, force=True, request=request)]
 
     def resume_fn(watch, request: gr.Request = None):
         """Queue the watched run again; it continues from its last complete checkpoint."""
         run_id = (watch or {}).get("run_id")
         if not run_id:
-            return [messages_html([("error", "no run is being watched")]), *view(watch)]
+            return [messages_html([("error", "no run is being watched")]), *view(watch, request=request)]
         try:
             services.check_may_change(request, services.jobs.get(run_id))
-            services.jobs.resume(run_id)
+            # An admin resuming someone's run is not held to that member's queue limit.
+            services.jobs.resume(run_id, queue_limit=not services.is_admin(request))
             message = messages_html([("ok", f"run {run_id} is queued again and continues from its last checkpoint")])
         except StudioError as error:
-            message = error_html(error)
-        return [message, *view(watch, force=True)]
+            message = refusal_html(error)
+        return [message, *view(watch, force=True, request=request)]
 
     def follow_data(data, current_source, current_task):
         """Keep the data choices (and the task and backbone that follow from them) up to date."""
@@ -582,7 +615,9 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
     resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
     return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
-                           (follow_data, [data_state, source, task], [source, task], None)])
+                           (follow_data, [data_state, source, task], [source, task], None),
+                           (trust_fn, [], [trust_input], None)],
+                    refresh_trust=(trust_fn, [], [trust_input]))
 
 
 def _catalog_names() -> set[str]:
