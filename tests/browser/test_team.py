@@ -1,0 +1,209 @@
+"""A studio with accounts, used by three people at once in separate browser contexts: two members
+and an admin, each signed in through the login page. Alice trains; Bob sees her run and her
+dataset in the team's lists but is offered none of her run's actions, and the server refuses them
+when he calls them anyway; only the admin gets the Settings tab and the queue's order.
+Screenshots: test-artifacts/team-*.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+
+from playwright.sync_api import expect  # noqa: E402
+
+from tests.browser.conftest import ARTIFACTS, STEP_DELAY, _kill_workers, free_port, shot  # noqa: E402
+from tests.browser.test_flows import RUN_TIMEOUT_MS, set_up_training, upload_reviews  # noqa: E402
+from tests.browser.ui import choose, expect_no_traceback, fill, tab  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
+
+PASSWORDS = {"root": "root-password-1", "alice": "alice-password-1", "bob": "bob-password-1"}
+
+
+@pytest.fixture(scope="module")
+def team_server(tmp_path_factory, tiny_encoder):
+    """The studio with an admin and two members, and the tiny BERT in an allowed model folder."""
+    from studio.users import UserStore
+    from studio.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("studio-team")
+    workspace = Workspace.at(root / "workspace").root
+    users = UserStore(workspace)
+    users.add("root", PASSWORDS["root"], "admin")
+    users.add("alice", PASSWORDS["alice"])
+    users.add("bob", PASSWORDS["bob"])
+    models = root / "models"
+    shutil.copytree(tiny_encoder, models / "tiny-bert")
+    port = free_port()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / "team-server.log", "wb")
+    env = {**os.environ, "STUDIO_STEP_DELAY": STEP_DELAY, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "STUDIO_MODEL_DIRS": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "studio", "serve", "--port", str(port), "--workspace", str(workspace), "--model-dir", str(models)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}; see {ARTIFACTS / 'team-server.log'}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                break
+        except urllib.error.HTTPError:
+            break  # the login page answers
+        except OSError:
+            time.sleep(0.3)
+        if time.time() > deadline:
+            process.kill()
+            raise AssertionError("the server did not answer within 120 s")
+    yield {"url": url, "workspace": workspace, "models": models}
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    _kill_workers(workspace)
+
+
+@pytest.fixture
+def sign_in(browser, team_server):
+    """Open a fresh browser context (its own cookies) and sign in through the login page."""
+    contexts = []
+
+    def open_as(name: str):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(team_server["url"])
+        page.locator("input[data-testid=textbox]").fill(name)
+        page.locator("input[type=password]").fill(PASSWORDS[name])
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#data-file")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_server, reviews_csv):
+    from gradio_client import Client
+
+    # Alice: her data, saved as a dataset, and a quick run.
+    alice = sign_in("alice")
+    upload_reviews(alice, reviews_csv)
+    # 150 steps of at least 0.2 s: still training while Bob and the admin look at it.
+    set_up_training(alice, team_server, name="alice-run", max_steps="150")
+    # No admin allowed models' own code: the switch is off and cannot be turned on.
+    expect(alice.locator("#train-adv-model-trust_remote_code input")).to_be_disabled()
+    expect(alice.locator("#train-adv-model-trust_remote_code")).to_contain_text("an admin has not allowed")
+    alice.locator("#train-launch").click()
+    expect(alice.locator("#train-message")).to_contain_text("trains in its own process", timeout=60_000)
+    run_id = alice.locator("#run-status code").inner_text()
+    expect(alice.locator("#train-cancel")).to_be_enabled()  # her own run
+    tab(alice, "Data")
+    fill(alice, "data-save-name", "alice-reviews")
+    alice.locator("#data-save").click()
+    expect(alice.locator("#data-save-message")).to_contain_text("saved dataset 'alice-reviews'")
+    expect(alice.locator("#data-datasets")).to_contain_text("alice-reviews")
+    expect(alice.get_by_role("tab", name="Settings")).to_have_count(0)
+
+    # Bob: the team's list shows Alice's run; nothing of hers is offered to him.
+    bob = sign_in("bob")
+    expect(bob.get_by_role("tab", name="Settings")).to_have_count(0)
+    expect(bob.locator("#data-datasets")).to_contain_text("alice-reviews")
+    expect(bob.locator("#data-datasets")).to_contain_text("alice")
+    choose(bob, "data-dataset-pick", "alice-reviews")
+    bob.locator("#data-dataset-delete-confirm input").check()
+    bob.locator("#data-dataset-delete").click()
+    expect(bob.locator("#data-datasets-message")).to_contain_text("dataset 'alice-reviews' belongs to alice")
+    shot(bob, "team-01-bob-data")
+    tab(bob, "Runs")
+    bob.locator("#runs-refresh").click()
+    expect(bob.locator("#runs-table")).to_contain_text("alice-run")
+    expect(bob.locator("#runs-chosen input")).to_have_value(re.compile(re.escape(run_id)))
+    expect(bob.locator("#runs-owner-note")).to_contain_text("this run belongs to alice")
+    for button in ("runs-download-model", "runs-download-config", "runs-download-predictions", "runs-delete"):
+        expect(bob.locator(f"#{button}")).to_be_disabled()
+    expect(bob.locator("#runs-queue")).to_be_hidden()
+    shot(bob, "team-02-bob-runs")
+    tab(bob, "Train")
+    expect(bob.locator("#run-status")).to_contain_text(run_id)  # he can watch it...
+    expect(bob.locator("#run-status")).to_contain_text(re.compile(r"status: (queued|starting|running)"))
+    expect(bob.locator("#train-cancel")).to_be_disabled()  # ...not cancel it, though it is active
+    shot(bob, "team-03-bob-train")
+
+    # A disabled button is not the check: Bob calling the endpoints himself is refused by the server.
+    client = Client(team_server["url"], auth=("bob", PASSWORDS["bob"]), verbose=False, download_files=False)
+    client.predict([], "", "", "", [], None, None, None, api_name="/runs_list")
+    result = client.predict(run_id, True, [], "", "", "", [], None, None, api_name="/runs_delete")
+    assert "belongs to alice" in json.dumps(result)
+    with pytest.raises(Exception, match="belongs to alice"):
+        client.predict(run_id, api_name="/runs_download_config")
+    refused = client.predict("", True, "1", api_name="/settings_save")
+    assert "only an admin can do this (bob is not one)" in json.dumps(refused)
+    assert not (team_server["workspace"] / "settings.json").exists()
+
+    # Two of Bob's runs wait behind Alice's (submitted from a terminal, as 'studio runs submit' does).
+    from studio.config import RunConfig
+    from studio.jobs.manager import JobManager
+
+    terminal = JobManager(team_server["workspace"], supervise=False)
+    config = RunConfig.from_dict({"data": {"train": str(reviews_csv), "columns": {"text": "text", "label": "feeling"}},
+                                  "model": {"backbone": str(team_server["models"] / "tiny-bert")}, "training": {"max_steps": 2}})
+    waiting = [terminal.submit(config.with_overrides([f"name=bob-{i}"]), owner="bob") for i in (1, 2)]
+
+    # The admin: the Settings tab and the queue's order; any run's actions.
+    root = sign_in("root")
+    expect(root.get_by_role("tab", name="Settings")).to_be_visible()
+    tab(root, "Runs")
+    root.locator("#runs-refresh").click()
+    expect(root.locator("#runs-queue")).to_be_visible()
+    choose(root, "runs-chosen", run_id)
+    expect(root.locator("#runs-download-config")).to_be_enabled()
+    expect(root.locator("#runs-owner-note")).not_to_contain_text("belongs to")
+    choose(root, "runs-queue-run", "bob-2")
+    root.locator("#runs-queue-top").click()
+    expect(root.locator("#runs-queue-message")).to_contain_text(f"run {waiting[1]} is now at position 1")
+    assert [r.id for r in terminal.queue()] == [waiting[1], waiting[0]]
+    shot(root, "team-04-admin-runs")
+    for run in waiting:
+        terminal.cancel(run)
+    tab(root, "Settings")
+    expect(root.locator("#settings-message")).to_contain_text("nobody has changed the settings yet")
+    expect(root.locator("#settings-fixed-roots")).to_contain_text("models")
+    fill(root, "settings-max-queued", "2")
+    root.locator("#settings-save").click()
+    expect(root.locator("#settings-message")).to_contain_text("settings saved")
+    expect(root.locator("#settings-message")).to_contain_text("last changed by root")
+    shot(root, "team-05-admin-settings")
+    saved = json.loads((team_server["workspace"] / "settings.json").read_text())
+    assert saved["max_queued_per_user"] == 2 and saved["changed"]["by"] == "root" and saved["trust_remote_code"] is False
+
+    # Alice's run ends; she (its owner) may download it.
+    expect(alice.locator("#run-status")).to_contain_text("completed", timeout=RUN_TIMEOUT_MS)
+    tab(alice, "Runs")
+    alice.locator("#runs-refresh").click()
+    choose(alice, "runs-chosen", run_id)
+    expect(alice.locator("#runs-download-config")).to_be_enabled()
+    alice.locator("#runs-download-config").click()
+    expect(alice.locator("#runs-message")).to_contain_text(f"{run_id}.yaml is ready")
+    # The admin's tab in Chinese.
+    root.locator("#studio-lang").get_by_text("中文", exact=True).click()
+    expect(root.get_by_role("tab", name="设置", exact=True)).to_be_visible()
+    expect(root.locator("#settings-save")).to_have_text("保存设置")
+    shot(root, "team-06-admin-settings-zh")
+    for page in (alice, bob, root):
+        expect_no_traceback(page)
