@@ -243,7 +243,7 @@ class JobManager:
             raise JobError(f"a worker for run {run_id} is still running; wait for it to end or cancel it")
         self.devices.check(record.gpus)
         settings = self.settings()
-        policy.check_remote_code(self._trusts_remote_code(run_dir), settings, f"run {run_id}")
+        policy.check_remote_code(policy.run_trusts_remote_code(run_dir), settings, f"run {run_id}")
         limit = policy.queue_limit_for(record.owner, settings, self.workspace.root) if queue_limit else None
         if limit:
             queued = len(self.store.list(status=QUEUED, owner=record.owner))
@@ -527,22 +527,12 @@ class JobManager:
         env.update({str(k): str(v) for k, v in (record.env or {}).items()})
         return env
 
-    @staticmethod
-    def _trusts_remote_code(run_dir: Path) -> bool:
-        import yaml
-
-        try:
-            config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            return False
-        return bool(isinstance(config, dict) and (config.get("model") or {}).get("trust_remote_code"))
-
     def _refuse_launch(self, record: RunRecord, run_dir: Path) -> bool:
         """A run queued while remote code was allowed does not start once an admin has disallowed it."""
         from studio.settings import SettingsError
 
         try:
-            policy.check_remote_code(self._trusts_remote_code(run_dir), self.settings(), f"run {record.id}")
+            policy.check_remote_code(policy.run_trusts_remote_code(run_dir), self.settings(), f"run {record.id}")
             return False
         except (policy.RemoteCodeRefused, SettingsError) as error:
             self.store.update(record.id, expect=ACTIVE, status="failed", ended=time.time(), error_kind=error.kind,

@@ -29,6 +29,17 @@ def check_remote_code(trust_remote_code: bool, settings: Settings, what: str = "
                  "'studio settings set trust_remote_code true')")
 
 
+def run_trusts_remote_code(run_dir: Path) -> bool:
+    """Whether a run's saved config.yaml sets model.trust_remote_code (read without building it)."""
+    import yaml
+
+    try:
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return False
+    return bool(isinstance(config, dict) and isinstance(config.get("model"), dict) and config["model"].get("trust_remote_code"))
+
+
 def queue_limit_for(owner: str | None, settings: Settings, workspace_root: Path) -> int | None:
     """The most runs ``owner`` may have queued, or None when no limit applies: no limit set, a run
     without an owner (a studio without accounts), or an admin (who can reorder and cancel any run)."""
@@ -43,4 +54,5 @@ def queue_limit_for(owner: str | None, settings: Settings, workspace_root: Path)
     return limit
 
 
-__all__ = ["QueueLimitReached", "RemoteCodeRefused", "check_remote_code", "queue_limit_for", "settings_of"]
+__all__ = ["QueueLimitReached", "RemoteCodeRefused", "check_remote_code", "queue_limit_for", "run_trusts_remote_code",
+           "settings_of"]

@@ -46,9 +46,25 @@ def generative(services: Services, run_id: str | None) -> bool:
 
 def load_model(services: Services, run_id: str, base: bool = False):
     run_dir = services.jobs.run_dir(run_id)
+    check_remote_code(services, run_dir)
     if not base:
         return services.models.get(str(run_dir))
     return services.models.get(f"{run_dir}:base", lambda: _load_base(run_dir))
+
+
+def check_remote_code(services: Services, run_dir: Path) -> None:
+    """Loading a run trained with trust_remote_code runs the model's own code in the web server
+    itself: only while an admin allows remote code (a damaged settings file allows nothing)."""
+    from studio.jobs.policy import run_trusts_remote_code
+
+    if not run_trusts_remote_code(run_dir):
+        return
+    try:
+        allowed = services.settings().trust_remote_code
+    except StudioError:
+        allowed = False
+    if not allowed:
+        raise StudioError(t("playground.remote_code_refused", run=run_dir.name))
 
 
 def _load_base(run_dir: Path):

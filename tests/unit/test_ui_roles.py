@@ -188,3 +188,20 @@ def test_every_handler_that_asks_for_the_request_gets_it(app):
         for param in inspect.signature(dep.fn).parameters.values():
             if hints.get(param.name) in (gr.Request, typing.Optional[gr.Request]):
                 assert param.kind is param.POSITIONAL_OR_KEYWORD, f"{dep.api_name or dep.fn.__name__}: {param.name}"
+
+
+def test_the_playground_loads_a_remote_code_run_only_while_allowed(services):
+    from studio.errors import StudioError
+    from studio.settings import SettingsStore
+    from studio.ui.playground_tab import check_remote_code, load_model
+
+    run_dir = services.workspace.runs / "remote"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("model:\n  backbone: some/model\n  trust_remote_code: true\n")
+    with pytest.raises(StudioError, match="run remote was trained with trust_remote_code"):
+        load_model(services, "remote")
+    SettingsStore(services.workspace.root).update(trust_remote_code=True)
+    check_remote_code(services, run_dir)  # allowed now
+    (run_dir / "config.yaml").write_text("model:\n  backbone: some/model\n")
+    SettingsStore(services.workspace.root).update(trust_remote_code=False)
+    check_remote_code(services, run_dir)  # a run without remote code is always fine
