@@ -86,7 +86,8 @@ class Services:
 
     def check_admin(self, request) -> None:
         if not self.is_admin(request):
-            raise StudioError(t("services.admins_only", user=username(request) or t("services.nobody_signed_in")))
+            name = username(request)
+            raise StudioError(t("services.admins_only", user=name) if name else t("services.nobody_signed_in"))
 
     def may_change(self, request, owner: str | None) -> bool:
         """Members change their own runs and datasets only; admins anything."""

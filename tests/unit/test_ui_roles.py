@@ -205,3 +205,10 @@ def test_the_playground_loads_a_remote_code_run_only_while_allowed(services):
     (run_dir / "config.yaml").write_text("model:\n  backbone: some/model\n")
     SettingsStore(services.workspace.root).update(trust_remote_code=False)
     check_remote_code(services, run_dir)  # a run without remote code is always fine
+
+
+def test_accounts_added_after_the_server_started_leave_nobody_admin(services):
+    from studio.errors import StudioError
+
+    with pytest.raises(StudioError, match="nobody is signed in: restart the server"):
+        services.check_admin(SimpleNamespace(username=None))
