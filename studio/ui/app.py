@@ -183,6 +183,11 @@ def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
 
     from studio.users import UserStore
 
+    # Gradio's queue summarises its last 10,000 events with pandas after every event, for the
+    # /monitoring page this server turns off: with pages polling a run every second that summary
+    # became the largest share of the server's CPU (read when the queue is made, below).
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
     app = build_app(services)
     app.queue(default_concurrency_limit=8)
     users = UserStore(services.workspace.root)

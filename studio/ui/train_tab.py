@@ -469,8 +469,8 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                 gr.Timer(active=live)]
 
     def _figures(series):
-        series = series or charts.RunSeries("")
-        return [charts.loss_figure(series), charts.metric_figure(series), charts.lr_figure(series), charts.throughput_figure(series)]
+        # Drawn once per run and events read, shared by every page watching the run.
+        return charts.live_figures(series or charts.RunSeries(""))
 
     def watch_choices(current: str | None):
         records = services.jobs.list(limit=50)

@@ -1,0 +1,73 @@
+"""The live charts skip plotly's validation to stay cheap: their specs must still be valid
+plotly, and pages watching the same run must share one drawing per batch of events."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("gradio")
+
+from studio.ui import charts  # noqa: E402
+
+
+def fed(run_id: str = "run-a", steps: int = 12, evals: bool = True) -> charts.RunSeries:
+    series = charts.RunSeries(run_id)
+    events = [{"kind": "log", "step": s, "loss": 1 / s, "learning_rate": 1e-4 * s} for s in range(1, steps)]
+    events += [{"kind": "progress", "step": s, "total": 40, "steps_per_s": 2.0} for s in range(1, steps)]
+    if evals:
+        events.append({"kind": "eval", "split": "validation", "step": 5, "metrics": {"loss": 0.5, "accuracy": 0.7}})
+    series.feed(events)
+    series.offset = 1000 + steps
+    return series
+
+
+@pytest.mark.parametrize("series", [charts.RunSeries("empty"), fed()], ids=["empty", "with-points"])
+@pytest.mark.parametrize("draw", [charts.loss_figure, charts.metric_figure, charts.lr_figure, charts.throughput_figure,
+                                  lambda s: charts.overlay_figure({"a": s, "b": s} if s.points else {})])
+def test_unvalidated_charts_are_valid_plotly(series, draw):
+    import plotly.graph_objects as go
+
+    figure = draw(series)
+    validated = go.Figure(figure.to_dict())  # raises on any property plotly does not know
+    assert json.loads(validated.to_json()) == json.loads(figure.to_json())
+    assert figure.layout.template.layout.paper_bgcolor == "white"  # the studio's white theme is kept
+
+
+@pytest.mark.parametrize("figure", [
+    lambda: charts.bar_figure({}, "labels", "label"),
+    lambda: charts.bar_figure({"positive": 3, "negative": 5}, "labels", "label", "count", 320),
+    lambda: charts.heatmap_figure(["a", "b"], [[3, 1], [0, 4]]),
+    lambda: charts.histogram_figure({"train": [3, 5, 40], "test": [4]}, 32, "lengths", "tokens"),
+    lambda: charts.histogram_figure({"train": []}, 16, "lengths", "tokens"),
+], ids=["bar-empty", "bar", "heatmap", "histogram", "histogram-empty"])
+def test_data_and_evaluation_charts_are_valid_plotly(figure):
+    import plotly.graph_objects as go
+
+    drawn = figure()
+    assert json.loads(go.Figure(drawn.to_dict()).to_json()) == json.loads(drawn.to_json())
+
+
+def test_pages_watching_the_same_events_share_one_drawing(monkeypatch):
+    first, second = fed("run-b"), fed("run-b")
+    drawn = charts.live_figures(first)
+    assert charts.live_figures(second) is drawn  # another page, same run and offset: not drawn again
+    assert [payload.type for payload in drawn] == ["plotly"] * 4
+    assert json.loads(drawn[0].plot)["data"][0]["name"] == "train loss"
+
+    later = fed("run-b", steps=13)
+    assert charts.live_figures(later) is not drawn  # new events: drawn again
+    assert charts.live_figures(fed("run-c")) is not drawn  # another run
+    from studio.ui import i18n
+
+    monkeypatch.setattr(i18n, "current_lang", lambda: "zh")
+    chinese = charts.live_figures(fed("run-b"))
+    assert chinese is not drawn and json.loads(chinese[0].plot)["layout"]["title"]["text"] != json.loads(drawn[0].plot)["layout"]["title"]["text"]
+
+
+def test_gradio_takes_the_payloads_as_they_are():
+    import gradio as gr
+
+    payload = charts.live_figures(fed("run-d"))[1]
+    assert gr.Plot().postprocess(payload) is payload
