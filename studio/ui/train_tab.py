@@ -332,7 +332,10 @@ def log_text(services: Services, record, series: charts.RunSeries | None) -> str
             tail = []
         if tail:
             lines += ["", "last lines of worker.log:"] + tail
-    return "\n".join(lines)
+    # Every member may watch any run: should a library ever print a hub token, the page must not show it.
+    from studio.credentials import redact
+
+    return redact("\n".join(lines))
 
 
 @dataclass

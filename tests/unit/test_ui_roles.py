@@ -212,3 +212,16 @@ def test_accounts_added_after_the_server_started_leave_nobody_admin(services):
 
     with pytest.raises(StudioError, match="nobody is signed in: restart the server"):
         services.check_admin(SimpleNamespace(username=None))
+
+
+def test_the_log_a_page_shows_never_holds_a_token(services, monkeypatch):
+    from studio.credentials import REDACTED
+    from studio.ui.train_tab import log_text
+
+    secret = "hf_" + "Zy9" * 12
+    monkeypatch.setenv("HF_TOKEN", "plain-secret-value")
+    queued_run(services, "run-x", "ann")
+    (services.workspace.runs / "run-x" / "worker.log").write_text(f"token={secret}\nheader plain-secret-value\n")
+    record = SimpleNamespace(id="run-x", status="failed")
+    shown = log_text(services, record, None)
+    assert secret not in shown and "plain-secret-value" not in shown and shown.count(REDACTED) == 2
