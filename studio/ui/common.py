@@ -127,6 +127,10 @@ def _field_type(cls: type, name: str) -> tuple[Any, bool]:
     return tp, False
 
 
+AUTO = "auto"
+"""The choice of an optional on/off setting that leaves it to the worker."""
+
+
 def field_input(cls: type, name: str, value: Any, info: str | None, elem_id: str):
     """A Gradio input for one dataclass field of the run configuration, by its type."""
     import typing
@@ -137,6 +141,11 @@ def field_input(cls: type, name: str, value: Any, info: str | None, elem_id: str
     label = name + (" (blank: preset / automatic)" if optional and value is None else "")
     if typing.get_origin(tp) is typing.Literal:
         return gr.Dropdown(list(typing.get_args(tp)), value=value, label=name, info=info, elem_id=elem_id)
+    if tp is bool and optional:
+        # Three states: a checkbox has no "automatic", and an untouched one would switch off a
+        # choice the worker makes for the machine (packing, TF32, length grouping, ...).
+        shown = AUTO if value is None else str(bool(value)).lower()
+        return gr.Dropdown([AUTO, "true", "false"], value=shown, label=name, info=info, elem_id=elem_id)
     if tp is bool:
         return gr.Checkbox(value=bool(value), label=name, info=info, elem_id=elem_id)
     if tp in (int, float) and optional:
@@ -158,6 +167,8 @@ def field_value(cls: type, name: str, raw: Any) -> Any:
     import typing
 
     tp, optional = _field_type(cls, name)
+    if tp is bool and optional and isinstance(raw, str):
+        raw = {AUTO: None, "true": True, "false": False}.get(raw.strip().lower(), raw)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         if optional:
             return None

@@ -102,6 +102,24 @@ def test_field_values_blank_means_preset_and_bad_numbers_are_named():
         field_value(TrainingConfig, "batch_size", "2.5")
 
 
+def test_untouched_advanced_inputs_give_back_the_defaults():
+    """An input left as shown must not change the config: above all, an automatic on/off choice
+    (packing, TF32, length grouping, ...) must stay automatic, not become 'off'."""
+    import dataclasses
+
+    from studio.ui.common import field_input, field_value
+    from studio.ui.train_tab import ADVANCED
+
+    for cls, name, key in ADVANCED:
+        spec = cls.__dataclass_fields__[name]
+        default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+        component = field_input(cls, name, default, None, "x")
+        assert field_value(cls, name, component.value) == default, key
+    from studio.config import TrainingConfig
+
+    assert field_value(TrainingConfig, "packing", "true") is True and field_value(TrainingConfig, "tf32", "false") is False
+
+
 def test_advanced_section_lists_every_setting_not_on_the_first_row():
     from studio.ui.train_tab import ADVANCED
 
