@@ -37,7 +37,9 @@ def t(key: str, lang: str | None = None, /, **kwargs: Any) -> str:
     text = table.get(key)
     if text is None:
         text = strings(DEFAULT).get(key, key)
-    text = text.format(**kwargs) if kwargs else text
+    # Always formatted, so a catalogue writes a literal brace doubled ("{{") whether or not the
+    # text has placeholders.
+    text = text.format(**kwargs)
     if lang == DEFAULT and _building():
         with _lock:
             _built.setdefault(text, (key, kwargs))
@@ -96,9 +98,35 @@ def redraw(component: Any, make: Any) -> Any:
     return component
 
 
+_fixed_choices: list[Any] = []
+_as_is: list[tuple[Any, str]] = []
+
+
+def as_is(component: Any, prop: str = "label") -> Any:
+    """Mark ``component``'s ``prop`` as a name shown as it is in every language (a configuration
+    key such as ``seed``), even when a key's English text happens to be the same word."""
+    _as_is.append((component, prop))
+    return component
+
+
+def fixed_choices(component: Any) -> Any:
+    """Mark ``component``'s choices as never changed by a handler (handlers may set its value):
+    a language switch re-labels them even though the component is a handler's output."""
+    _fixed_choices.append(component)
+    return component
+
+
 def source(text: Any) -> tuple[str, dict[str, Any]] | None:
     """The (key, kwargs) that made ``text`` while the app was built, if a key made it."""
     return _built.get(text) if isinstance(text, str) else None
+
+
+def _again(origin: tuple[str, dict[str, Any]], lang: str) -> str:
+    """The text of a (key, kwargs) in ``lang``; a kwarg that was itself a translated text (a task's
+    title inside a choice's label) is translated too."""
+    key, kwargs = origin
+    values = {name: (_again(source(value), lang) if source(value) else value) for name, value in kwargs.items()}
+    return t(key, lang, **values)
 
 
 class Translator:
@@ -108,9 +136,12 @@ class Translator:
 
     def __init__(self, blocks: dict[int, Any]):
         self.entries: list[tuple[Any, dict[str, tuple[str, dict[str, Any]]]]] = []
+        as_is = {(id(block), prop) for block, prop in _as_is}
         for block in blocks.values():
             found = {}
             for prop in self.PROPS:
+                if (id(block), prop) in as_is:
+                    continue
                 if prop == "value" and type(block).__name__ not in ("Markdown", "Button", "DownloadButton", "UploadButton"):
                     continue
                 origin = source(getattr(block, prop, None))
@@ -124,6 +155,7 @@ class Translator:
                 self.entries.append((block, found))
         ids = {id(block) for block in blocks.values()}
         self.redraws = [(block, make) for block, make in _redraws if id(block) in ids]
+        self.fixed = {id(block) for block in _fixed_choices if id(block) in ids}
 
     @property
     def components(self) -> list[Any]:
@@ -144,10 +176,10 @@ class Translator:
 
         out = []
         for block, found in self.entries:
-            props = {prop: t(origin[0], lang, **origin[1]) for prop, origin in found.items()
+            props = {prop: _again(origin, lang) for prop, origin in found.items()
                      if prop != "choices" and not (prop == "value" and id(block) in keep_values)}
-            if "choices" in found and id(block) not in keep_choices:
-                props["choices"] = [(t(origin[0], lang, **origin[1]) if origin[1] is not None else origin[0], value)
+            if "choices" in found and (id(block) not in keep_choices or id(block) in self.fixed):
+                props["choices"] = [(_again(origin, lang) if origin[1] is not None else origin[0], value)
                                     for origin, value in found["choices"]]
             out.append(gr.update(**props))
         return out
