@@ -40,7 +40,7 @@ def build_app(services: Services) -> gr.Blocks:
         browser_lang = gr.BrowserState(None, storage_key="studio-language")
 
         with gr.Row(elem_id="studio-top"):
-            gr.Markdown(t("app.header", title=TITLE), elem_id="studio-header")
+            gr.Markdown(t("app.header", title=t("app.title")), elem_id="studio-header")
             lang_pick = gr.Radio([(name, code) for code, name in i18n.LANGUAGES.items()], value=i18n.DEFAULT,
                                  show_label=False, container=False, elem_id="studio-lang", scale=0, min_width=240)
         with gr.Tabs(elem_id="studio-tabs"):
@@ -59,16 +59,6 @@ def build_app(services: Services) -> gr.Blocks:
                 settings = settings_tab.build(services)
         gr.Markdown(t("app.footer", root=services.workspace.root), elem_id="studio-footer")
 
-        for fn, inputs, outputs, api_name in train.loads:
-            if api_name:
-                app.load(fn, inputs, outputs, api_name=api_name)
-            else:
-                app.load(fn, inputs, outputs, api_visibility="private")
-        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground), (settings_page, settings)):
-            fn, inputs, outputs = tab["refresh"]
-            app.load(fn, inputs, outputs, api_visibility="private")
-            page.select(fn, inputs, outputs, api_visibility="private")
-        app.load(*data["refresh"], api_visibility="private")
         # Saving the settings re-enables (or disables) the admin's own trust_remote_code switch at once.
         settings["saved"].then(*train.refresh_trust, api_visibility="private")
 
@@ -78,16 +68,20 @@ def build_app(services: Services) -> gr.Blocks:
             """Show the admin's parts (the settings, the queue's order) to admins only."""
             return [gr.update(visible=services.is_admin(request))] * len(admin_parts)
 
-        app.load(on_roles, None, admin_parts, api_visibility="private")
-
-        # Languages: every text that came from a key is re-labelled on load (the language picked
-        # before, else the browser's) and when the switch changes. A text a handler writes is left
-        # to the handler (it translates with the browser's language), so a switch never wipes it.
-        translator = i18n.Translator(app.blocks)
+        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground), (settings_page, settings)):
+            page.select(*tab["refresh"], api_visibility="private")
+        page_loads = [*train.loads, *((*tab["refresh"], None) for tab in (runs, evaluate, playground, settings)),
+                      (*data["refresh"], None), (on_roles, None, admin_parts, None)]
+        # What the tabs' handlers write (before the language's own events are added below).
         written = {id(block) for dep in app.fns.values() for block in dep.outputs}
         written_md = {id(block) for dep in app.fns.values() for block in dep.outputs if isinstance(block, gr.Markdown)}
-        written_on_load = {id(block) for dep in app.fns.values() for block in dep.outputs
-                           if any(target[1] == "load" for target in dep.targets)}
+
+        # Languages: every text that came from a key is re-labelled on load (the language picked
+        # before, else the browser's) and when the switch changes. Texts handlers write are theirs:
+        # they translate with the session's language, so the page's loads run after the language
+        # is settled, and a switch runs the handlers that show text again instead of wiping it.
+        translator = i18n.Translator(app.blocks)
+        written_on_load = {id(block) for _, _, outputs, _ in page_loads for block in outputs or []}
         translator.redraws = [(chart, make) for chart, make in translator.redraws if id(chart) not in written_on_load]
         outputs = translator.components
 
@@ -101,8 +95,18 @@ def build_app(services: Services) -> gr.Blocks:
             i18n.remember(request, lang)
             return [lang, lang, *translator.updates(lang, written_md, written)]
 
-        app.load(on_load, [browser_lang], [lang_state, lang_pick, *outputs, *translator.charts], api_visibility="private")
-        lang_pick.input(on_switch, [lang_pick], [lang_state, browser_lang, *outputs], api_visibility="private")
+        language = app.load(on_load, [browser_lang], [lang_state, lang_pick, *outputs, *translator.charts], api_visibility="private")
+        for fn, inputs, outputs_of, api_name in page_loads:
+            if api_name:
+                language.then(fn, inputs, outputs_of, api_name=api_name)
+            else:
+                language.then(fn, inputs, outputs_of, api_visibility="private")
+        switched = lang_pick.input(on_switch, [lang_pick], [lang_state, browser_lang, *outputs], api_visibility="private")
+        for chain in [*train.relabel, *data["relabel"], *runs["relabel"], *evaluate["relabel"], *playground["relabel"],
+                      *settings["relabel"]]:
+            step = switched
+            for fn, inputs, outputs_of in chain:
+                step = step.then(fn, inputs, outputs_of, api_visibility="private")
     return app
 
 
@@ -200,8 +204,10 @@ def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
     # With accounts ('studio users add'), the studio asks for a name and password; runs get owners.
     auth = (lambda name, password: users.authenticate(name, password) is not None) if users.exists() else None
     gradio_cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
+    # The sign-in page comes before any page language is known: it says it in both.
+    sign_in = " / ".join(t("app.sign_in", lang) for lang in i18n.LANGUAGES)
     app.launch(
-        auth=auth, auth_message="Sign in with your studio account." if auth else None,
+        auth=auth, auth_message=sign_in if auth else None,
         server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, show_error=True, share=share,
         # Hardening: no server-side rendering (no Node process), no run history, no /monitoring, no
         # install-as-app manifest, no MCP server; uploads capped; files only from the exports folder.

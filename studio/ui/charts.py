@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-from studio.ui import i18n
+from studio.ui import i18n, words
 from studio.ui.i18n import t
 
 # Keys of an eval event's metrics that are bookkeeping, not scores.
@@ -58,7 +58,7 @@ class RunSeries:
         step = e.get("step") if isinstance(e.get("step"), int) else self.step or 0
         if kind == "log":
             if e.get("message"):
-                self._line(f"step {step}: {e['message']}")
+                self._line(t("charts.log_message", step=step, message=e["message"]))
             drew = False
             if _num(e.get("loss")):
                 self.train_loss.append((step, float(e["loss"])))
@@ -67,8 +67,9 @@ class RunSeries:
                 self.learning_rate.append((step, float(e["learning_rate"])))
                 drew = True
             if drew:
-                self._line(f"step {step}: loss {e.get('loss', float('nan')):.4f}, lr {e.get('learning_rate', 0):.2e}"
-                           if _num(e.get("loss")) else f"step {step}: {_short(e)}")
+                self._line(t("charts.log_loss", step=step, loss=f"{e.get('loss', float('nan')):.4f}",
+                             lr=f"{e.get('learning_rate', 0):.2e}")
+                           if _num(e.get("loss")) else t("charts.log_message", step=step, message=_short(e)))
             return drew
         if kind == "progress":
             self.step = e.get("step", self.step)
@@ -84,8 +85,10 @@ class RunSeries:
             metrics = e.get("metrics") or {}
             split = e.get("split", "validation")
             scores = {k: float(v) for k, v in metrics.items() if k not in _NOT_METRICS and _num(v)}
-            self._line(f"step {step}: {split} " + ", ".join(f"{k} {v:.4f}" for k, v in list(scores.items())[:4])
-                       + (f", loss {metrics['loss']:.4f}" if _num(metrics.get("loss")) else ""))
+            shown = [f"{words.metric(k)} {v:.4f}" for k, v in list(scores.items())[:4]]
+            if _num(metrics.get("loss")):
+                shown.append(f"{words.metric('loss')} {metrics['loss']:.4f}")
+            self._line(t("charts.log_eval", step=step, split=words.split(split), scores=t("words.list_separator").join(shown)))
             if self.status in ("running", "starting") and split == "validation" and not self.scoring:
                 if _num(metrics.get("loss")):
                     self.eval_loss.append((step, float(metrics["loss"])))
@@ -99,18 +102,21 @@ class RunSeries:
             if self.status == "starting":
                 self.scoring = False
             detail = e.get("reason") or ""
-            self._line(f"status: {self.status}" + (f" ({detail})" if detail else ""))
+            status = words.status(self.status)
+            self._line(t("charts.log_status_reason", status=status, reason=detail) if detail else t("charts.log_status", status=status))
             if self.status == "running" and e.get("total_steps"):
                 self.total = e["total_steps"]
-                self._line(f"training on {e.get('device')}: {e.get('train_examples')} examples, {e.get('total_steps')} steps")
+                self._line(t("charts.log_training_on", device=e.get("device"), examples=e.get("train_examples"),
+                             steps=e.get("total_steps")))
             return False
         if kind == "error":
-            self.error = str(e.get("message") or "the run failed")
+            # The worker's message is English (as in events.jsonl); the page frames it.
+            self.error = str(e.get("message") or t("train.run_failed"))
             hint = e.get("hint")
-            self._line(f"error: {self.error}" + (f"\n  hint: {hint}" if hint else ""))
+            self._line(t("charts.log_error", message=self.error) + ("\n  " + t("train.run_hint", hint=hint) if hint else ""))
             return False
         if kind == "checkpoint":
-            self._line(f"step {step}: checkpoint saved")
+            self._line(t("charts.log_checkpoint", step=step))
         if kind == "summary":
             self.scoring = True  # training is over; evaluations from here score the final model
         return False
@@ -187,7 +193,7 @@ def loss_figure(series: RunSeries):
 
 def metric_figure(series: RunSeries):
     return _chart(t("charts.validation_metrics"), t("charts.score"),
-                  [_trace(points, name) for name, points in list(series.eval_metrics.items())[:4]],
+                  [_trace(points, words.metric(name)) for name, points in list(series.eval_metrics.items())[:4]],
                   None if series.eval_metrics else t("charts.after_first_evaluation"))
 
 
@@ -199,7 +205,7 @@ def lr_figure(series: RunSeries):
 
 def throughput_figure(series: RunSeries):
     return _chart(t("charts.throughput"), t("charts.steps_per_second"),
-                  [_trace(series.throughput, "steps/s", markers=False)],
+                  [_trace(series.throughput, t("charts.steps_per_second"), markers=False)],
                   None if series.throughput else t("charts.measured_while_training"))
 
 
@@ -239,25 +245,29 @@ def overlay_figure(runs: dict[str, RunSeries]):
     """Train (solid) and validation (dotted) loss of several runs on one chart."""
     traces = []
     for name, series in runs.items():
-        traces += [_trace(series.train_loss, f"{name} train", markers=False), _trace(series.eval_loss, f"{name} validation", dash="dot")]
+        traces += [_trace(series.train_loss, t("charts.run_train", run=name), markers=False),
+                   _trace(series.eval_loss, t("charts.run_validation", run=name), dash="dot")]
     return _chart(t("charts.loss_of_selected_runs"), t("charts.loss_axis"), traces,
                   None if runs else t("charts.select_runs_to_compare"), height=360)
 
 
-def bar_figure(counts: dict[str, int | float], title: str, x_title: str, y_title: str = "rows", height: int = 300):
+def bar_figure(counts: dict[str, int | float], title: str, x_title: str, y_title: str | None = None, height: int = 300):
+    y_title = y_title or t("data.chart_rows")
     bars = {"type": "bar", "x": [str(k) for k in counts], "y": list(counts.values()), "marker": {"color": "#5b8def"}}
     return _chart(title, y_title, [bars if counts else None], None if counts else t("charts.nothing_to_show"), height,
                   x_title=x_title)
 
 
-def heatmap_figure(labels: list[str], matrix: list[list[int]], title: str = "Confusion matrix"):
+def heatmap_figure(labels: list[str], matrix: list[list[int]], title: str | None = None):
+    title = title or t("charts.confusion_matrix")
     import plotly.colors
 
     labels = [str(label) for label in labels]
     size = max(320, min(720, 60 * len(labels) + 160))
     cells = {"type": "heatmap", "z": matrix, "x": labels, "y": labels, "colorscale": plotly.colors.get_colorscale("Blues"),
              "text": matrix, "texttemplate": "%{text}",
-             "hovertemplate": "gold %{y}<br>predicted %{x}<br>%{z} example(s)<extra></extra>"}
+             # Plotly's own %{...} fields inside a translated text: they pass through t() as they are.
+             "hovertemplate": t("charts.heatmap_hover", gold="%{y}", predicted="%{x}", count="%{z}") + "<extra></extra>"}
     return _chart(title, t("charts.gold"), [cells], None, size, x_title=t("charts.predicted"), yaxis={"autorange": "reversed"})
 
 

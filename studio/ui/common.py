@@ -38,7 +38,8 @@ def messages_html(items: Iterable[tuple[str, str]]) -> str:
         titles = {"error": t("common.level_error"), "warning": t("common.level_warning"),
                   "info": t("common.level_info"), "ok": t("common.level_ok")}
         title = titles.get(level, level)
-        boxes.append(f'<div class="studio-msg studio-{level}" data-level="{level}"><b>{title}:</b> {body}</div>')
+        title = t("common.level_title", level=title)
+        boxes.append(f'<div class="studio-msg studio-{level}" data-level="{level}"><b>{title}</b> {body}</div>')
     return "\n".join(boxes)
 
 
@@ -55,12 +56,12 @@ def duration(seconds: float | None) -> str:
         return ""
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return t("common.duration_seconds", s=seconds)
     minutes, s = divmod(seconds, 60)
     if minutes < 60:
-        return f"{minutes}m {s:02d}s"
+        return t("common.duration_minutes", m=minutes, s=f"{s:02d}")
     hours, m = divmod(minutes, 60)
-    return f"{hours}h {m:02d}m"
+    return t("common.duration_hours", h=hours, m=f"{m:02d}")
 
 
 def run_duration(record) -> str:
@@ -70,16 +71,21 @@ def run_duration(record) -> str:
 
 
 def metric_text(record) -> str:
+    from studio.ui import words
+
     if record.metric_value is None:
         return ""
     value = record.metric_value
-    return f"{record.metric_name} {value:.4f}" if isinstance(value, float) else f"{record.metric_name} {value}"
+    name = words.metric(record.metric_name) if record.metric_name else ""
+    return f"{name} {value:.4f}" if isinstance(value, float) else f"{name} {value}"
 
 
 def run_choice(record) -> tuple[str, str]:
     """(label, value) for a run dropdown."""
+    from studio.ui import words
+
     name = record.name or record.id
-    label = f"{name} · {record.status}" + (f" · {metric_text(record)}" if record.metric_value is not None else "")
+    label = f"{name} · {words.status(record.status)}" + (f" · {metric_text(record)}" if record.metric_value is not None else "")
     label += f" · {record.id}" if record.name else ""
     return label, record.id
 
@@ -132,32 +138,41 @@ AUTO = "auto"
 
 
 def field_input(cls: type, name: str, value: Any, info: str | None, elem_id: str):
-    """A Gradio input for one dataclass field of the run configuration, by its type."""
+    """A Gradio input for one dataclass field of the run configuration, by its type. The field's
+    name stays the configuration's key (what a config file says); the rest is translated."""
     import typing
 
     import gradio as gr
 
+    from studio.ui.i18n import as_is
+
     tp, optional = _field_type(cls, name)
-    label = name + (" (blank: preset / automatic)" if optional and value is None else "")
+    blank_label = optional and value is None
+    label = t("common.field_blank_is_automatic", name=name) if blank_label else name
     if typing.get_origin(tp) is typing.Literal:
-        return gr.Dropdown(list(typing.get_args(tp)), value=value, label=name, info=info, elem_id=elem_id)
+        # The values are the configuration's own; "auto" alone reads as a word in each language.
+        choices = [(t("common.auto"), choice) if choice == AUTO else (str(choice), choice) for choice in typing.get_args(tp)]
+        return as_is(gr.Dropdown(choices, value=value, label=name, info=info, elem_id=elem_id))
     if tp is bool and optional:
         # Three states: a checkbox has no "automatic", and an untouched one would switch off a
         # choice the worker makes for the machine (packing, TF32, length grouping, ...).
         shown = AUTO if value is None else str(bool(value)).lower()
-        return gr.Dropdown([AUTO, "true", "false"], value=shown, label=name, info=info, elem_id=elem_id)
+        choices = [(t("common.auto"), AUTO), (t("common.yes"), "true"), (t("common.no"), "false")]
+        return as_is(gr.Dropdown(choices, value=shown, label=name, info=info, elem_id=elem_id))
     if tp is bool:
-        return gr.Checkbox(value=bool(value), label=name, info=info, elem_id=elem_id)
+        return as_is(gr.Checkbox(value=bool(value), label=name, info=info, elem_id=elem_id))
     if tp in (int, float) and optional:
         # A text box, not gr.Number: blank must stay blank (the preset decides), never become 0.
-        return gr.Textbox(value="" if value is None else str(value), label=name, info=info, elem_id=elem_id,
-                          placeholder="blank: from the preset / automatic")
+        return as_is(gr.Textbox(value="" if value is None else str(value), label=name, info=info, elem_id=elem_id,
+                                placeholder=t("common.field_blank_placeholder")))
     if tp is int:
-        return gr.Number(value=value, precision=0, label=label, info=info, elem_id=elem_id)
-    if tp is float:
-        return gr.Number(value=value, label=label, info=info, elem_id=elem_id, step=0.01 if value is not None and value < 1 else 1)
-    shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
-    return gr.Textbox(value=shown, label=label, info=info, elem_id=elem_id)
+        box = gr.Number(value=value, precision=0, label=label, info=info, elem_id=elem_id)
+    elif tp is float:
+        box = gr.Number(value=value, label=label, info=info, elem_id=elem_id, step=0.01 if value is not None and value < 1 else 1)
+    else:
+        shown = ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+        box = gr.Textbox(value=shown, label=label, info=info, elem_id=elem_id)
+    return box if blank_label else as_is(box)
 
 
 def field_value(cls: type, name: str, raw: Any) -> Any:
@@ -182,12 +197,12 @@ def field_value(cls: type, name: str, raw: Any) -> Any:
         except (TypeError, ValueError):
             from studio.errors import ConfigError
 
-            raise ConfigError(f"bad value for '{name}': {raw!r} is not a number") from None
+            raise ConfigError(t("common.field_not_a_number", name=name, value=repr(raw))) from None
         if tp is int:
             if not number.is_integer():
                 from studio.errors import ConfigError
 
-                raise ConfigError(f"bad value for '{name}': expected a whole number, got {raw!r}")
+                raise ConfigError(t("common.field_not_whole", name=name, value=repr(raw)))
             return int(number)
         return number
     args = typing.get_args(tp)

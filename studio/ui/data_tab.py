@@ -19,7 +19,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.ui import i18n
+from studio.ui import i18n, words
 from studio.ui.i18n import t
 import pandas as pd
 
@@ -28,6 +28,7 @@ from studio.errors import StudioError
 from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
+from studio.ui.data_profile import profile_text
 from studio.ui.services import Services, username
 
 PAGE_ROWS = 20
@@ -122,7 +123,7 @@ def analyze(state: dict[str, Any], task: str | None = None, columns: dict[str, s
         task_obj = get_task(name)
         data = load_task_data(config, _CachedTask(task_obj))
     except StudioError as error:
-        result.error = error_text(error)
+        result.error = data_error(error)
         return result
     except Exception as error:  # noqa: BLE001 - shown inline, logged with its traceback
         result.error = error_text(error)
@@ -160,21 +161,36 @@ def _raw_table(state: dict[str, Any]):
     return READS.read(get_task(state["task"] or RunConfig().task.name), state["path"])
 
 
+def data_error(error: BaseException) -> str:
+    """A refusal of the data layer (file, line and column, in English as the CLI says it), framed
+    in the page's language; anything else as ``error_text`` shows it."""
+    if isinstance(error, StudioError):
+        return t("data.data_problem", message=str(error))
+    return error_text(error)
+
+
+def separated(delimiter: str) -> str:
+    names = {",": t("data.comma_separated"), "\t": t("data.tab_separated"), ";": t("data.semicolon_separated"),
+             "|": t("data.pipe_separated")}
+    return names.get(delimiter) or t("data.other_separated", delimiter=repr(delimiter))
+
+
 def summary_md(state: dict[str, Any]) -> str:
     if not state.get("path"):
-        return "Upload a file, or pick a sample, to begin."
+        return t("data.upload_a_file_or_pick")
     try:
         table = _raw_table(state)
     except StudioError:
         return f"**{state['name']}**"
-    parts = [f"**{state['name']}**", f"{len(table.df):,} rows", f"{len([c for c in table.df.columns if not str(c).startswith('_')])} columns",
+    parts = [f"**{state['name']}**", t("data.summary_rows", rows=f"{len(table.df):,}"),
+             t("data.summary_columns", columns=len([c for c in table.df.columns if not str(c).startswith('_')])),
              table.format.upper()]
     if table.encoding:
         parts.append(table.encoding)
     if table.delimiter:
-        parts.append({",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}.get(table.delimiter, repr(table.delimiter)) + "-separated")
-    extra = [f"validation file {Path(state['validation_path']).name}" if state.get("validation_path") else "",
-             f"test file {Path(state['test_path']).name}" if state.get("test_path") else ""]
+        parts.append(separated(table.delimiter))
+    extra = [t("data.summary_validation_file", name=Path(state['validation_path']).name) if state.get("validation_path") else "",
+             t("data.summary_test_file", name=Path(state['test_path']).name) if state.get("test_path") else ""]
     return " · ".join(parts + [e for e in extra if e])
 
 
@@ -190,37 +206,46 @@ def preview_page(state: dict[str, Any], page: int) -> tuple[pd.DataFrame, str, i
     page = min(max(0, int(page or 0)), pages - 1)
     chunk = df.iloc[page * PAGE_ROWS:(page + 1) * PAGE_ROWS]
     shown = chunk.apply(lambda column: column.map(cell)).astype(str) if len(chunk) else chunk
-    shown.insert(0, "row", range(page * PAGE_ROWS + 1, page * PAGE_ROWS + len(chunk) + 1))
-    return shown, f"page {page + 1} of {pages} ({len(df):,} rows)", page
+    # The file's own columns keep their names; the row number column is the page's.
+    shown.insert(0, t("data.col_row"), range(page * PAGE_ROWS + 1, page * PAGE_ROWS + len(chunk) + 1))
+    return shown, t("data.page_of", page=page + 1, pages=pages, rows=f"{len(df):,}"), page
 
 
 def messages_for(state: dict[str, Any], analysis: Analysis | None, read_notes: list[str]) -> str:
-    items: list[tuple[str, str]] = [("info", n) for n in read_notes]
+    # Notes and problems are the data layer's English sentences (file, line, column): framed, not rewritten.
+    items: list[tuple[str, str]] = [("info", t("data.data_note", message=n)) for n in read_notes]
     if analysis is None:
         return messages_html(items)
     if analysis.error:
         items.insert(0, ("error", analysis.error))
         return messages_html(items)
-    items += [(p.level if p.level in ("error", "warning") else "info", p.message) for p in analysis.problems]
-    items += [("info", n) for n in analysis.notes]
-    rows = ", ".join(f"{name} {len(df):,}" for name, df in analysis.splits.items())
-    items.insert(0, ("ok", f"the data fits {get_task(analysis.task).title.lower()}: {rows} rows"))
+    items += [(p.level if p.level in ("error", "warning") else "info", t("data.data_note", message=p.message))
+              for p in analysis.problems]
+    items += [("info", t("data.data_note", message=n)) for n in analysis.notes]
+    rows = words.splits({name: f"{len(df):,}" for name, df in analysis.splits.items()})
+    items.insert(0, ("ok", t("data.fits", task=words.task_title(get_task(analysis.task)).lower(), rows=rows)))
     return messages_html(items)
 
 
 def role_updates(task_name: str | None, columns: dict[str, str], available: list[str], slots: int) -> list[Any]:
-    roles = list(get_task(task_name).roles.items()) if task_name else []
+    task = get_task(task_name) if task_name else None
+    roles = list(task.roles) if task else []
     updates = []
     for i in range(slots):
         if i < len(roles):
-            role, description = roles[i]
-            required = role in get_task(task_name).required_roles
+            role = roles[i]
+            required = role in task.required_roles
             value = columns.get(role) if columns.get(role) in available else NO_COLUMN
-            updates.append(gr.update(visible=True, label=f"{role} column" + ("" if required else " (optional)"),
-                                     info=description, choices=[NO_COLUMN] + available, value=value))
+            label = t("data.role_column", role=role) if required else t("data.role_column_optional", role=role)
+            updates.append(gr.update(visible=True, label=label, info=words.role_help(task, role),
+                                     choices=no_column_choices() + available, value=value))
         else:
-            updates.append(gr.update(visible=False, value=NO_COLUMN, choices=[NO_COLUMN]))
+            updates.append(gr.update(visible=False, value=NO_COLUMN, choices=no_column_choices()))
     return updates
+
+
+def no_column_choices() -> list[tuple[str, str]]:
+    return [(t("data.no_column"), NO_COLUMN)]
 
 
 def label_role(task_name: str, splits: dict[str, pd.DataFrame]) -> str | None:
@@ -234,14 +259,14 @@ def label_role(task_name: str, splits: dict[str, pd.DataFrame]) -> str | None:
 
 def profile_of(services: Services, analysis: Analysis) -> tuple[Any, Any, str]:
     """Label distribution and text-length figures, and the profile as text."""
-    from studio.data.profile import choose_max_length, format_profile, profile
+    from studio.data.profile import choose_max_length, profile
 
     if not analysis.ok or not analysis.splits:
         return empty_labels_figure(), empty_lengths_figure(), ""
     task = get_task(analysis.task)
     tokenizer, tokenizer_name = services_tokenizer(services, task)
     lengths: dict[str, list[int]] = {}
-    unit = "tokens"
+    unit = "tokens"  # words when no tokenizer can read the data
     for name, df in analysis.splits.items():
         values: list[int] = []
         if tokenizer is not None:
@@ -260,16 +285,18 @@ def profile_of(services: Services, analysis: Analysis) -> tuple[Any, Any, str]:
     labels = stats.get("labels") or {}
     counts = (labels.get("counts") or {}).get("train") or {}
     shown = dict(list(counts.items())[:40])
-    title = f"{role} distribution (train)" if role else "Labels"
+    title = t("data.chart_distribution", role=role) if role else t("data.chart_labels")
     if labels.get("kind") == "numeric":
-        title = f"{role}: a number per row (regression); see the statistics below"
+        title = t("data.chart_numeric", role=role)
         shown = {}
-    label_fig = charts.bar_figure(shown, title, role or "label", "rows" if labels.get("kind") != "multi" else "count") if role else None
-    by = f"{unit} ({tokenizer_name} tokenizer)" if unit == "tokens" and tokenizer_name else unit
-    length_fig = charts.histogram_figure({"train": lengths.get("train", [])}, limit, f"Text length in {by}", unit)
-    text = format_profile(stats)
+    y_title = t("data.chart_rows") if labels.get("kind") != "multi" else t("data.chart_count")
+    label_fig = charts.bar_figure(shown, title, role or t("data.chart_label_axis"), y_title) if role else None
+    unit_name = t("data.chart_tokens") if unit == "tokens" else t("data.unit_words")
+    by = t("data.by_tokenizer", unit=unit_name, tokenizer=tokenizer_name) if unit == "tokens" and tokenizer_name else unit_name
+    length_fig = charts.histogram_figure({"train": lengths.get("train", [])}, limit, t("data.chart_text_length_in", by=by), unit_name)
+    text = profile_text(stats, unit_name)
     if limit:
-        text += f"\nmax_length would be {limit} {unit} (the 99th percentile of the training texts)"
+        text += "\n" + t("data.max_length_would_be", limit=limit, unit=unit_name)
     return label_fig, length_fig, text
 
 
@@ -335,7 +362,7 @@ def dataset_headers() -> list[str]:
 def datasets_frame(infos) -> pd.DataFrame:
     from studio.ui.common import when
 
-    rows = [[info.name, info.task or "", ", ".join(f"{split} {n:,}" for split, n in info.rows.items()),
+    rows = [[info.name, words.task_title_of(info.task), words.splits({split: f"{n:,}" for split, n in info.rows.items()}),
              info.owner or "—", when(info.saved)] for info in infos]
     return pd.DataFrame(rows, columns=dataset_headers())
 
@@ -344,7 +371,7 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
     """Lay the tab out. Other tabs follow the data through ``data_state.change``; returns the
     handler that lists the saved datasets when a page loads."""
     tasks = list_tasks()
-    slots = max(len(t.roles) for t in tasks)
+    slots = max(len(task.roles) for task in tasks)
     samples = services.samples()
     task_help = field_help(TaskConfig)
 
@@ -363,18 +390,20 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
     messages = gr.HTML("", elem_id="data-messages")
 
     with gr.Row():
-        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label=t("data.task"),
-                           info=t("data.detected_from_the_file_change"), elem_id="data-task", scale=1)
+        task = i18n.fixed_choices(gr.Dropdown(
+            choices=[(t("data.task_choice", title=words.task_title(task), name=task.name), task.name) for task in tasks],
+            value=None, label=t("data.task"), info=t("data.detected_from_the_file_change"), elem_id="data-task", scale=1))
         with gr.Column(scale=3):
             roles = []
             for start in range(0, slots, 4):
                 with gr.Row():
-                    roles += [gr.Dropdown(choices=[NO_COLUMN], value=NO_COLUMN, label=f"column {i + 1}", visible=False,
+                    roles += [gr.Dropdown(choices=no_column_choices(), value=NO_COLUMN, label=t("data.column_n", n=i + 1), visible=False,
                                           elem_id=f"data-role-{i}", min_width=140) for i in range(start, min(slots, start + 4))]
     with gr.Accordion(t("data.task_options"), open=False):
         with gr.Row():
             option_inputs = [field_input(TaskConfig, name, TaskConfig.__dataclass_fields__[name].default,
-                                         task_help.get(name), f"data-option-{name}") for name in TASK_OPTIONS]
+                                         words.field_help(f"task.{name}", task_help.get(name)), f"data-option-{name}")
+                             for name in TASK_OPTIONS]
 
     with gr.Row():
         with gr.Column(scale=3):
@@ -444,7 +473,7 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
             kept = services.keep_upload(path) if file else Path(path)
         except OSError as error:
             state.update(empty_state())
-            return [state, "", messages_html([("error", f"the file could not be stored: {error}")]),
+            return [state, "", messages_html([("error", t("data.not_stored", error=str(error)))]),
                     gr.update(), *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         state.update(path=str(kept), name=Path(path).name, columns={}, page=0, dataset=None, ok=False,
                      validation_path=str(services.keep_upload(val_path)) if val_path else None,
@@ -454,7 +483,7 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
             READS.read(get_task(RunConfig().task.name), kept)
         except StudioError as error:
             state.update(task=None, ok=False)
-            return [state, f"**{state['name']}**", error_html(error), gr.update(value=None),
+            return [state, f"**{state['name']}**", messages_html([("error", data_error(error))]), gr.update(value=None),
                     *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         except Exception as error:  # noqa: BLE001
             state.update(task=None, ok=False)
@@ -494,11 +523,18 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         """Label distribution and token lengths of the current data."""
         state = state or empty_state()
         if not state.get("path") or not state.get("ok"):
-            label_fig, length_fig, text = profile_of(services, Analysis(task=state.get("task") or "", error="no data"))
+            label_fig, length_fig, text = empty_labels_figure(), empty_lengths_figure(), ""
         else:
             label_fig, length_fig, text = profile_of(services, analyze(state))
         # Tasks without a label column (generation) get no label chart.
         return gr.update(value=label_fig, visible=label_fig is not None), length_fig, text
+
+    def rerender(state):
+        """The data shown again as it was checked (after the page's language changed)."""
+        state = dict(state or empty_state())
+        if state.get("path") and not state.get("task"):
+            return [gr.skip()] * len(outputs_main)  # an unreadable file: its message stays
+        return _render(state, analyze(state) if state.get("path") else None)
 
     def page_fn(state, delta):
         state = dict(state or empty_state())
@@ -512,10 +548,10 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
 
         state = dict(state or empty_state())
         if not state.get("path"):
-            return state, messages_html([("error", "there is no data to save yet: upload a file first")])
+            return state, messages_html([("error", t("data.nothing_to_save"))])
         name = (name or "").strip()
         if not name:
-            return state, messages_html([("error", "give the dataset a name")])
+            return state, messages_html([("error", t("data.name_the_dataset"))])
         exists = name in list_datasets(services.workspace.datasets)
         if exists and not replace_existing:
             return state, messages_html([("error", t("data.dataset_exists", name=name))])
@@ -540,8 +576,8 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         except StudioError as error:
             return state, error_html(error)
         state["dataset"] = name
-        rows = ", ".join(f"{k} {len(v):,}" for k, v in analysis.splits.items())
-        return state, messages_html([("ok", f"saved dataset '{name}' ({rows} rows); pick it in the Train tab")])
+        rows = words.splits({k: f"{len(v):,}" for k, v in analysis.splits.items()})
+        return state, messages_html([("ok", t("data.saved", name=name, rows=rows))])
 
     split_inputs = [val_share, test_share, stratify, seed]
     remap_inputs = [task, *roles, *option_inputs, *split_inputs, data_state]
@@ -594,4 +630,6 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         datasets_fn, [dataset_pick], datasets_outputs, api_visibility="private")
     delete_dataset_button.click(delete_fn, [dataset_pick, delete_confirm], [datasets_message, delete_confirm, *datasets_outputs],
                                 api_name="data_delete_dataset")
-    return {"refresh": (datasets_fn, [dataset_pick], datasets_outputs)}
+    return {"refresh": (datasets_fn, [dataset_pick], datasets_outputs),
+            "relabel": [[(datasets_fn, [dataset_pick], datasets_outputs)],
+                        [(rerender, [data_state], outputs_main), (profile_fn, [data_state], profile_outputs)]]}

@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.ui import i18n, words
 from studio.ui.i18n import t
 import pandas as pd
 
@@ -57,6 +58,11 @@ class _Predictions:
 PREDICTIONS = _Predictions()
 
 
+def all_choice() -> list[tuple[str, str]]:
+    """The filter choice that keeps every gold or predicted value."""
+    return [(t("evaluate.all_values"), ALL)]
+
+
 def finished_runs(services: Services) -> list:
     return [r for r in services.jobs.list(limit=500) if (Path(r.run_dir) / "metrics.json").exists()]
 
@@ -71,7 +77,7 @@ def run_task(services: Services, run_id: str):
 def load_metrics(services: Services, run_id: str) -> dict[str, Any]:
     path = services.jobs.run_dir(run_id) / "metrics.json"
     if not path.exists():
-        raise StudioError(f"run {run_id} has no metrics yet (it is {services.jobs.status(run_id)}); they appear when it completes")
+        raise StudioError(t("evaluate.no_metrics", run=run_id, status=words.status(services.jobs.status(run_id))))
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -115,8 +121,8 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     names: list[str] = []
     for split in splits:
         names += [k for k, v in metrics[split].items() if _scalar(v) and k not in names]
-    rows = [[name] + [_fmt(metrics[s].get(name)) for s in splits] for name in names]
-    return pd.DataFrame(rows, columns=["metric", *splits])
+    rows = [[words.metric(name)] + [_fmt(metrics[s].get(name)) for s in splits] for name in names]
+    return pd.DataFrame(rows, columns=[t("runs.col_metric"), *[words.split(s) for s in splits]])
 
 
 def detail_tables(split_metrics: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
@@ -128,9 +134,10 @@ def detail_tables(split_metrics: dict[str, Any]) -> list[tuple[str, pd.DataFrame
         if all(isinstance(v, dict) for v in value.values()):
             columns = list(dict.fromkeys(c for v in value.values() for c in v))
             rows = [[name] + [_fmt(v.get(c)) for c in columns] for name, v in value.items()]
-            tables.append((key.replace("_", " "), pd.DataFrame(rows, columns=["", *columns])))
+            tables.append((words.metric(key), pd.DataFrame(rows, columns=["", *[words.metric(c) for c in columns]])))
         elif all(_scalar(v) for v in value.values()):
-            tables.append((key.replace("_", " "), pd.DataFrame([[k, _fmt(v)] for k, v in value.items()], columns=["", "value"])))
+            tables.append((words.metric(key), pd.DataFrame([[words.metric(k), _fmt(v)] for k, v in value.items()],
+                                                           columns=["", t("evaluate.col_value")])))
     return tables
 
 
@@ -173,7 +180,14 @@ def filter_rows(predictions: list[dict[str, Any]], rows: list[dict[str, Any]], o
 
 def rows_frame(rows: list[dict[str, Any]], indexes: list[int]) -> pd.DataFrame:
     shown = [{"#": i + 1, **{k: cell(v) for k, v in rows[i].items()}} for i in indexes[:SHOWN_ROWS]]
-    return pd.DataFrame(shown)
+    return shown_frame(shown)
+
+
+def shown_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as a table whose headers are the fields' names in the page's language."""
+    yes_no = {True: t("common.yes"), False: t("common.no")}
+    frame = pd.DataFrame([{key: yes_no[value] if isinstance(value, bool) else value for key, value in row.items()} for row in rows])
+    return frame.rename(columns={name: words.column(name) for name in frame.columns if isinstance(name, str)})
 
 
 def highlighted(text: str | None, entities: Any) -> list[tuple[str, str | None]] | None:
@@ -209,16 +223,15 @@ def compare_runs(services: Services, a: str, b: str, split: str) -> tuple[str, p
     task_a, _ = run_task(services, a)
     task_b, _ = run_task(services, b)
     if task_a.name != task_b.name:
-        raise StudioError(f"the runs solve different tasks ({task_a.name} and {task_b.name}); compare runs of one task")
+        raise StudioError(t("evaluate.different_tasks", a=words.task_title(task_a), b=words.task_title(task_b)))
     pa, pb = load_predictions(services, a, split), load_predictions(services, b, split)
     if not pa or not pb:
-        raise StudioError(f"both runs need {split} predictions (a completed run has them)")
+        raise StudioError(t("evaluate.need_predictions", split=words.split(split)))
     ra, rb = rendered(task_a, pa), rendered(task_b, pb)
     inputs_a = [_inputs(p) for p in pa]
     inputs_b = [_inputs(p) for p in pb]
     if len(pa) != len(pb) or inputs_a != inputs_b:
-        raise StudioError(f"the runs were not tested on the same {split} set ({len(pa)} and {len(pb)} examples); "
-                          "compare runs trained on the same saved dataset or with the same split seed")
+        raise StudioError(t("evaluate.not_same_set", split=words.split(split), a=len(pa), b=len(pb)))
     agree, rows = 0, []
     a_right = b_right = 0
     for i, (x, y) in enumerate(zip(ra, rb)):
@@ -230,27 +243,31 @@ def compare_runs(services: Services, a: str, b: str, split: str) -> tuple[str, p
             row: dict[str, Any] = {"#": i + 1}
             for key in dict.fromkeys([*x, *y]):
                 if x.get(key) == y.get(key):
-                    row[key] = cell(x.get(key))
+                    row[words.column(key)] = cell(x.get(key))
                 else:
-                    row[f"{key} (A)"] = cell(x.get(key))
-                    row[f"{key} (B)"] = cell(y.get(key))
+                    row[f"{words.column(key)} (A)"] = cell(x.get(key))
+                    row[f"{words.column(key)} (B)"] = cell(y.get(key))
             ca, cb = pa[i].get("correct"), pb[i].get("correct")
             if ca is not None and cb is not None:
-                row["right"] = "both" if ca and cb else "A" if ca else "B" if cb else "neither"
+                row[RIGHT] = "both" if ca and cb else "A" if ca else "B" if cb else "neither"
             rows.append(row)
     n = len(pa)
     scored = any("correct" in p for p in pa)
-    summary = f"The runs agree on **{agree / n:.1%}** of the {n} {split} examples ({n - agree} disagreements)."
+    summary = t("evaluate.agree", share=f"{agree / n:.1%}", n=n, split=words.split(split), disagreements=n - agree)
     if scored:
-        summary += f" Right: A {a_right / n:.1%}, B {b_right / n:.1%}."
+        summary += " " + t("evaluate.right_shares", a=f"{a_right / n:.1%}", b=f"{b_right / n:.1%}")
         if rows:
-            wins_a = sum(1 for r in rows if r.get("right") == "A")
-            wins_b = sum(1 for r in rows if r.get("right") == "B")
-            summary += f" Where they disagree, A is right {wins_a} time(s) and B {wins_b}."
-    return summary, pd.DataFrame(rows[:SHOWN_ROWS])
+            wins_a = sum(1 for r in rows if r.get(RIGHT) == "A")
+            wins_b = sum(1 for r in rows if r.get(RIGHT) == "B")
+            summary += " " + t("evaluate.wins", a=wins_a, b=wins_b)
+    who = {"both": t("evaluate.right_both"), "neither": t("evaluate.right_neither")}
+    shown = [{**row, RIGHT: who.get(row[RIGHT], row[RIGHT])} if RIGHT in row else row for row in rows[:SHOWN_ROWS]]
+    return summary, pd.DataFrame(shown).rename(columns={RIGHT: t("evaluate.col_right")})
 
 
 _OUTPUT_FREE = {"probabilities", "confidence", "score", "error", "correct"}
+RIGHT = "right"
+"""The comparison table's column saying which run was right (shown under a translated header)."""
 
 
 def _inputs(prediction: dict[str, Any]) -> str:
@@ -285,16 +302,19 @@ def build(services: Services) -> dict[str, Any]:
 
     gr.Markdown(t("evaluate.predictions"))
     with gr.Row():
-        outcome = gr.Radio([(t("evaluate.show_all"), "all"), (t("evaluate.show_correct"), "correct"), (t("evaluate.show_wrong"), "wrong")], value="all", label=t("evaluate.show"), elem_id="eval-outcome", scale=2)
-        gold = gr.Dropdown([ALL], value=ALL, label=t("evaluate.gold"), elem_id="eval-gold", scale=2)
-        predicted = gr.Dropdown([ALL], value=ALL, label=t("evaluate.predicted"), elem_id="eval-predicted", scale=2)
+        outcome = i18n.fixed_choices(gr.Radio(
+            [(t("evaluate.show_all"), "all"), (t("evaluate.show_correct"), "correct"), (t("evaluate.show_wrong"), "wrong")],
+            value="all", label=t("evaluate.show"), elem_id="eval-outcome", scale=2))
+        gold = gr.Dropdown(all_choice(), value=ALL, label=t("evaluate.gold"), elem_id="eval-gold", scale=2)
+        predicted = gr.Dropdown(all_choice(), value=ALL, label=t("evaluate.predicted"), elem_id="eval-predicted", scale=2)
         confidence = gr.Slider(0, 1, value=0, step=0.05, label=t("evaluate.minimum_confidence"), elem_id="eval-confidence", scale=2)
         search = gr.Textbox(label=t("evaluate.search"), elem_id="eval-search", scale=2)
     count = gr.Markdown("", elem_id="eval-count")
     table = gr.Dataframe(interactive=False, elem_id="eval-predictions", max_height=420, wrap=True, max_chars=80)
     gr.Markdown(t("evaluate.select_a_row_to_see"))
-    spans = gr.HighlightedText(label="Entities", visible=False, elem_id="eval-spans", combine_adjacent=False, show_legend=True)
-    gold_spans = gr.HighlightedText(label="Gold entities", visible=False, elem_id="eval-gold-spans", show_legend=True)
+    spans = gr.HighlightedText(label=t("evaluate.entities"), visible=False, elem_id="eval-spans", combine_adjacent=False,
+                               show_legend=True)
+    gold_spans = gr.HighlightedText(label=t("evaluate.gold_entities"), visible=False, elem_id="eval-gold-spans", show_legend=True)
     with gr.Row():
         sides = [gr.Textbox(visible=False, interactive=False, lines=6, max_lines=20, elem_id=f"eval-side-{i}") for i in range(4)]
 
@@ -318,7 +338,8 @@ def build(services: Services) -> dict[str, Any]:
         empty = [pd.DataFrame(), "", hidden, hidden, hidden]
         if not run_id:
             return [messages_html([("info", t("evaluate.no_finished_run"))]), *empty,
-                    gr.update(choices=[ALL], value=ALL), gr.update(choices=[ALL], value=ALL), state, gr.update(), gr.update()]
+                    gr.update(choices=all_choice(), value=ALL), gr.update(choices=all_choice(), value=ALL), state, gr.update(),
+                    gr.update()]
         try:
             metrics = load_metrics(services, run_id)
             task, _ = run_task(services, run_id)
@@ -329,8 +350,8 @@ def build(services: Services) -> dict[str, Any]:
         split_metrics = metrics.get(split_name) or {}
         tables = detail_tables(split_metrics)
         matrix = split_metrics.get("confusion_matrix")
-        confusion_update = (gr.update(visible=True, value=charts.heatmap_figure(matrix["labels"], matrix["matrix"],
-                                                                                f"Confusion matrix ({split_name})"))
+        confusion_update = (gr.update(visible=True, value=charts.heatmap_figure(
+                                matrix["labels"], matrix["matrix"], t("evaluate.confusion_of", split=words.split(split_name))))
                             if isinstance(matrix, dict) and matrix.get("labels") else hidden)
         first = gr.update(visible=True, value=tables[0][1], label=tables[0][0]) if tables else hidden
         second = gr.update(visible=True, value=tables[1][1], label=tables[1][0]) if len(tables) > 1 else hidden
@@ -339,12 +360,14 @@ def build(services: Services) -> dict[str, Any]:
         golds = sorted({str(r["gold"]) for r in rows if "gold" in r})
         preds = sorted({str(r["predicted"]) for r in rows if "predicted" in r})
         state = {"run_id": run_id, "split": split_name, "indexes": []}
-        info = messages_html([("info", f"{task.title}, {split_name} split: {len(predictions)} predictions")])
+        info = messages_html([("info", t("evaluate.loaded", task=words.task_title(task), split=words.split(split_name),
+                                          count=len(predictions)))])
         scored = any("correct" in p for p in predictions)
         confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
-        return [info, metrics_frame(metrics), f"**{split_name} split**" if tables else "", first, second, confusion_update,
-                gr.update(choices=[ALL] + golds[:200], value=ALL, visible=bool(golds)),
-                gr.update(choices=[ALL] + preds[:200], value=ALL, visible=bool(preds)), state,
+        return [info, metrics_frame(metrics), t("evaluate.split_heading", split=words.split(split_name)) if tables else "",
+                first, second, confusion_update,
+                gr.update(choices=all_choice() + golds[:200], value=ALL, visible=bool(golds)),
+                gr.update(choices=all_choice() + preds[:200], value=ALL, visible=bool(preds)), state,
                 gr.update(visible=scored, value="all"), gr.update(visible=confident, value=0)]
 
     def browse_fn(state, outcome_v, gold_v, predicted_v, min_conf, text):
@@ -357,8 +380,11 @@ def build(services: Services) -> dict[str, Any]:
         rows = with_base(rendered(task, predictions), rendered(task, base_predictions(services, run_id, split_name)))
         indexes = filter_rows(predictions, rows, outcome_v, gold_v, predicted_v, float(min_conf or 0), text)
         state = {**state, "indexes": indexes}
-        more = f" (showing the first {SHOWN_ROWS})" if len(indexes) > SHOWN_ROWS else ""
-        return state, rows_frame(rows, indexes), f"{len(indexes)} of {len(rows)} predictions{more}"
+        if len(indexes) > SHOWN_ROWS:
+            count_text = t("evaluate.count_first", shown=len(indexes), total=len(rows), first=SHOWN_ROWS)
+        else:
+            count_text = t("evaluate.count", shown=len(indexes), total=len(rows))
+        return state, rows_frame(rows, indexes), count_text
 
     def select_fn(state, event: gr.SelectData):
         """One prediction in full: highlighted spans, or its texts side by side."""
@@ -380,7 +406,7 @@ def build(services: Services) -> dict[str, Any]:
             return [gr.update(visible=True, value=ents), gr.update(visible=gold_ents is not None, value=gold_ents),
                     *([hidden] * 4)]
         fields = side_by_side(prediction, row)
-        updates = [gr.update(visible=True, label=key, value=value) for key, value in fields]
+        updates = [gr.update(visible=True, label=words.column(key), value=value) for key, value in fields]
         updates += [hidden] * (4 - len(updates))
         return [hidden, hidden, *updates]
 
@@ -388,9 +414,9 @@ def build(services: Services) -> dict[str, Any]:
         """Agreement of two runs on the same test set, and where they disagree."""
         hidden = gr.update(visible=False, value=pd.DataFrame())
         if not a or not b:
-            return messages_html([("info", "pick run A above and run B here")]), hidden
+            return messages_html([("info", t("evaluate.pick_a_and_b"))]), hidden
         if a == b:
-            return messages_html([("info", "pick two different runs")]), hidden
+            return messages_html([("info", t("evaluate.pick_two_different"))]), hidden
         try:
             summary, frame = compare_runs(services, a, b, split_name or "test")
         except Exception as error:  # noqa: BLE001
@@ -408,4 +434,6 @@ def build(services: Services) -> dict[str, Any]:
           browse_outputs, api_name="eval_predictions")
     table.select(select_fn, [eval_state], [spans, gold_spans, *sides], api_name="eval_row")
     compare.click(compare_fn, [run, other, split], [compare_md, compare_table], api_name="eval_compare")
-    return {"refresh": (runs_fn, [run, other], [run, other])}
+    return {"refresh": (runs_fn, [run, other], [run, other]),
+            "relabel": [[(runs_fn, [run, other], [run, other])],
+                        [(load_fn, [run, split, eval_state], load_outputs), (browse_fn, browse_inputs, browse_outputs)]]}

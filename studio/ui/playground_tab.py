@@ -15,17 +15,19 @@ from typing import Any
 
 import gradio as gr
 
+from studio.ui import words
 from studio.ui.i18n import t
 import pandas as pd
 
 from studio.errors import StudioError
 from studio.tasks import get_task
 from studio.ui.common import cell, error_html, messages_html, run_choice
-from studio.ui.evaluate_tab import highlighted
+from studio.ui.evaluate_tab import highlighted, shown_frame
 from studio.ui.services import Services
 
 NONE = ""
 BASE = "@base"
+SOURCE_NAME = "the playground input"
 
 
 def model_runs(services: Services) -> list:
@@ -128,11 +130,12 @@ def input_frame(trained, text: str, pair: str | None = None, history: list[dict[
     for columns, data in attempts:
         config.data.columns = columns
         try:
-            df, _problems = task.normalize(pd.DataFrame(data), config, "the playground input", labeled=False)
+            # The source name only appears in the data layer's messages, which stay English.
+            df, _problems = task.normalize(pd.DataFrame(data), config, SOURCE_NAME, labeled=False)
             return df
         except StudioError as error:
             last = error
-    raise last or StudioError("this run's task takes no text input")
+    raise last or StudioError(t("playground.no_text_input"))
 
 
 def decoding_meta(trained, overrides: dict[str, Any]):
@@ -178,7 +181,7 @@ def display(task, prediction: dict[str, Any]) -> list[Any]:
         if shown is None:
             shown = next((v for v in row.values() if isinstance(v, str)), "")
         text = gr.update(visible=True, value=shown)
-    table = pd.DataFrame([{k: cell(v) for k, v in row.items() if v is not None and v != ""}])
+    table = shown_frame([{k: cell(v) for k, v in row.items() if v is not None and v != ""}])
     return [label, spans, text, table]
 
 
@@ -208,8 +211,8 @@ def build(services: Services) -> dict[str, Any]:
         for side in ("a", "b"):
             with gr.Column(visible=side == "a") as column:
                 title = gr.Markdown("", elem_id=f"play-title-{side}")
-                label = gr.Label(label="Prediction", num_top_classes=10, visible=False, elem_id=f"play-label-{side}")
-                spans = gr.HighlightedText(label="Entities", visible=False, show_legend=True, elem_id=f"play-spans-{side}")
+                label = gr.Label(label=t("playground.prediction"), num_top_classes=10, visible=False, elem_id=f"play-label-{side}")
+                spans = gr.HighlightedText(label=t("evaluate.entities"), visible=False, show_legend=True, elem_id=f"play-spans-{side}")
                 output = gr.Textbox(label=t("playground.output"), lines=6, visible=False, interactive=False, elem_id=f"play-output-{side}")
                 row = gr.Dataframe(label=t("playground.as_in_the_evaluation_table"), interactive=False, elem_id=f"play-row-{side}")
             sides.append((column, title, label, spans, output, row))
@@ -225,7 +228,7 @@ def build(services: Services) -> dict[str, Any]:
     def _b_choices(choices, a, current_b):
         options = [(t("playground.none"), NONE)] + [c for c in choices if c[1] != a]
         if generative(services, a):
-            options.insert(1, ("base model of the run (before fine-tuning)", BASE))
+            options.insert(1, (t("playground.base_choice"), BASE))
         values = [o[1] for o in options]
         return gr.update(choices=options, value=current_b if current_b in values else NONE)
 
@@ -258,9 +261,9 @@ def build(services: Services) -> dict[str, Any]:
         hidden = gr.update(visible=False)
         blank_side = [gr.update(visible=False), "", hidden, hidden, hidden, pd.DataFrame()]
         if not a:
-            return [messages_html([("error", "no finished run yet: train one in the Train tab")]), *blank_side, *blank_side]
+            return [messages_html([("error", t("evaluate.no_finished_run"))]), *blank_side, *blank_side]
         if not (text_v or "").strip():
-            return [messages_html([("error", "type some text first")]), gr.update(visible=True), "", hidden, hidden, hidden,
+            return [messages_html([("error", t("playground.type_first"))]), gr.update(visible=True), "", hidden, hidden, hidden,
                     pd.DataFrame(), *blank_side]
         decoding = decoding_kwargs(max_new_v, temperature_v, top_p_v) if generative(services, a) else {}
         out: list[Any] = []
@@ -274,7 +277,7 @@ def build(services: Services) -> dict[str, Any]:
                 prediction = predict_one(services, run_id, text_v, pair_v, decoding, base)
                 record = services.jobs.get(run_id)
                 name = record.name or run_id
-                name = f"base model of {name}" if base else f"{name} <small>{run_id}</small>"
+                name = t("playground.base_of", name=name) if base else f"{name} <small>{run_id}</small>"
                 out += [gr.update(visible=True), f"**{name}**", *display(trained.task, prediction)]
             except Exception as error:  # noqa: BLE001
                 problems.append(error)
@@ -290,4 +293,4 @@ def build(services: Services) -> dict[str, Any]:
     side_outputs = [component for side in sides for component in side]
     gr.on([run_button.click, text.submit], predict_fn, [run_a, run_b, text, pair, max_new, temperature, top_p],
           [message, *side_outputs], api_name="playground_predict", concurrency_limit=2, concurrency_id="models")
-    return {"refresh": (runs_fn, [run_a, run_b], [run_a, run_b])}
+    return {"refresh": (runs_fn, [run_a, run_b], [run_a, run_b]), "relabel": [[(runs_fn, [run_a, run_b], [run_a, run_b])]]}

@@ -17,7 +17,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.ui import i18n
+from studio.ui import i18n, words
 from studio.ui.i18n import t
 import pandas as pd
 import yaml
@@ -30,7 +30,12 @@ from studio.ui.services import Services
 
 STATUSES = ["queued", "starting", "running", "completed", "failed", "cancelled", "interrupted"]
 MOVES = ("top", "up", "down", "bottom")
-COLUMNS = ["run", "name", "task", "backbone", "status", "metric", "duration", "owner", "created"]
+
+
+def columns() -> list[str]:
+    """The runs table's headers, in the page's language."""
+    return [t("runs.col_run"), t("runs.col_name"), t("runs.col_task"), t("runs.col_backbone"), t("runs.col_status"),
+            t("runs.col_metric"), t("runs.col_duration"), t("runs.col_owner"), t("runs.col_created")]
 
 
 def runs_frame(services: Services, statuses: list[str] | None, task: str | None, owner: str | None, search: str | None):
@@ -40,10 +45,10 @@ def runs_frame(services: Services, statuses: list[str] | None, task: str | None,
         records = [r for r in records if needle in " ".join(str(x) for x in (r.id, r.name, r.backbone, r.task, r.owner)).lower()]
     rows = []
     for r in records:
-        status = f"{r.status} (#{r.position})" if r.status == "queued" and r.position else r.status
-        rows.append([r.id, r.name or "", r.task or "", _short_backbone(r.backbone), status, metric_text(r),
+        status = words.status(r.status) + (f" (#{r.position})" if r.status == "queued" and r.position else "")
+        rows.append([r.id, r.name or "", words.task_title_of(r.task), _short_backbone(r.backbone), status, metric_text(r),
                      run_duration(r), r.owner or "—", when(r.created)])
-    return pd.DataFrame(rows, columns=COLUMNS), records
+    return pd.DataFrame(rows, columns=columns()), records
 
 
 def _short_backbone(name: str | None) -> str:
@@ -67,13 +72,14 @@ def config_diff_html(services: Services, a: str | None, b: str | None) -> str:
         left = _flat(yaml.safe_load((services.jobs.run_dir(a) / "config.yaml").read_text(encoding="utf-8")) or {})
         right = _flat(yaml.safe_load((services.jobs.run_dir(b) / "config.yaml").read_text(encoding="utf-8")) or {})
     except (OSError, StudioError, yaml.YAMLError) as error:
-        return error_html(error if isinstance(error, StudioError) else StudioError(f"a config cannot be read: {error}"))
+        return error_html(error if isinstance(error, StudioError) else StudioError(t("runs.config_unreadable", error=str(error))))
     keys = [k for k in dict.fromkeys([*left, *right]) if left.get(k) != right.get(k)]
     if not keys:
-        return messages_html([("info", "the two configurations are identical")])
+        return messages_html([("info", t("runs.configs_identical"))])
     rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_show(left.get(k)))}</td>"
                    f"<td>{html.escape(_show(right.get(k)))}</td></tr>" for k in keys)
-    return (f'<table class="studio-diff"><thead><tr><th>setting</th><th>{html.escape(a)}</th><th>{html.escape(b)}</th></tr></thead>'
+    return (f'<table class="studio-diff"><thead><tr><th>{html.escape(t("runs.col_setting"))}</th><th>{html.escape(a)}</th>'
+            f'<th>{html.escape(b)}</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>")
 
 
@@ -104,7 +110,7 @@ def model_zip(services: Services, run_id: str) -> Path:
     run_dir = services.jobs.run_dir(run_id)
     model = run_dir / "model"
     if not (model / "task.json").exists():
-        raise StudioError(f"run {run_id} has no finished model to download (it is {services.jobs.status(run_id)})")
+        raise StudioError(t("runs.no_model", run=run_id, status=words.status(services.jobs.status(run_id))))
     target = export_folder(services, run_id) / f"{run_id}-model"
     # Include the config and the model card so the zip is usable on its own.
     staging = export_folder(services, run_id) / ".zip-staging"
@@ -121,7 +127,7 @@ def model_zip(services: Services, run_id: str) -> Path:
 def config_file(services: Services, run_id: str) -> Path:
     source = services.jobs.run_dir(run_id) / "config.yaml"
     if not source.exists():
-        raise StudioError(f"run {run_id} has no config.yaml")
+        raise StudioError(t("runs.no_config", run=run_id))
     target = export_folder(services, run_id) / f"{run_id}.yaml"
     shutil.copyfile(source, target)
     return target
@@ -137,7 +143,7 @@ def predictions_csv(services: Services, run_id: str) -> Path:
     files = [run_dir / f"predictions_{split}.jsonl" for split in ("test", "validation")]
     found = [f for f in files if f.exists()]
     if not found:
-        raise StudioError(f"run {run_id} has no predictions yet (they are written when a run completes)")
+        raise StudioError(t("runs.no_predictions", run=run_id))
     rows = []
     for path in found:
         split = path.stem.removeprefix("predictions_")
@@ -167,13 +173,15 @@ def queue_choices(services: Services, current: str | None = None):
 # ---- layout -------------------------------------------------------------------------------------
 def build(services: Services) -> dict[str, Any]:
     with gr.Row():
-        status_filter = gr.Dropdown(STATUSES, value=[], multiselect=True, label=t("runs.status"), elem_id="runs-status", scale=2)
-        task_filter = gr.Dropdown([(t("runs.all_tasks"), "")] + [(t.title, t.name) for t in list_tasks()], value="", label=t("runs.task"),
+        status_filter = gr.Dropdown([(words.status(status), status) for status in STATUSES], value=[], multiselect=True,
+                                    label=t("runs.status"), elem_id="runs-status", scale=2)
+        task_filter = gr.Dropdown([(t("runs.all_tasks"), "")] + [(words.task_title(task), task.name) for task in list_tasks()],
+                                  value="", label=t("runs.task"),
                                   elem_id="runs-task", scale=2)
         owner_filter = gr.Textbox(label=t("runs.owner"), elem_id="runs-owner", scale=1)
         search = gr.Textbox(label=t("runs.search"), placeholder=t("runs.id_name_backbone"), elem_id="runs-search", scale=2)
         refresh = gr.Button(t("runs.refresh"), elem_id="runs-refresh", scale=1)
-    table = gr.Dataframe(headers=COLUMNS, interactive=False, elem_id="runs-table", max_height=380, wrap=True,
+    table = gr.Dataframe(headers=columns(), interactive=False, elem_id="runs-table", max_height=380, wrap=True,
                          column_widths=["21%", "12%", "10%", "11%", "9%", "12%", "7%", "7%", "11%"])
 
     gr.Markdown(t("runs.compare"))
@@ -230,7 +238,7 @@ def build(services: Services) -> dict[str, Any]:
 
     def _download(maker, run_id, request):
         if not run_id:
-            return gr.update(visible=False, value=None), messages_html([("error", "pick a run first")])
+            return gr.update(visible=False, value=None), messages_html([("error", t("runs.pick_a_run"))])
         try:
             services.check_may_download(request, run_id)
         except StudioError as error:
@@ -240,7 +248,7 @@ def build(services: Services) -> dict[str, Any]:
             path = maker(services, run_id)
         except Exception as error:  # noqa: BLE001
             return gr.update(visible=False, value=None), error_html(error)
-        return gr.update(visible=True, value=str(path)), messages_html([("ok", f"{path.name} is ready below")])
+        return gr.update(visible=True, value=str(path)), messages_html([("ok", t("runs.ready_below", file=path.name))])
 
     def download_model_fn(run_id, request: gr.Request = None):
         """The run's model folder, config, model card and metrics as one zip (owner or admin)."""
@@ -285,16 +293,18 @@ def build(services: Services) -> dict[str, Any]:
     def delete_fn(run_id, sure, statuses, task, owner, text, current_overlay, a, b, request: gr.Request = None):
         """Delete a finished run and its files (cancel an active run first)."""
         if not run_id:
-            return messages_html([("error", "pick a run first")]), gr.update(), *list_fn(statuses, task, owner, text, current_overlay, a, b, None)
+            return (messages_html([("error", t("runs.pick_a_run"))]), gr.update(),
+                    *list_fn(statuses, task, owner, text, current_overlay, a, b, None))
         if not sure:
-            return messages_html([("error", "tick the confirmation box first")]), gr.update(), *list_fn(statuses, task, owner, text, current_overlay, a, b, run_id)
+            return (messages_html([("error", t("data.tick_to_delete"))]), gr.update(),
+                    *list_fn(statuses, task, owner, text, current_overlay, a, b, run_id))
         try:
             services.check_may_change(request, services.jobs.get(run_id))
             run_dir = str(services.jobs.run_dir(run_id))
             services.jobs.delete(run_id)
             services.models.drop(run_dir)
             shutil.rmtree(services.exports / run_id, ignore_errors=True)
-            text_out = messages_html([("ok", f"deleted run {run_id}")])
+            text_out = messages_html([("ok", t("runs.deleted", run=run_id))])
         except StudioError as error:
             text_out = error_html(error)
         return text_out, gr.update(value=False), *list_fn(statuses, task, owner, text, current_overlay, a, b, None)
@@ -315,4 +325,6 @@ def build(services: Services) -> dict[str, Any]:
                  api_name="runs_delete")
     for direction, button in move_buttons.items():
         button.click(mover(direction), [queued], [queued, queue_message], api_name=f"runs_queue_{direction}")
-    return {"refresh": (list_fn, list_inputs, list_outputs), "admin_only": [queue_panel]}
+    return {"refresh": (list_fn, list_inputs, list_outputs), "admin_only": [queue_panel],
+            "relabel": [[(list_fn, list_inputs, list_outputs)], [(overlay_fn, [overlay_runs], [overlay_plot])],
+                        [(diff_fn, [diff_a, diff_b], [diff])]]}

@@ -72,5 +72,14 @@ def build(services: Services) -> dict[str, Any]:
             return [error_html(error), gr.skip(), gr.skip(), gr.skip(), gr.skip()]
         return shown(saved, messages_html([("ok", t("settings.saved")), ("info", changed_text(saved))]))
 
+    def note_fn(request: gr.Request = None):
+        """The notes of the tab again (the page's language changed); the fields keep what was typed."""
+        if not services.is_admin(request):
+            return ["", ""]
+        try:
+            return [messages_html([("info", changed_text(services.settings()))]), fixed_roots_md(services)]
+        except StudioError as error:
+            return [error_html(error), fixed_roots_md(services)]
+
     saved = save.click(save_fn, [roots, trust, limit], outputs, api_name="settings_save")
-    return {"refresh": (load_fn, [], outputs), "saved": saved}
+    return {"refresh": (load_fn, [], outputs), "saved": saved, "relabel": [[(note_fn, [], [message, fixed])]]}

@@ -19,7 +19,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.ui import i18n
+from studio.ui import i18n, words
 from studio.ui.i18n import t
 
 from studio.config import RunConfig, field_help
@@ -78,9 +78,10 @@ def data_choices(services: Services, data_state: dict[str, Any] | None) -> list[
 
     choices = []
     if data_state and data_state.get("path"):
-        status = "ready" if data_state.get("ok") else "has problems, see the Data tab"
-        choices.append((f"Data tab: {data_state.get('name')} ({status})", UPLOAD))
-    choices += [(f"saved dataset: {name}", DATASET + name) for name in list_datasets(services.workspace.datasets)]
+        name = data_state.get("name")
+        label = t("train.data_tab_ready", name=name) if data_state.get("ok") else t("train.data_tab_problems", name=name)
+        choices.append((label, UPLOAD))
+    choices += [(t("train.saved_dataset", name=name), DATASET + name) for name in list_datasets(services.workspace.datasets)]
     return choices
 
 
@@ -91,7 +92,7 @@ def dataset_meta(services: Services, name: str) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise ConfigError(f"saved dataset '{name}' cannot be read; save it again from the Data tab") from None
+        raise ConfigError(t("train.dataset_unreadable", name=name)) from None
     meta.pop("_store", None)
     return meta
 
@@ -109,16 +110,19 @@ def backbone_choices(services: Services, task_name: str | None) -> list[tuple[st
     offline = set()
     for kind in kinds:
         offline.update(offline_choices(kind))
-    choices = []
+    ready, download = [], []
     for entry in catalog.CATALOG:
         if entry.kind not in kinds:
             continue
-        where = ("bundled, works offline" if entry.bundled else "cached, works offline") if entry.name in offline else "hub download"
-        choices.append((f"{entry.name} · {entry.kind} · {entry.size} · {where}", entry.name))
+        if entry.name in offline:
+            where = t("train.bundled_offline") if entry.bundled else t("train.cached_offline")
+        else:
+            where = t("train.hub_download")
+        (ready if entry.name in offline else download).append((f"{entry.name} · {entry.kind} · {entry.size} · {where}", entry.name))
     for folder in local_models(services):
-        choices.append((f"{folder.name} · local folder · {folder}", str(folder)))
-    # Offline ones first, then the rest in catalog order.
-    return sorted(choices, key=lambda c: ("offline" not in c[0] and "local folder" not in c[0]))
+        ready.append((t("train.local_folder", name=folder.name, folder=str(folder)), str(folder)))
+    # Offline ones first (catalog models, then the allowed folders), then the rest in catalog order.
+    return ready + download
 
 
 def local_models(services: Services) -> list[Path]:
@@ -147,10 +151,10 @@ def build_config(services: Services, data_state: dict[str, Any] | None, source: 
     from studio.ui.data_tab import make_config
 
     if not source:
-        raise ConfigError("choose the data to train on: upload a file in the Data tab, or pick a saved dataset")
+        raise ConfigError(t("train.choose_data"))
     if source == UPLOAD:
         if not data_state or not data_state.get("path"):
-            raise ConfigError("the Data tab has no file yet: upload one there first")
+            raise ConfigError(t("train.data_tab_empty"))
         same_task = not task_name or task_name == data_state.get("task")
         base = make_config(data_state, task_name or data_state["task"], None if same_task else {}).to_dict()
     elif source.startswith(DATASET):
@@ -163,9 +167,9 @@ def build_config(services: Services, data_state: dict[str, Any] | None, source: 
             "data": {"dataset": dataset, "columns": meta.get("columns") or {} if same_task else {}},
         }).to_dict()
     else:
-        raise ConfigError(f"unknown data choice {source!r}")
+        raise ConfigError(t("train.unknown_data_choice", choice=repr(source)))
     if not backbone or not str(backbone).strip():
-        raise ConfigError("choose a backbone (a catalog model, a hub id, or an allowed local folder)")
+        raise ConfigError(t("train.choose_backbone"))
     base["name"] = (name or "").strip() or None
     base["model"]["backbone"] = str(backbone).strip()
     base["method"]["kind"] = method or "full"
@@ -231,9 +235,8 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
         # state from the parameter count alone.
         trainable = parameters * (0.01 if resolved.method.kind == "lora" else 1.0)
         memory = (parameters * 4 + trainable * 12) / 2**30
-        return (f"**Estimate**: {entry.name} has {entry.size} parameters: at least **{_memory(memory)}** of memory "
-                "for weights, gradients and optimizer state (activations come on top)"
-                + (f" · {steps:,} steps" if steps else "") + ".")
+        steps_text = t("train.estimate_steps_suffix", steps=f"{steps:,}") if steps else ""
+        return t("train.estimate_from_size", name=entry.name, size=entry.size, memory=_memory(memory), steps=steps_text)
     est = estimate(model_config, batch_size=tc.batch_size, seq_len=seq_len,
                    lora_r=resolved.method.lora.r if resolved.method.kind == "lora" else None,
                    half_precision=on_gpu and tc.precision != "fp32", causal_lm=get_task(config.task.name).model_kind != "encoder",
@@ -241,15 +244,16 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
                    steps=steps, parameters=parameters)
     if est is None:
         return t("train.estimate_no_shape")
-    where = f"{len(gpus)} GPU(s)" if on_gpu else "CPU"
-    parts = [f"**Estimate** ({where}, preset {tc.preset}: {tc.epochs:g} epoch(s), batch {tc.batch_size}, lr {tc.learning_rate:g}, "
-             f"max length {'auto' if config.training.max_length is None else seq_len}):",
-             f"about **{_memory(est.total_gib)}** of memory", f"{est.trainable:,} trainable parameters"]
+    where = t("train.estimate_gpus", count=len(gpus)) if on_gpu else "CPU"
+    length = t("common.auto") if config.training.max_length is None else seq_len
+    parts = [t("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}", batch=tc.batch_size,
+               lr=f"{tc.learning_rate:g}", length=length),
+             t("train.estimate_memory", memory=_memory(est.total_gib)), t("train.estimate_trainable", count=f"{est.trainable:,}")]
     if steps:
-        parts.append(f"{steps:,} steps")
+        parts.append(t("train.estimate_steps", steps=f"{steps:,}"))
     if est.total_seconds is not None:
-        took = "a few seconds" if est.total_seconds < 10 else duration(est.total_seconds)
-        parts.append(f"roughly **{took}** of training (rough: data loading and evaluation come on top)")
+        took = t("train.estimate_few_seconds") if est.total_seconds < 10 else duration(est.total_seconds)
+        parts.append(t("train.estimate_time", took=took))
     return " · ".join(parts)
 
 
@@ -275,27 +279,34 @@ def status_html(record, series: charts.RunSeries | None) -> str:
         return messages_html([("info", t("train.no_run_yet"))])
     title = html.escape(record.name or record.id)
     status = record.status
-    bits = [f"<b>{title}</b> <code>{html.escape(record.id)}</code>", f"status: <b>{status}</b>"]
+    bits = [f"<b>{title}</b> <code>{html.escape(record.id)}</code>",
+            t("train.status_is", status=f"<b>{html.escape(words.status(status))}</b>")]
     if status == "queued" and record.position:
         ahead = record.position - 1
-        bits.append(f"queue position {record.position}" + (f" ({ahead} run{'s' if ahead != 1 else ''} ahead)" if ahead else " (next)"))
+        if not ahead:
+            bits.append(t("train.queue_next", position=record.position))
+        else:
+            bits.append(t("train.queue_ahead", position=record.position, ahead=ahead) if ahead != 1
+                        else t("train.queue_one_ahead", position=record.position))
     if record.devices:
-        bits.append("on " + ", ".join(record.devices))
+        bits.append(html.escape(t("train.on_devices", devices=", ".join(record.devices))))
     if record.metric_value is not None:
-        bits.append(metric_text(record))
+        bits.append(html.escape(metric_text(record)))
     out = '<div class="studio-status">' + " · ".join(bits) + "</div>"
     if status == "failed" or record.error_message:
+        # The worker's own message is English (it is also in events.jsonl and the CLI): framed.
         level = "error" if status == "failed" else "warning"
-        text = record.error_message or (series.error if series else None) or "the run failed"
+        reason = record.error_message or (series.error if series else None)
+        text = t("train.run_error", message=reason) if reason else t("train.run_failed")
         if record.error_hint:
-            text += f"\nhint: {record.error_hint}"
+            text += "\n" + t("train.run_hint", hint=record.error_hint)
         out += messages_html([(level, text)])
     elif status == "completed":
-        out += messages_html([("ok", "finished: open Evaluate for the metrics and predictions, or Playground to try it")])
+        out += messages_html([("ok", t("train.finished"))])
     elif status == "cancelled":
-        out += messages_html([("info", "cancelled; Resume continues from the last checkpoint")])
+        out += messages_html([("info", t("train.cancelled"))])
     elif status == "interrupted":
-        out += messages_html([("warning", "interrupted (the worker stopped without a final status); Resume continues from the last checkpoint")])
+        out += messages_html([("warning", t("train.interrupted"))])
     return out
 
 
@@ -305,20 +316,22 @@ def progress_html(record, series: charts.RunSeries | None) -> str:
     total = series.total or record.total_steps
     step = series.step if series.step is not None else record.step
     if not total:
-        label = {"queued": "waiting in the queue", "starting": "starting the worker…"}.get(record.status, record.status)
+        label = {"queued": t("train.progress_queued"), "starting": t("train.progress_starting")}.get(
+            record.status, words.status(record.status))
         share = 0.0
     else:
         step = step or 0
         share = min(1.0, step / total) if total else 0.0
-        label = f"{step} / {total} steps · {share:.0%}"
+        parts = [t("train.progress_steps", step=step, total=total, share=f"{share:.0%}")]
         if series.epoch is not None:
-            label += f" · epoch {series.epoch:.2f}"
+            parts.append(t("train.progress_epoch", epoch=f"{series.epoch:.2f}"))
         if record.status == "running" and series.eta_s is not None:
-            label += f" · ETA {duration(series.eta_s) or 'under a second'}"
+            parts.append(t("train.progress_eta", eta=duration(series.eta_s) or t("train.progress_under_a_second")))
         if series.elapsed_s:
-            label += f" · elapsed {duration(series.elapsed_s)}"
+            parts.append(t("train.progress_elapsed", elapsed=duration(series.elapsed_s)))
+        label = " · ".join(parts)
     if record.status == "completed":
-        share, label = 1.0, f"done · {label}" if total else "done"
+        share, label = 1.0, t("train.progress_done_after", label=label) if total else t("train.progress_done")
     return (f'<div class="studio-progress" id="run-progress-bar" data-share="{share:.3f}">'
             f'<div class="bar" style="width:{share * 100:.1f}%"></div><div class="text">{html.escape(label)}</div></div>')
 
@@ -331,7 +344,7 @@ def log_text(services: Services, record, series: charts.RunSeries | None) -> str
         except OSError:
             tail = []
         if tail:
-            lines += ["", "last lines of worker.log:"] + tail
+            lines += ["", t("train.log_tail")] + tail
     # Every member may watch any run: should a library ever print a hub token, the page must not show it.
     from studio.credentials import redact
 
@@ -344,6 +357,8 @@ class TrainTab:
     """(function, inputs, outputs) to run when a page loads: re-attach to a run, list the data."""
     refresh_trust: tuple[Any, list, list]
     """(function, inputs, outputs) that enables the trust_remote_code switch as the settings say."""
+    relabel: list[list[tuple[Any, list, list]]]
+    """Chains of (function, inputs, outputs) that show the handlers' texts again in a new language."""
 
 
 def remote_code_allowed(services: Services) -> bool:
@@ -371,8 +386,9 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     with gr.Row():
         source = gr.Dropdown(choices=data_choices(services, None), value=None, label=t("train.data"), elem_id="train-data", scale=3,
                              info=t("train.the_file_checked_in_the"))
-        task = gr.Dropdown(choices=[(f"{t.title} ({t.name})", t.name) for t in tasks], value=None, label=t("train.task"),
-                           elem_id="train-task", scale=2)
+        task = i18n.fixed_choices(gr.Dropdown(
+            choices=[(t("data.task_choice", title=words.task_title(task), name=task.name), task.name) for task in tasks],
+            value=None, label=t("train.task"), elem_id="train-task", scale=2))
         run_name = gr.Textbox(label=t("train.run_name"), placeholder=t("train.optional_e_g_reviews_minilm"), elem_id="train-name", scale=2)
     with gr.Row():
         backbone = gr.Dropdown(choices=backbone_choices(services, None), value=None, allow_custom_value=True, label=t("train.backbone"),
@@ -382,7 +398,8 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                           elem_id="train-method", scale=2)
         preset = gr.Radio([(t("train.preset_quick"), "quick"), (t("train.preset_balanced"), "balanced"), (t("train.preset_best"), "best")], value="balanced", label=t("train.preset"),
                           info=t("train.quick_one_epoch_best_longer"), elem_id="train-preset", scale=3)
-        device = gr.Dropdown(["auto", "cpu"] + (["cuda"] if gpus else []), value="auto", label=t("train.device"), elem_id="train-device", scale=1)
+        device = gr.Dropdown([(t("common.auto"), "auto"), ("CPU", "cpu")] + ([("CUDA", "cuda")] if gpus else []), value="auto",
+                             label=t("train.device"), elem_id="train-device", scale=1)
         gpu_count = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, len(gpus)), label=t("train.gpus"), visible=len(gpus) > 1,
                               elem_id="train-gpus", scale=1)
     with gr.Accordion(t("train.advanced_every_setting_blank_from"), open=False, elem_id="train-advanced"):
@@ -395,14 +412,15 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             cls = specs[0][0]
             helps = field_help(cls)
             with gr.Column(visible=section not in CONDITIONAL, elem_id="train-adv-section-" + section.replace(".", "-")) as box:
-                gr.Markdown(f"**{section}**" + (f" — {cls.__doc__.strip().splitlines()[0]}" if cls.__doc__ and "(" not in cls.__doc__[:40] else ""))
+                gr.Markdown(words.section(section))
                 for start in range(0, len(specs), 4):
                     with gr.Row():
                         for _, name, key in specs[start:start + 4]:
                             value = defaults
                             for part in key.split("."):
                                 value = value[part]
-                            advanced_inputs.append(field_input(cls, name, value, helps.get(name), "train-adv-" + key.replace(".", "-")))
+                            advanced_inputs.append(field_input(cls, name, value, words.field_help(key, helps.get(name)),
+                                                               "train-adv-" + key.replace(".", "-")))
             section_boxes[section] = box
     estimate = gr.Markdown("", elem_id="train-estimate")
     with gr.Row():
@@ -452,7 +470,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             record = services.jobs.get(run_id)
         except StudioError:
             watch = new_watch(None)
-            return [watch, messages_html([("info", f"run {run_id} no longer exists")]), "", *_figures(None), "",
+            return [watch, messages_html([("info", t("train.run_gone", run=run_id))]), "", *_figures(None), "",
                     gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
         series: charts.RunSeries = watch.get("series") or charts.RunSeries(run_id)
         events, offset = services.jobs.events(run_id, series.offset)
@@ -517,8 +535,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         except Exception as error:  # noqa: BLE001 - every refusal is shown in the page
             return [refusal_html(error), *([gr.skip()] * len(view_outputs)), gr.skip(), gr.skip()]
         record = services.jobs.get(run_id)
-        where = f"queue position {record.position}" if record.status == "queued" and record.position else record.status
-        message = messages_html([("ok", f"run {run_id} is {where}; it trains in its own process and shows below")])
+        if record.status == "queued" and record.position:
+            message = t("train.launched_queued", run=run_id, position=record.position)
+        else:
+            message = t("train.launched", run=run_id, status=words.status(record.status))
+        message = messages_html([("ok", message)])
         outputs = view(new_watch(run_id), force=True, request=request)
         return [message, *outputs, watch_choices(run_id), run_id]
 
@@ -526,11 +547,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         """Cancel the watched run (a running one saves a checkpoint first)."""
         run_id = (watch or {}).get("run_id")
         if not run_id:
-            return [messages_html([("error", "no run is being watched")]), *view(watch, request=request)]
+            return [messages_html([("error", t("train.nothing_watched"))]), *view(watch, request=request)]
         try:
             services.check_may_change(request, services.jobs.get(run_id))
             services.jobs.cancel(run_id)
-            message = messages_html([("info", f"cancelling run {run_id}: it saves a checkpoint and stops at its next step")])
+            message = messages_html([("info", t("train.cancelling", run=run_id))])
         except StudioError as error:
             message = error_html(error)
         return [message, *view(watch, force=True, request=request)]
@@ -539,12 +560,12 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         """Queue the watched run again; it continues from its last complete checkpoint."""
         run_id = (watch or {}).get("run_id")
         if not run_id:
-            return [messages_html([("error", "no run is being watched")]), *view(watch, request=request)]
+            return [messages_html([("error", t("train.nothing_watched"))]), *view(watch, request=request)]
         try:
             services.check_may_change(request, services.jobs.get(run_id))
             # An admin resuming someone's run is not held to that member's queue limit.
             services.jobs.resume(run_id, queue_limit=not services.is_admin(request))
-            message = messages_html([("ok", f"run {run_id} is queued again and continues from its last checkpoint")])
+            message = messages_html([("ok", t("train.resumed", run=run_id))])
         except StudioError as error:
             message = refusal_html(error)
         return [message, *view(watch, force=True, request=request)]
@@ -620,7 +641,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
                            (follow_data, [data_state, source, task], [source, task], None),
                            (trust_fn, [], [trust_input], None)],
-                    refresh_trust=(trust_fn, [], [trust_input]))
+                    refresh_trust=(trust_fn, [], [trust_input]),
+                    relabel=[[(attach, [watched, browser_run], attach_outputs)],
+                             [(follow_data, [data_state, source, task], [source, task])],
+                             [(trust_fn, [], [trust_input])], [(estimate_fn, estimate_inputs, [estimate])],
+                             [(follow_task, [task, backbone], [backbone])]])
 
 
 def _catalog_names() -> set[str]:
