@@ -373,20 +373,23 @@ def ensure_pad_token(tokenizer) -> None:
 
 # ---- architecture ----------------------------------------------------------------------------
 
-def architecture_of(path: str | Path, trust_remote_code: bool = False) -> str:
-    """'seq2seq' for an encoder-decoder backbone (its config says ``is_encoder_decoder``), else 'causal'."""
+# Keys only encoder-decoder configs carry (T5's num_decoder_layers, BART/Marian/mBART's
+# encoder_layers and decoder_layers).
+_ENCODER_DECODER_KEYS = ("num_decoder_layers", "decoder_layers", "encoder_layers")
+
+
+def architecture_of(path: str | Path) -> str:
+    """'seq2seq' for an encoder-decoder backbone, else 'causal', from its config.json alone.
+
+    Saved configs write ``is_encoder_decoder`` only where it is true (it differs from the
+    default); without it, the encoder/decoder layer counts tell. Read as JSON, not through
+    transformers, so the web server can call this without importing torch."""
     from studio.models.resolve import read_model_config
 
     config = read_model_config(path)
     if "is_encoder_decoder" in config:
         return "seq2seq" if config["is_encoder_decoder"] else "causal"
-    try:
-        from transformers import AutoConfig
-
-        loaded = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-        return "seq2seq" if getattr(loaded, "is_encoder_decoder", False) else "causal"
-    except Exception:  # noqa: BLE001 - a GGUF folder or an unreadable config: a decoder
-        return "causal"
+    return "seq2seq" if any(key in config for key in _ENCODER_DECODER_KEYS) else "causal"
 
 
 def guess_architecture(backbone: str) -> str:
@@ -680,7 +683,7 @@ class TextGeneration(Task):
         import torch
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-        architecture = architecture_of(path, config.model.trust_remote_code)
+        architecture = architecture_of(path)
         meta.info["architecture"] = architecture
         self._use(architecture)
         kwargs.setdefault("dtype", torch.float32)  # trained in fp32 (mixed precision casts on the fly)

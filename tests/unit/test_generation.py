@@ -326,6 +326,13 @@ def test_architecture_comes_from_the_backbone_config(tmp_path):
     t5 = tiny_t5(tmp_path / "t5")
     llama = tiny_causal_lm(tmp_path / "llama")
     assert architecture_of(t5) == "seq2seq" and architecture_of(llama) == "causal"
+    # configs that leave is_encoder_decoder out (it is written only where true)
+    for name, fields, expected in (("bart", {"model_type": "bart", "encoder_layers": 6, "decoder_layers": 6}, "seq2seq"),
+                                   ("t5-old", {"model_type": "t5", "num_layers": 6, "num_decoder_layers": 6}, "seq2seq"),
+                                   ("qwen", {"model_type": "qwen2", "num_hidden_layers": 24}, "causal")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(fields))
+        assert architecture_of(tmp_path / name) == expected, name
     assert guess_architecture(str(t5)) == "seq2seq"
     assert guess_architecture("flan-t5-small") == "seq2seq" and guess_architecture("opus-mt-en-zh") == "seq2seq"
     assert guess_architecture("SmolLM2-135M-Instruct") == "causal"
