@@ -47,7 +47,7 @@ def cache_key(*, split_file: Path, task: str, meta: dict[str, Any], max_length: 
 
 
 def cached(root: Path, key: str, build: Callable[[], Any]):
-    """The dataset stored under ``key``, or ``build()``'s result, stored for next time."""
+    """(dataset, True) when stored under ``key``; else (``build()``'s result, False), stored for next time."""
     from datasets import load_from_disk
 
     entry = root / key

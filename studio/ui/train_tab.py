@@ -570,6 +570,18 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             message = refusal_html(error)
         return [message, *view(watch, force=True, request=request)]
 
+    def task_for_source(src, data, current_task):
+        """The task of the chosen data: the Data tab's for the file being checked, a saved
+        dataset's own, else the current one."""
+        if src == UPLOAD and data and data.get("task"):
+            return data["task"]
+        if src and src.startswith(DATASET):
+            try:
+                return dataset_meta(services, src[len(DATASET):]).get("task") or current_task
+            except StudioError:
+                pass
+        return current_task
+
     def follow_data(data, current_source, current_task):
         """Keep the data choices (and the task and backbone that follow from them) up to date."""
         choices = data_choices(services, data)
@@ -581,15 +593,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             chosen = DATASET + data["dataset"]
         elif data and data.get("path") and UPLOAD in values:
             chosen = UPLOAD
-        task_name = current_task
-        if chosen == UPLOAD and data and data.get("task"):
-            task_name = data["task"]
-        elif chosen and chosen.startswith(DATASET):
-            try:
-                task_name = dataset_meta(services, chosen[len(DATASET):]).get("task") or task_name
-            except StudioError:
-                pass
-        return gr.update(choices=choices, value=chosen), gr.update(value=task_name)
+        return gr.update(choices=choices, value=chosen), gr.update(value=task_for_source(chosen, data, current_task))
 
     def follow_task(task_name, current_backbone):
         choices = backbone_choices(services, task_name)
@@ -598,15 +602,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         return gr.update(choices=choices, value=current_backbone if keep else (values[0] if values else None))
 
     def source_changed(src, data, current_task):
-        task_name = current_task
-        if src == UPLOAD and data and data.get("task"):
-            task_name = data["task"]
-        elif src and src.startswith(DATASET):
-            try:
-                task_name = dataset_meta(services, src[len(DATASET):]).get("task") or task_name
-            except StudioError:
-                pass
-        return gr.update(value=task_name)
+        return gr.update(value=task_for_source(src, data, current_task))
 
     settings = [data_state, source, task, backbone, method, preset, device]
     estimate_inputs = [*settings, *advanced_inputs]
