@@ -174,21 +174,25 @@ def test_seq2seq_backbone_is_detected_from_its_config(tmp_path, seq2seq_lm, work
     assert predictions[0]["prompt"].startswith("question : what colour")
 
 
-def test_packed_training_learns_and_a_second_run_reuses_the_tokenized_data(tmp_path, causal_lm, workspace):
+def test_packed_training_keeps_examples_apart_learns_and_reuses_the_tokenized_data(tmp_path, causal_lm, workspace):
     data = write_csv(tmp_path / "colours.csv", colour_rows(100))
-    cfg = make_config(tmp_path, causal_lm, data, epochs=2, packing=True)
-    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    first = only_run(workspace)
-    settings = json.loads((first / "settings.json").read_text())
-    assert (settings["packing"], settings["attention"]) == (True, "sdpa")  # on a CPU: the dense-mask kernel
-    metrics = json.loads((first / "metrics.json").read_text())
-    assert metrics["test"]["loss"] < metrics["test_base"]["loss"] - 1.0
-    events, _ = read_events(first)
+    padded_cfg = make_config(tmp_path, causal_lm, data, epochs=2, packing=False)
+    assert main(["train", str(padded_cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    padded = only_run(workspace)
+    events, _ = read_events(padded)
     assert not any("reused from the cache" in e.get("message", "") for e in events)
 
-    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    second = next(p for p in workspace.runs.iterdir() if not p.name.startswith(".") and p != first)
-    events, _ = read_events(second)
+    (tmp_path / "packed").mkdir()
+    packed_cfg = make_config(tmp_path / "packed", causal_lm, data, epochs=2, packing=True)
+    assert main(["train", str(packed_cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    packed = next(p for p in workspace.runs.iterdir() if not p.name.startswith(".") and p != padded)
+    settings = json.loads((packed / "settings.json").read_text())
+    assert (settings["packing"], settings["attention"]) == (True, "sdpa")  # on a CPU: the dense-mask kernel
+    events, _ = read_events(packed)
     assert any("reused from the cache (train, validation, test)" in e.get("message", "") for e in events)
-    # the same data, seed and maths: the same result whether tokenized now or read from the cache
-    assert json.loads((second / "metrics.json").read_text())["test"]["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-5)
+    metrics = json.loads((packed / "metrics.json").read_text())
+    # The base model scored on packed rows gives the padded batches' loss: examples in a row do
+    # not see each other.
+    base = json.loads((padded / "metrics.json").read_text())["test_base"]["loss"]
+    assert metrics["test_base"]["loss"] == pytest.approx(base, rel=1e-5)
+    assert metrics["test"]["loss"] < metrics["test_base"]["loss"] - 1.0
