@@ -205,7 +205,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     if config.method.kind == "lora":
         model = apply_lora(model, config, getattr(task, "peft_task_type", "SEQ_CLS"))
     # No key/value cache while training: it is never used, and with it the model would not
-    # look for packed examples in position_ids (they would attend to each other).
+    # look for packed examples in position_ids (they would attend to each other). Recent
+    # Trainers switch it off themselves (TrainingArguments.use_cache); we do not rely on that.
     use_cache = getattr(model.config, "use_cache", None)
     if use_cache is not None:
         model.config.use_cache = False
