@@ -5,7 +5,10 @@ It starts ``studio serve`` on a free port with a temporary workspace (the bundle
 as a dataset), launches a run of the bundled MiniLM through the Train tab's API, and then:
 
 1. opens N ``gradio_client`` sessions, each watching the run like an open Train tab (attach,
-   then ``/train_poll`` every tick: the run's status and its new events);
+   then ``/train_poll`` every tick: the run's status and its new events). As the page's timer
+   does, a session takes its next tick from each answer: the server spreads the pages' ticks
+   when more of them are open than its budget of asks covers (``studio/ui/live.py``);
+   ``--interval`` fixes the tick instead;
 2. alternates windows of training alone and windows where every session polls, timing every
    call, and measures the training speed (steps/s from the run's ``events.jsonl`` progress
    events) in each window; the slowdown compares the medians of the two kinds of windows, so a
@@ -14,7 +17,7 @@ as a dataset), launches a run of the bundled MiniLM through the Train tab's API,
 Everything runs on this one machine: the pollers' own CPU (JSON parsing in the client) competes
 with the training as much as the server's does, which makes the slowdown a pessimistic figure.
 
-    python benchmarks/responsiveness.py [--pollers 20] [--window 15] [--rounds 3] [--interval 1.0] [--torch-threads N]
+    python benchmarks/responsiveness.py [--pollers 20] [--window 15] [--rounds 3] [--interval S] [--torch-threads N]
 
 It prints figures and the targets they are meant to meet; it decides nothing (no exit status
 for a missed target): a benchmark reports, tests do not time anything.
@@ -41,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.ui.train_tab import TICK_S  # noqa: E402  (the page's own polling interval)
+from studio.ui.live import TICK_S  # noqa: E402  (the page's tick while the server asks for no slower one)
 
 BACKBONE = "all-MiniLM-L6-v2"
 TARGETS = {"page_s": 6.0, "p95_ms": 200.0, "slowdown": 0.05}
@@ -176,37 +179,49 @@ def measure_alone(run_dir: Path, window: float) -> float | None:
 # ---- the pollers -----------------------------------------------------------------------------------
 @dataclass
 class Poller:
-    """One browser session watching the run: attached once, then a poll every ``interval``."""
+    """One browser session watching the run: attached once, then a poll every ``interval``
+    (the tick the server's last answer gave, unless ``fixed``)."""
 
     client: object
     interval: float
+    fixed: bool = False
     latencies_ms: list[float] = field(default_factory=list)
+    ticks: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def attach(self, run_id: str) -> None:
         self.client.predict(api_name="/train_runs")  # fills this session's run choices, as the page does
-        self.client.predict(run_id, None, api_name="/train_attach")
+        answer = self.client.predict(run_id, None, api_name="/train_attach")
+        self.follow(answer[-3])  # the outputs end with the timer, the run list and the remembered run
+
+    def follow(self, timer) -> None:
+        """Take the page's next tick from an answer's timer ({"value": seconds, ...} when it changed)."""
+        if not self.fixed and isinstance(timer, dict) and isinstance(timer.get("value"), (int, float)):
+            self.interval = float(timer["value"])
 
     def run(self, until: float) -> None:
         next_call = time.perf_counter()
         while time.time() < until:
             began = time.perf_counter()
             try:
-                self.client.predict(api_name="/train_poll")
+                answer = self.client.predict(api_name="/train_poll")
                 self.latencies_ms.append((time.perf_counter() - began) * 1000)
+                self.follow(answer[-1])
+                self.ticks.append(self.interval)
             except Exception as error:  # noqa: BLE001 - counted and reported, the others go on
                 self.errors.append(f"{type(error).__name__}: {error}")
             next_call += self.interval
             time.sleep(max(0.0, next_call - time.perf_counter()))
 
 
-def open_sessions(url: str, count: int, interval: float, run_id: str) -> list[Poller]:
+def open_sessions(url: str, count: int, interval: float | None, run_id: str) -> list[Poller]:
     from gradio_client import Client
 
     # ssl_verify=False: the URL is plain http on this machine, and with it on, gradio_client makes a
     # fresh TLS context (reading the CA bundle) for every call: ~50 ms of this machine's CPU a
     # call that a browser elsewhere would not take from the training.
-    pollers = [Poller(Client(url, verbose=False, ssl_verify=False), interval) for _ in range(count)]
+    pollers = [Poller(Client(url, verbose=False, ssl_verify=False), interval or TICK_S, fixed=interval is not None)
+               for _ in range(count)]
     for poller in pollers:
         poller.attach(run_id)
     return pollers
@@ -250,7 +265,8 @@ def measure_rounds(server_pid: int, run_dir: Path, pollers: list[Poller], args) 
         idle_cpu += cpu_seconds(server_pid) - before
         if round_ == args.rounds:
             break
-        print(f"round {round_ + 1}: {len(pollers)} sessions polling every {args.interval:g} s for {args.window:.0f} s…", flush=True)
+        every = f"every {args.interval:g} s" if args.interval else "at the server's tick"
+        print(f"round {round_ + 1}: {len(pollers)} sessions polling {every} for {args.window:.0f} s…", flush=True)
         before = cpu_seconds(server_pid), cpu_seconds()
         rate, seconds = poll_window(pollers, run_dir, args.window)
         polled.append(rate)
@@ -286,8 +302,9 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=15.0, help="seconds of each measuring window (default 15)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of (training alone, training with pollers), plus a last window alone (default 3)")
-    parser.add_argument("--interval", type=float, default=TICK_S,
-                        help=f"seconds between two polls of one session (default {TICK_S:g}, the Train tab's tick)")
+    parser.add_argument("--interval", type=float, default=None,
+                        help="seconds between two polls of one session (default: the tick the server gives, as the "
+                             f"page's timer takes it; {TICK_S:g} s unless many pages are open)")
     parser.add_argument("--batch-size", type=int, default=8, help="the run's batch size (default 8: many short steps)")
     parser.add_argument("--warmup-steps", type=int, default=10, help="steps the run makes before measuring (default 10)")
     parser.add_argument("--torch-threads", type=int, default=None,
@@ -327,6 +344,8 @@ def main() -> None:
 
     latencies = [ms for p in pollers for ms in p.latencies_ms]
     errors = [e for p in pollers for e in p.errors]
+    ticks = [tick for p in pollers for tick in p.ticks]
+    tick_text = (f"{min(ticks):g}–{max(ticks):g} s, median {statistics.median(ticks):g} s" if ticks else "n/a")
     alone_rate, polled_rate = median_of(alone), median_of(polled)
     slowdown = (1 - polled_rate / alone_rate) if (alone_rate and polled_rate) else None
     rows = [("figure", "measured", "target"),
@@ -334,12 +353,15 @@ def main() -> None:
             ("server memory after start / at the end", f"{facts['rss_mb']:.0f} MB / {facts_after['rss_mb']:.0f} MB", ""),
             ("torch loaded in the server", "yes" if facts_after["torch"] else "no", "no"),
             ("/train_poll calls (status + events)", f"{len(latencies)} in {took:.0f} s, {len(errors)} failed", ""),
+            ("tick of a page (the server's)" if not args.interval else "tick of a page (fixed)", tick_text, ""),
             ("latency p50", f"{percentile(latencies, 0.5):.0f} ms", ""),
             ("latency p95", f"{percentile(latencies, 0.95):.0f} ms", f"< {TARGETS['p95_ms']:g} ms"),
             ("latency max", f"{max(latencies, default=float('nan')):.0f} ms", ""),
             ("server CPU, sessions open but not polling", f"{idle_cpu * 100:.1f} % of a core", ""),
+            # The server's own background work (its idle rate) is not the calls' cost.
             ("CPU per call: server / polling clients",
-             f"{server_cpu * 1000 / max(1, len(latencies)):.0f} ms / {client_cpu * 1000 / max(1, len(latencies)):.0f} ms", ""),
+             f"{max(0.0, server_cpu - idle_cpu * took) * 1000 / max(1, len(latencies)):.0f} ms / "
+             f"{client_cpu * 1000 / max(1, len(latencies)):.0f} ms", ""),
             ("training alone, median (windows)", f"{alone_rate or float('nan'):.2f} steps/s ({rates(alone)})", ""),
             (f"training with {args.pollers} sessions polling", f"{polled_rate or float('nan'):.2f} steps/s ({rates(polled)})", ""),
             ("training slowdown", f"{slowdown * 100:.1f} %" if slowdown is not None else "n/a",
@@ -347,7 +369,7 @@ def main() -> None:
     print()
     print(report(rows))
     print(f"\n{os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f} at the end; {args.pollers} sessions, "
-          f"one poll each every {args.interval:g} s, {args.rounds} rounds of {args.window:g} s windows, batch size {args.batch_size}, "
+          f"one poll each {f'every {args.interval:g} s' if args.interval else 'per server tick'}, {args.rounds} rounds of {args.window:g} s windows, batch size {args.batch_size}, "
           f"worker threads {args.torch_threads or 'torch default'}; pollers, "
           "server and training share this machine.")
     if errors:

@@ -104,6 +104,7 @@ class JobManager:
         self._procs: dict[str, subprocess.Popen] = {}
         self._summaries: dict[str, tuple[int, EventSummary]] = {}
         self._killed: set[str] = set()
+        self._recent: dict[str, tuple[float, RunRecord]] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -180,6 +181,19 @@ class JobManager:
         if record.active:
             with self._lock:
                 record = self._refresh(record)
+        return record
+
+    def get_recent(self, run_id: str, max_age_s: float) -> RunRecord:
+        """A run's record as ``get`` gave it at most ``max_age_s`` ago. Every open page watching a
+        run asks for it each tick: one read of the index (and check of the worker) serves them all."""
+        now = time.monotonic()
+        with self._lock:
+            read_at, record = self._recent.get(run_id, (None, None))
+        if record is None or now - read_at > max_age_s:
+            record = self.get(run_id)
+            with self._lock:
+                self._recent = {key: value for key, value in self._recent.items() if now - value[0] <= 60.0}
+                self._recent[run_id] = (now, record)
         return record
 
     def status(self, run_id: str) -> str:

@@ -42,15 +42,12 @@ class RunSeries:
     log: list[str] = field(default_factory=list)
     scoring: bool = False
     """Training is over: evaluations from here score the final model (shown as numbers, not drawn)."""
-    version: int = 0
-    """Bumped whenever a chart's data changed, so a tick with nothing new redraws nothing."""
 
     def feed(self, events: Iterable[dict[str, Any]]) -> bool:
+        """Fold ``events`` in; True when a chart's data changed."""
         changed = False
         for event in events:
             changed |= self._feed(event)
-        if changed:
-            self.version += 1
         return changed
 
     def _feed(self, e: dict[str, Any]) -> bool:
@@ -209,36 +206,54 @@ def throughput_figure(series: RunSeries):
                   None if series.throughput else t("charts.measured_while_training"))
 
 
-_LIVE_CACHE_SIZE = 16
-_live_cache: "OrderedDict[tuple[str, int, str], list[Any]]" = OrderedDict()
+_LIVE_CACHE_SIZE = 64
+_live_cache: "OrderedDict[tuple[Any, ...], Any]" = OrderedDict()
 _live_lock = threading.Lock()
 
+LIVE_CHARTS = ("loss", "metric", "lr", "throughput")
+"""The Train tab's live charts, in the order of its plots."""
 
-def live_figures(series: RunSeries) -> list[Any]:
-    """The loss, metric, learning-rate and throughput charts of a watched run, as Gradio plot
-    payloads (JSON already encoded).
 
-    Every page watching a run draws the same four charts from the same events, and each polls
-    every tick; drawn per page, twenty pages cost twenty drawings a tick. The charts depend only
-    on the run's events up to the byte offset read (every watch reads its run from the start)
-    and on the page's language, so they are drawn once per (run, offset, language) and shared.
+def live_sizes(series: RunSeries) -> tuple[tuple[int, ...], ...]:
+    """How much data each live chart holds. A run's events only grow, so two pages with the same
+    sizes for a chart draw the same chart; a tick that changed a size redraws that chart only
+    (the throughput point of every progress event does not redraw the loss chart)."""
+    return ((len(series.train_loss), len(series.eval_loss)),
+            tuple(len(points) for points in list(series.eval_metrics.values())[:4]),
+            (len(series.learning_rate),),
+            (len(series.throughput),))
+
+
+def live_figure(series: RunSeries, chart: str) -> Any:
+    """One live chart of a watched run, as a Gradio plot payload (JSON already encoded).
+
+    Every page watching a run draws the same charts from the same events, and each asks every
+    tick; drawn per page, twenty pages cost twenty drawings a tick. A chart depends only on the
+    run, on how much data it holds (``live_sizes``) and on the page's language, so it is drawn
+    once per (run, chart, sizes, language) and shared.
     """
     from gradio.components.plot import PlotData
 
-    key = (series.run_id, series.offset, i18n.current_lang())
+    index = LIVE_CHARTS.index(chart)
+    key = (series.run_id, chart, live_sizes(series)[index], i18n.current_lang())
     if series.run_id:
         with _live_lock:
             if key in _live_cache:
                 _live_cache.move_to_end(key)
                 return _live_cache[key]
-    drawn = [PlotData(type="plotly", plot=figure.to_json())
-             for figure in (loss_figure(series), metric_figure(series), lr_figure(series), throughput_figure(series))]
+    draw = (loss_figure, metric_figure, lr_figure, throughput_figure)[index]
+    drawn = PlotData(type="plotly", plot=draw(series).to_json())
     if series.run_id:
         with _live_lock:
             _live_cache[key] = drawn
             while len(_live_cache) > _LIVE_CACHE_SIZE:
                 _live_cache.popitem(last=False)
     return drawn
+
+
+def live_figures(series: RunSeries) -> list[Any]:
+    """Every live chart of a watched run (``live_figure`` of each)."""
+    return [live_figure(series, chart) for chart in LIVE_CHARTS]
 
 
 def overlay_figure(runs: dict[str, RunSeries]):

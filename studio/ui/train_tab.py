@@ -25,13 +25,12 @@ from studio.ui.i18n import t
 from studio.config import RunConfig, field_help
 from studio.errors import ConfigError, StudioError
 from studio.tasks import get_task, list_tasks
-from studio.ui import charts
+from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
 from studio.ui.services import Services
 
 UPLOAD = "@upload"
 DATASET = "dataset:"
-TICK_S = 1.0
 LOG_SHOWN = 40
 ON_FIRST_ROW = {"model.backbone", "method.kind", "training.preset", "training.device"}
 REMOTE_CODE_KEY = "model.trust_remote_code"
@@ -444,7 +443,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         lr_plot = i18n.redraw(gr.Plot(charts.lr_figure(charts.RunSeries("")), show_label=False, elem_id="lr-chart"), lambda: charts.lr_figure(charts.RunSeries("")))
         speed_plot = i18n.redraw(gr.Plot(charts.throughput_figure(charts.RunSeries("")), show_label=False, elem_id="throughput-chart"), lambda: charts.throughput_figure(charts.RunSeries("")))
     log_box = gr.Textbox(label=t("train.log"), lines=8, max_lines=16, interactive=False, elem_id="run-log", autoscroll=True)
-    timer = gr.Timer(TICK_S, active=False)
+    timer = gr.Timer(live.TICK_S, active=False)
 
     view_outputs = [watch_state, status, progress, loss_plot, metric_plot, lr_plot, speed_plot, log_box, cancel, resume, timer]
     trust_input = advanced_inputs[[key for _, _, key in ADVANCED].index(REMOTE_CODE_KEY)]
@@ -458,39 +457,49 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         info = t("train.remote_code_allowed") if allowed else t("train.remote_code_not_allowed")
         return gr.update(interactive=allowed, info=info) if allowed else gr.update(interactive=False, value=False, info=info)
 
+    watchers = live.Watchers()
+
     def view(watch: dict[str, Any] | None, force: bool = False, request: gr.Request | None = None) -> list[Any]:
         """Read the watched run's new events and return every live-view output. Cancel and resume
-        are offered only for a run the request's user may change (its owner, or an admin)."""
+        are offered only for a run the request's user may change (its owner, or an admin).
+
+        A tick sends only what changed since this page's last answer (``force`` sends all): the
+        progress line moves every tick, a chart only when its data grew, the log now and then."""
         watch = watch or new_watch(None)
         run_id = watch.get("run_id")
         if not run_id:
             return [watch, status_html(None, None), "", *([gr.skip()] * 4 if not force else _figures(None)), "",
                     gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
         try:
-            record = services.jobs.get(run_id)
+            # A tick may show a record a fraction of a tick old; a click shows the latest.
+            record = services.jobs.get(run_id) if force else services.jobs.get_recent(run_id, max_age_s=live.TICK_S / 2)
         except StudioError:
             watch = new_watch(None)
             return [watch, messages_html([("info", t("train.run_gone", run=run_id))]), "", *_figures(None), "",
                     gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
         series: charts.RunSeries = watch.get("series") or charts.RunSeries(run_id)
+        sizes = charts.live_sizes(series)
         events, offset = services.jobs.events(run_id, series.offset)
-        before = series.version
         series.feed(events)
         series.offset = offset
         if record.status not in ("queued", "starting", "running"):
             series.status = record.status
-        watch = {"run_id": run_id, "series": series}
-        redraw = force or series.version != before
-        figures = _figures(series) if redraw else [gr.skip()] * 4
-        live = record.status in ("queued", "starting", "running")
+        running = record.status in ("queued", "starting", "running")
         mine = services.may_change(request, record.owner)
-        return [watch, status_html(record, series), progress_html(record, series), *figures, log_text(services, record, series),
-                gr.update(interactive=live and mine),
-                gr.update(interactive=mine and record.status in ("interrupted", "failed", "cancelled")),
-                gr.Timer(active=live)]
+        tick = watchers.tick(getattr(request, "session_hash", None)) if running else live.TICK_S
+        grown = [force or new != old for new, old in zip(charts.live_sizes(series), sizes)]
+        figures = [charts.live_figure(series, chart) if redraw else gr.skip() for chart, redraw in zip(charts.LIVE_CHARTS, grown)]
+        shown = (status_html(record, series), progress_html(record, series), log_text(services, record, series),
+                 running and mine, mine and record.status in ("interrupted", "failed", "cancelled"), (tick, running))
+        sent = None if force else watch.get("sent")
+        fresh = [sent is None or new != old for new, old in zip(shown, sent or shown)]
+        status_out, progress_out, log_out = (value if changed else gr.skip() for value, changed in zip(shown[:3], fresh))
+        return [{"run_id": run_id, "series": series, "sent": shown}, status_out, progress_out, *figures, log_out,
+                gr.update(interactive=shown[3]) if fresh[3] else gr.skip(),
+                gr.update(interactive=shown[4]) if fresh[4] else gr.skip(),
+                gr.Timer(value=tick, active=running) if fresh[5] else gr.skip()]
 
     def _figures(series):
-        # Drawn once per run and events read, shared by every page watching the run.
         return charts.live_figures(series or charts.RunSeries(""))
 
     def watch_choices(current: str | None):

@@ -50,20 +50,25 @@ def test_data_and_evaluation_charts_are_valid_plotly(figure):
 
 
 def test_pages_watching_the_same_events_share_one_drawing(monkeypatch):
+    same = lambda a, b: all(x is y for x, y in zip(a, b, strict=True))  # noqa: E731
     first, second = fed("run-b"), fed("run-b")
     drawn = charts.live_figures(first)
-    assert charts.live_figures(second) is drawn  # another page, same run and offset: not drawn again
+    assert same(charts.live_figures(second), drawn)  # another page, same run and data: not drawn again
     assert [payload.type for payload in drawn] == ["plotly"] * 4
     assert json.loads(drawn[0].plot)["data"][0]["name"] == "train loss"
 
-    later = fed("run-b", steps=13)
-    assert charts.live_figures(later) is not drawn  # new events: drawn again
-    assert charts.live_figures(fed("run-c")) is not drawn  # another run
+    later = fed("run-b", steps=13)  # more loss, learning-rate and throughput points; no new evaluation
+    again = charts.live_figures(later)
+    assert [a is b for a, b in zip(again, drawn)] == [False, True, False, False]  # only charts whose data grew
+    later.feed([{"kind": "progress", "step": 13, "total": 40, "steps_per_s": 2.1}])
+    assert [a is b for a, b in zip(charts.live_figures(later), again)] == [True, True, True, False]
+    assert not same(charts.live_figures(fed("run-c")), drawn)  # another run
     from studio.ui import i18n
 
     monkeypatch.setattr(i18n, "current_lang", lambda: "zh")
     chinese = charts.live_figures(fed("run-b"))
-    assert chinese is not drawn and json.loads(chinese[0].plot)["layout"]["title"]["text"] != json.loads(drawn[0].plot)["layout"]["title"]["text"]
+    assert chinese[0] is not drawn[0]
+    assert json.loads(chinese[0].plot)["layout"]["title"]["text"] != json.loads(drawn[0].plot)["layout"]["title"]["text"]
 
 
 def test_gradio_takes_the_payloads_as_they_are():

@@ -1,0 +1,128 @@
+"""The Train tab's live view as open pages see it: a tick answers only what changed since that
+page's last answer, and the pages' ticks are spread out when more pages are open than the
+machine's budget of asks covers, so watching a run does not slow the run."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+gr = pytest.importorskip("gradio")
+
+from studio.ui import live  # noqa: E402
+
+# The Train tab's live-view outputs after the (invisible) watch state, as a page receives them.
+STATUS, PROGRESS, LOSS, METRIC, LR, SPEED, LOG, CANCEL, RESUME, TIMER = range(1, 11)
+SKIPPED = {"__type__": "update"}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_page_ticks_every_second_and_many_share_the_budget():
+    clock = Clock()
+    watchers = live.Watchers(cores=2, clock=clock)
+    assert watchers.tick("page-1") == live.TICK_S
+    ticks = [watchers.tick(f"page-{n}") for n in range(2, 9)]
+    assert ticks[0] == live.TICK_S and ticks[-1] == 8 / (2 * live.ASKS_PER_CORE_S)  # eight pages on two cores
+    assert ticks == sorted(ticks)  # each page that opens spreads the ticks further
+    for n in range(9, 60):
+        watchers.tick(f"page-{n}")
+    assert watchers.tick("page-1") == live.MAX_TICK_S  # never slower than this: the charts stay live
+    # The pages close but one; it keeps asking, and once the others are due twice over, it speeds up again.
+    clock.now += 2 * live.MAX_TICK_S + live.TICK_S + 0.1
+    assert watchers.tick("page-1") == live.TICK_S and watchers.pages == 1
+
+
+def test_a_bigger_machine_ticks_every_second_for_more_pages():
+    small, big = live.Watchers(cores=2, clock=Clock()), live.Watchers(cores=16, clock=Clock())
+    for n in range(12):
+        small_tick, big_tick = small.tick(f"p{n}"), big.tick(f"p{n}")
+    assert big_tick == live.TICK_S < small_tick
+
+
+@pytest.fixture
+def services(tmp_path, monkeypatch):
+    """Services on a job manager that starts nothing: the watched run stays queued while the
+    test writes its events as a worker would."""
+    monkeypatch.setenv("STUDIO_FAKE_GPUS", "0")
+    monkeypatch.setattr(live, "machine_cores", lambda: 2)
+    from studio.jobs.manager import JobManager
+    from studio.jobs.store import RunRecord
+    from studio.ui.model_cache import ModelCache
+    from studio.ui.services import Services
+    from studio.workspace import Workspace
+
+    ws = Workspace.at(tmp_path / "ws")
+    made = Services(workspace=ws, jobs=JobManager(ws, supervise=False, allowed_model_roots=[]), models=ModelCache())
+    run_dir = ws.runs / "run-a"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("name: x\ntask:\n  name: classification\n")
+    made.jobs.store.insert(RunRecord(id="run-a", run_dir=str(run_dir), created=time.time()))
+    yield made
+    made.jobs.shutdown()
+
+
+def endpoint(app, name: str):
+    return next(dep.fn for dep in app.fns.values() if dep.api_name == name)
+
+
+def page(n: int) -> SimpleNamespace:
+    return SimpleNamespace(username=None, session_hash=f"page-{n}")
+
+
+def test_a_tick_answers_only_what_changed_since_the_pages_last_answer(services):
+    from studio.jobs.runstate import append_event
+    from studio.ui.app import build_app
+
+    app = build_app(services)
+    attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
+    run_dir = services.jobs.run_dir("run-a")
+    answer = attach("run-a", None, request=page(1))
+    assert "run-a" in answer[STATUS] and all(answer[i] != SKIPPED for i in range(STATUS, TIMER + 1))
+    watch = answer[0]
+
+    answer = poll(watch, request=page(1))
+    assert all(answer[i] == SKIPPED for i in range(STATUS, TIMER + 1))  # nothing new: nothing sent
+
+    append_event(run_dir, "progress", step=3, total=40, epoch=0.1, steps_per_s=2.5)
+    answer = poll(answer[0], request=page(1))
+    assert "3 / 40" in answer[PROGRESS] and answer[SPEED] != SKIPPED  # the step moved, a throughput point
+    assert all(answer[i] == SKIPPED for i in (STATUS, LOSS, METRIC, LR, LOG, CANCEL, RESUME, TIMER))
+
+    append_event(run_dir, "log", step=3, loss=0.69, learning_rate=1e-4)
+    answer = poll(answer[0], request=page(1))
+    assert answer[LOSS] != SKIPPED and answer[LR] != SKIPPED and "0.6900" in answer[LOG]
+    assert all(answer[i] == SKIPPED for i in (PROGRESS, METRIC, SPEED))
+
+    # A second page reading the same events gets the same drawing, not a new one.
+    other = attach("run-a", None, request=page(2))
+    assert other[LOSS] is answer[LOSS]
+
+
+def test_many_open_pages_are_told_to_tick_less_often(services):
+    from studio.ui.app import build_app
+
+    app = build_app(services)
+    attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
+    watches = {n: attach("run-a", None, request=page(n))[0] for n in range(1, 21)}
+    answer = poll(watches[1], request=page(1))
+    timer = answer[TIMER]
+    assert timer != SKIPPED and timer.value == 20 / (2 * live.ASKS_PER_CORE_S) and timer.active
+
+
+def test_pages_asking_within_a_moment_share_one_read_of_the_run(services, monkeypatch):
+    reads = []
+    real = services.jobs.store.get
+    monkeypatch.setattr(services.jobs.store, "get", lambda run_id: reads.append(run_id) or real(run_id))
+    first = services.jobs.get_recent("run-a", max_age_s=60)
+    assert services.jobs.get_recent("run-a", max_age_s=60) is first and reads == ["run-a"]
+    services.jobs.store.update("run-a", name="renamed")
+    assert services.jobs.get_recent("run-a", max_age_s=0).name == "renamed" and len(reads) == 2
