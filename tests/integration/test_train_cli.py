@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -32,13 +35,29 @@ def only_run(workspace) -> Path:
     return runs[0]
 
 
-def test_train_leaves_the_documented_run_directory(tmp_path, tiny_encoder, toy_csv, workspace, capsys):
-    cfg = make_config(tmp_path, tiny_encoder, toy_csv)
-    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory, tiny_encoder):
+    """One run of the toy config (3 epochs on 200 rows), trained once for the tests that only read a
+    finished run, predict with it or train its saved config again: every run starts a worker
+    process (seconds), so sharing it keeps the module quick. No test may change its folder."""
+    from studio.workspace import Workspace
+
+    folder = tmp_path_factory.mktemp("toy-run")
+    train = write_csv(folder / "reviews.csv", toy_sentiment_rows(200))
+    cfg = make_config(folder, tiny_encoder, train)
+    workspace = Workspace.at(folder / "workspace")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"])
+    assert code == 0, out.getvalue()[-3000:]
+    return SimpleNamespace(config=cfg, workspace=workspace, run=only_run(workspace), out=out.getvalue())
+
+
+def test_train_leaves_the_documented_run_directory(toy_run):
+    out = toy_run.out
     assert "test: loss=" in out and "accuracy=" in out
 
-    run = only_run(workspace)
+    run = toy_run.run
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["training"]["learning_rate"] == 3e-3 and resolved["training"]["max_length"] >= 8
     assert resolved["training"]["batch_size"] == 8
@@ -82,11 +101,11 @@ def test_train_leaves_the_documented_run_directory(tmp_path, tiny_encoder, toy_c
     assert model.config.id2label[int(logits.argmax())] == "positive"
 
 
-def test_same_config_and_seed_give_the_same_metrics(tmp_path, tiny_encoder, toy_csv, workspace):
-    cfg = make_config(tmp_path, tiny_encoder, toy_csv, epochs=1)
-    for _ in range(2):
-        assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    runs = sorted(p for p in workspace.runs.iterdir() if not p.name.startswith("."))
+def test_the_saved_config_reruns_with_the_same_seed_to_the_same_metrics(toy_run, workspace):
+    """The run's saved, resolved config is a config 'studio train' takes as it is, and training it
+    again (same config, same seed) gives the same metrics and predictions."""
+    assert main(["train", str(toy_run.run / "config.yaml"), "--workspace", str(workspace.root), "--quiet"]) == 0
+    runs = [toy_run.run, only_run(workspace)]
     a, b = (json.loads((r / "metrics.json").read_text()) for r in runs)
     assert a["test"]["loss"] == pytest.approx(b["test"]["loss"], rel=1e-6)
     assert a["test"]["accuracy"] == b["test"]["accuracy"]
@@ -121,16 +140,13 @@ def test_overrides_rerun_a_saved_config_on_other_data(tmp_path, tiny_encoder, to
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["data"]["train"] == str(other) and resolved["training"]["max_steps"] == 3
     assert json.loads((run / "metrics.json").read_text())["train"]["global_step"] == 3
-    # The saved, resolved config reruns as it is.
-    assert main(["train", str(run / "config.yaml"), "--workspace", str(workspace.root), "--quiet"]) == 0
+    # That the saved, resolved config reruns as it is: see test_the_saved_config_reruns_with_the_same_seed_to_the_same_metrics.
 
 
-def test_predict_writes_escaped_csv_and_jsonl(tmp_path, tiny_encoder, toy_csv, workspace, capsys):
-    cfg = make_config(tmp_path, tiny_encoder, toy_csv)
-    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    run = only_run(workspace)
+def test_predict_writes_escaped_csv_and_jsonl(tmp_path, toy_run):
+    run = toy_run.run
     inputs = write_csv(tmp_path / "new.csv", [{"text": "=HYPERLINK(\"x\") great lovely film"}, {"text": "awful boring plot"}])
-    assert main(["predict", run.name, "--input", str(inputs), "--workspace", str(workspace.root)]) == 0
+    assert main(["predict", run.name, "--input", str(inputs), "--workspace", str(toy_run.workspace.root)]) == 0
     out = pd.read_csv(tmp_path / "new.predictions.csv", dtype=str)
     assert out["text"][0].startswith("'=")
     assert set(out["predicted"]) <= {"positive", "negative"}
