@@ -3,8 +3,11 @@ template, LoRA, chat JSONL, export, predict) and an encoder-decoder (seq2seq).""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -55,14 +58,30 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_causal_lm_trains_and_is_compared_with_its_base(tmp_path, causal_lm, workspace, capsys):
-    data = write_csv(tmp_path / "colours.csv", colour_rows(100))
-    cfg = make_config(tmp_path, causal_lm, data, epochs=2)
-    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def padded_run(tmp_path_factory, causal_lm):
+    """The tiny Llama trained for 2 epochs on 100 colour rows in padded batches (packing off, as on
+    a CPU by default), trained once: one test reads the finished run, another trains a packed run
+    on the same data in the same workspace and compares the two (and must find the padded run's
+    tokenized data in the workspace's cache). Every run starts a worker process (seconds)."""
+    from studio.workspace import Workspace
+
+    folder = tmp_path_factory.mktemp("padded")
+    data = write_csv(folder / "colours.csv", colour_rows(100))
+    cfg = make_config(folder, causal_lm, data, epochs=2, packing=False)
+    workspace = Workspace.at(folder / "workspace")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"])
+    assert code == 0, out.getvalue()[-3000:]
+    return SimpleNamespace(data=data, workspace=workspace, run=only_run(workspace), out=out.getvalue())
+
+
+def test_causal_lm_trains_and_is_compared_with_its_base(padded_run):
+    out = padded_run.out
     assert "test: loss=" in out and "rougeL=" in out and "test, base model before fine-tuning: loss=" in out
 
-    run = only_run(workspace)
+    run = padded_run.run
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["headline"] == {"name": "loss", "greater_is_better": False}
     test, base = metrics["test"], metrics["test_base"]
@@ -174,16 +193,12 @@ def test_seq2seq_backbone_is_detected_from_its_config(tmp_path, seq2seq_lm, work
     assert predictions[0]["prompt"].startswith("question : what colour")
 
 
-def test_packed_training_keeps_examples_apart_learns_and_reuses_the_tokenized_data(tmp_path, causal_lm, workspace):
-    data = write_csv(tmp_path / "colours.csv", colour_rows(100))
-    padded_cfg = make_config(tmp_path, causal_lm, data, epochs=2, packing=False)
-    assert main(["train", str(padded_cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
-    padded = only_run(workspace)
+def test_packed_training_keeps_examples_apart_learns_and_reuses_the_tokenized_data(tmp_path, causal_lm, padded_run):
+    padded, workspace = padded_run.run, padded_run.workspace
     events, _ = read_events(padded)
     assert not any("reused from the cache" in e.get("message", "") for e in events)
 
-    (tmp_path / "packed").mkdir()
-    packed_cfg = make_config(tmp_path / "packed", causal_lm, data, epochs=2, packing=True)
+    packed_cfg = make_config(tmp_path, causal_lm, padded_run.data, epochs=2, packing=True)
     assert main(["train", str(packed_cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
     packed = next(p for p in workspace.runs.iterdir() if not p.name.startswith(".") and p != padded)
     settings = json.loads((packed / "settings.json").read_text())
