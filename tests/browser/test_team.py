@@ -2,7 +2,10 @@
 and an admin, each signed in through the login page. Alice trains; Bob sees her run and her
 dataset in the team's lists but is offered none of her run's actions, and the server refuses them
 when he calls them anyway; only the admin gets the Settings tab and the queue's order.
-Screenshots: test-artifacts/team-*.png."""
+
+Alice's run waits in the queue behind a run Bob started from a terminal, which holds the only CPU
+slot until the test cancels it: her run stays active while the others look at it however slow the
+machine is, and then trains only a few steps. Screenshots: test-artifacts/team-*.png."""
 
 from __future__ import annotations
 
@@ -101,16 +104,29 @@ def sign_in(browser, team_server):
 def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_server, reviews_csv):
     from gradio_client import Client
 
-    # Alice: her data, saved as a dataset, and a quick run.
+    from studio.config import RunConfig
+    from studio.jobs.manager import JobManager
+
+    # Bob's runs come from a terminal, as 'studio runs submit' sends them. The first trains until it
+    # is cancelled below (steps of at least 0.2 s, no early stop, no evaluation): it holds the only
+    # CPU slot.
+    terminal = JobManager(team_server["workspace"], supervise=False)
+    config = RunConfig.from_dict({"data": {"train": str(reviews_csv), "columns": {"text": "text", "label": "feeling"}},
+                                  "model": {"backbone": str(team_server["models"] / "tiny-bert")}, "training": {"max_steps": 2}})
+    slot_holder = terminal.submit(config.with_overrides(
+        ["name=bob-1", "training.max_steps=100000", "training.early_stopping_patience=0", "training.eval_strategy=no"]),
+        owner="bob")
+
+    # Alice: her data, saved as a dataset, and a quick run, queued behind Bob's.
     alice = sign_in("alice")
     upload_reviews(alice, reviews_csv)
-    # 150 steps of at least 0.2 s: still training while Bob and the admin look at it.
-    set_up_training(alice, team_server, name="alice-run", max_steps="150")
+    set_up_training(alice, team_server, name="alice-run", max_steps="8")
     # No admin allowed models' own code: the switch is off and cannot be turned on.
     expect(alice.locator("#train-adv-model-trust_remote_code input")).to_be_disabled()
     expect(alice.locator("#train-adv-model-trust_remote_code")).to_contain_text("an admin has not allowed")
     alice.locator("#train-launch").click()
     expect(alice.locator("#train-message")).to_contain_text("trains in its own process", timeout=60_000)
+    expect(alice.locator("#run-status")).to_contain_text("status: queued")
     run_id = alice.locator("#run-status code").inner_text()
     expect(alice.locator("#train-cancel")).to_be_enabled()  # her own run
     tab(alice, "Data")
@@ -156,14 +172,8 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     assert "only an admin can do this (bob is not one)" in json.dumps(refused)
     assert not (team_server["workspace"] / "settings.json").exists()
 
-    # Two of Bob's runs wait behind Alice's (submitted from a terminal, as 'studio runs submit' does).
-    from studio.config import RunConfig
-    from studio.jobs.manager import JobManager
-
-    terminal = JobManager(team_server["workspace"], supervise=False)
-    config = RunConfig.from_dict({"data": {"train": str(reviews_csv), "columns": {"text": "text", "label": "feeling"}},
-                                  "model": {"backbone": str(team_server["models"] / "tiny-bert")}, "training": {"max_steps": 2}})
-    waiting = [terminal.submit(config.with_overrides([f"name=bob-{i}"]), owner="bob") for i in (1, 2)]
+    # Another of Bob's runs waits behind Alice's.
+    waiting = terminal.submit(config.with_overrides(["name=bob-2"]), owner="bob")
 
     # The admin: the Settings tab and the queue's order; any run's actions.
     root = sign_in("root")
@@ -176,11 +186,12 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     expect(root.locator("#runs-owner-note")).not_to_contain_text("belongs to")
     choose(root, "runs-queue-run", "bob-2")
     root.locator("#runs-queue-top").click()
-    expect(root.locator("#runs-queue-message")).to_contain_text(f"run {waiting[1]} is now at position 1")
-    assert [r.id for r in terminal.queue()] == [waiting[1], waiting[0]]
+    expect(root.locator("#runs-queue-message")).to_contain_text(f"run {waiting} is now at position 1")
+    assert [r.id for r in terminal.queue()] == [waiting, run_id]
     shot(root, "team-04-admin-runs")
-    for run in waiting:
-        terminal.cancel(run)
+    # Bob's runs make way: Alice's starts.
+    terminal.cancel(waiting)
+    terminal.cancel(slot_holder)
     tab(root, "Settings")
     expect(root.locator("#settings-message")).to_contain_text("nobody has changed the settings yet")
     expect(root.locator("#settings-fixed-roots")).to_contain_text("models")
