@@ -161,17 +161,6 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     expect(bob.locator("#train-cancel")).to_be_disabled()  # ...not cancel it, though it is active
     shot(bob, "team-03-bob-train")
 
-    # A disabled button is not the check: Bob calling the endpoints himself is refused by the server.
-    client = Client(team_server["url"], auth=("bob", PASSWORDS["bob"]), verbose=False, download_files=False)
-    client.predict([], "", "", "", [], None, None, None, api_name="/runs_list")
-    result = client.predict(run_id, True, [], "", "", "", [], None, None, api_name="/runs_delete")
-    assert "belongs to alice" in json.dumps(result)
-    with pytest.raises(Exception, match="belongs to alice"):
-        client.predict(run_id, api_name="/runs_download_config")
-    refused = client.predict("", True, "1", api_name="/settings_save")
-    assert "only an admin can do this (bob is not one)" in json.dumps(refused)
-    assert not (team_server["workspace"] / "settings.json").exists()
-
     # Another of Bob's runs waits behind Alice's.
     waiting = terminal.submit(config.with_overrides(["name=bob-2"]), owner="bob")
 
@@ -192,6 +181,20 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     # Bob's runs make way: Alice's starts.
     terminal.cancel(waiting)
     terminal.cancel(slot_holder)
+
+    # While it trains: a disabled button is not the check, Bob calling the endpoints himself is refused
+    # by the server.
+    client = Client(team_server["url"], auth=("bob", PASSWORDS["bob"]), verbose=False, download_files=False)
+    client.predict([], "", "", "", [], None, None, None, api_name="/runs_list")
+    result = client.predict(run_id, True, [], "", "", "", [], None, None, api_name="/runs_delete")
+    assert "belongs to alice" in json.dumps(result)
+    with pytest.raises(Exception, match="belongs to alice"):
+        client.predict(run_id, api_name="/runs_download_config")
+    refused = client.predict("", True, "1", api_name="/settings_save")
+    assert "only an admin can do this (bob is not one)" in json.dumps(refused)
+    assert not (team_server["workspace"] / "settings.json").exists()
+
+    # The admin's settings.
     tab(root, "Settings")
     expect(root.locator("#settings-message")).to_contain_text("nobody has changed the settings yet")
     expect(root.locator("#settings-fixed-roots")).to_contain_text("models")
