@@ -43,6 +43,7 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
 
     from studio.training.callbacks import STOP_FILE
     from studio.training.events import read_events
+    from studio.training.speed import MEASURED_GPU, describe, describe_memory
 
     bar = None
     offset = 0
@@ -66,6 +67,11 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
                 elif kind == "eval":
                     line = f"{e.get('split')} @ step {e.get('step')}: {_fmt_metrics(e.get('metrics', {}))}"
                     (bar.write if bar else print)(line)
+                elif kind == "settings" and not quiet:
+                    (bar.write if bar else print)(f"settings: {describe(e)}")
+                elif kind == "memory" and not quiet:
+                    (bar.write if bar else print)("memory: " + describe_memory(e.get("peak_gib"), e.get("estimated_gib"),
+                                                                                e.get("measured") == MEASURED_GPU))
                 elif kind == "status":
                     status = e.get("status")
                     if status == "running" and not quiet:

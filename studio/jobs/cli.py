@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
 from studio.errors import StudioError
 
@@ -90,6 +91,7 @@ def cmd_runs_show(args) -> int:
         ("checkpoint", checkpoint.name if checkpoint else "-"), ("disk", _size(manager.disk_usage(r.id))),
         ("folder", r.run_dir),
     ]
+    fields += _speed_fields(Path(r.run_dir))
     if r.error_kind or r.error_message:
         fields.append(("error", f"({r.error_kind or r.status}) {r.error_message or ''}".strip()))
     if r.error_hint:
@@ -102,6 +104,22 @@ def cmd_runs_show(args) -> int:
         for e in events[-args.events:]:
             print("  " + json.dumps(e, ensure_ascii=False, default=str))
     return 0
+
+
+def _speed_fields(run_dir: Path) -> list[tuple[str, str]]:
+    """What the worker chose for the machine (settings.json) and the memory it measured (metrics.json)."""
+    from studio.jobs.store import read_json_dict
+    from studio.training.speed import describe, describe_memory
+
+    fields = []
+    settings = read_json_dict(run_dir / "settings.json")
+    if settings:
+        fields.append(("settings", describe(settings)))
+    train = read_json_dict(run_dir / "metrics.json").get("train") or {}
+    if "peak_memory_gib" in train:
+        on_gpu = settings.get("device") == "cuda"
+        fields.append(("memory", describe_memory(train.get("peak_memory_gib"), train.get("estimated_peak_gib"), on_gpu)))
+    return fields
 
 
 def cmd_runs_submit(args) -> int:

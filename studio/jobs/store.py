@@ -413,7 +413,8 @@ class RunStore:
 
 # ---- rebuilding the index from run directories ----------------------------------------------
 
-def _read_json(path: Path) -> dict:
+def read_json_dict(path: Path) -> dict:
+    """A JSON object from ``path``; {} when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
@@ -430,7 +431,7 @@ def _read_config(run_dir: Path) -> dict:
 
 
 def headline_from_metrics(run_dir: Path) -> tuple[str | None, float | None]:
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = read_json_dict(run_dir / "metrics.json")
     name = (metrics.get("headline") or {}).get("name")
     if not name:
         return None, None
@@ -444,7 +445,7 @@ def headline_from_metrics(run_dir: Path) -> tuple[str | None, float | None]:
 def record_from_dir(run_dir: Path, existing: RunRecord | None = None) -> RunRecord:
     """A run's index record as its directory tells it (status from events.jsonl and liveness)."""
     config = _read_config(run_dir)
-    job = _read_json(run_dir / JOB_FILE)
+    job = read_json_dict(run_dir / JOB_FILE)
     summary = summarize(run_dir)
     try:
         created = float(job.get("created") or (run_dir / "config.yaml").stat().st_mtime)

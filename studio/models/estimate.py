@@ -23,6 +23,11 @@ CUDA_CONTEXT_BYTES = 0.6 * GIB
 LOGIT_BYTES = 16
 
 
+def memory_text(gib: float) -> str:
+    """A memory size for people: '67.4 GB', '512 MB' (binary units, as allocators count)."""
+    return f"{gib:.1f} GB" if gib >= 1 else f"{max(1, round(gib * 1024))} MB"
+
+
 @dataclass
 class Shape:
     hidden: int

@@ -13,8 +13,14 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
-def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMeta, metrics: dict, backbone: str) -> None:
+def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMeta, metrics: dict, backbone: str,
+                     settings: dict[str, Any] | None = None) -> None:
+    """``settings``: what the worker chose for the machine (its ``SpeedSettings``), when known."""
+    from studio.training.speed import describe, describe_memory
+
     t = config.training
+    settings = settings or {}
+    batch = settings.get("batch_size") or t.batch_size
     auto_class = getattr(task, "hf_auto_class", "AutoModelForSequenceClassification")
     lines = [
         f"# {config.name or run_dir.name}",
@@ -25,9 +31,15 @@ def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMet
         "## Training",
         "",
         f"- epochs: {t.epochs}, max steps: {t.max_steps or '-'}, learning rate: {t.learning_rate}, "
-        f"batch size: {t.batch_size} x {t.gradient_accumulation}, max length: {t.max_length}",
+        f"batch size: {batch} x {t.gradient_accumulation}, max length: {t.max_length}",
         f"- preset: {t.preset}, seed: {t.seed}, early-stopping patience: {t.early_stopping_patience}",
     ]
+    if settings:
+        lines.append(f"- trained on {settings.get('device', 'cpu')}: {describe(settings)}")
+    train = metrics.get("train") or {}
+    if train.get("peak_memory_gib") is not None:
+        lines.append("- memory: " + describe_memory(train["peak_memory_gib"], train.get("estimated_peak_gib"),
+                                                   settings.get("device") == "cuda"))
     labels = meta.info.get("labels")
     if labels:
         lines.append(f"- labels ({len(labels)}): {', '.join(map(str, labels[:50]))}")

@@ -29,11 +29,18 @@ BUDGET_MEMORY_SHARE = 0.7
 # steps than this (small datasets learn better from more, smaller steps).
 MAX_GROWN_BATCH = 128
 MIN_OPTIMIZER_STEPS = 100
+# Gradient checkpointing goes on by itself when the estimate passes this share of GPU memory.
+CHECKPOINTING_MEMORY_SHARE = 0.9
 # Packed rows are padded to a multiple of this, so compiled attention kernels see few shapes.
 PACK_MULTIPLE = 128
 
-# (batch_size, tokens per example) -> estimated peak GiB, or None when unknown.
-Estimator = Callable[[int, int], "float | None"]
+# How a run's peak memory was measured (the ``memory`` event's ``measured``): the GPU allocator's
+# peak, or on a CPU the process's peak above what it held before the model was loaded.
+MEASURED_GPU = "gpu_allocator"
+MEASURED_CPU = "process_above_start"
+
+# (batch_size, tokens per example, gradient checkpointing) -> estimated peak GiB, or None when unknown.
+Estimator = Callable[[int, int, bool], "float | None"]
 
 
 @dataclass
@@ -69,6 +76,7 @@ class SpeedSettings:
     attention: str | None = None
     liger: bool = False
     estimated_peak_gib: float | None = None
+    device_memory_gib: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,8 +119,11 @@ def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimator: Esti
         is as long as its longest example."""
         return int(batch * mean_len * 1.25) if packing else batch * longest
 
+    def estimate_gib(batch: int, checkpointing: bool = False) -> float | None:
+        return estimator(batch, math.ceil(step_tokens(batch) / batch), checkpointing) if estimator else None
+
     def fits(batch: int, share: float) -> bool:
-        gib = estimator(batch, math.ceil(step_tokens(batch) / batch)) if estimator else None
+        gib = estimate_gib(batch)
         return gib is None or not hw.memory_gib or gib <= share * hw.memory_gib
 
     batch = t.batch_size or 8
@@ -135,10 +146,12 @@ def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimator: Esti
     else:
         precision = "fp32"
     varied = len(lengths) > 1 and statistics.pstdev(lengths) / max(1.0, mean_len) > VARIED_LENGTHS_CV
-    estimate_gib = estimator(batch, math.ceil(step_tokens(batch) / batch)) if estimator else None
+    peak_gib = estimate_gib(batch)
     checkpointing = t.gradient_checkpointing
     if checkpointing is None:
-        checkpointing = bool(hw.memory_gib and estimate_gib and estimate_gib > 0.9 * hw.memory_gib)
+        checkpointing = bool(hw.memory_gib and peak_gib and peak_gib > CHECKPOINTING_MEMORY_SHARE * hw.memory_gib)
+    if checkpointing:
+        peak_gib = estimate_gib(batch, True)
     liger = (hw.cuda and causal_lm and liger_available()) if t.liger is None else bool(t.liger)
     return SpeedSettings(
         device="cuda" if hw.cuda else "cpu",
@@ -154,8 +167,75 @@ def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimator: Esti
         packing=packing,
         attention=attention,
         liger=liger,
-        estimated_peak_gib=round(estimate_gib, 3) if estimate_gib else None,
+        estimated_peak_gib=round(peak_gib, 6) if peak_gib else None,
+        device_memory_gib=round(hw.memory_gib, 3) if hw.memory_gib else None,
     )
+
+
+# A run's settings as its summary reads them, one part each: in English here (the CLI, the model
+# card); the page shows the same parts in its language (catalogue keys "speed.<part>").
+SUMMARY = {
+    "precision": "{precision}",
+    "batch": "batch {batch}",
+    "packed": "packed rows ({attention})",
+    "length_grouped": "length-grouped batches",
+    "tf32": "TF32",
+    "optimizer": "{optimizer}",
+    "workers": "{workers} loader workers",
+    "checkpointing": "gradient checkpointing",
+    "liger": "Liger kernels",
+    "compile": "torch.compile",
+}
+
+
+def summary_parts(settings: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The choices of a ``settings`` event (or settings.json) worth a reader's eye, as (part, values)."""
+    parts: list[tuple[str, dict[str, Any]]] = [("precision", {"precision": settings.get("precision", "fp32")})]
+    if settings.get("batch_size"):
+        parts.append(("batch", {"batch": settings["batch_size"]}))
+    if settings.get("packing"):
+        parts.append(("packed", {"attention": settings.get("attention") or "sdpa"}))
+    elif settings.get("group_by_length"):
+        parts.append(("length_grouped", {}))
+    if settings.get("tf32"):
+        parts.append(("tf32", {}))
+    if settings.get("optimizer"):
+        parts.append(("optimizer", {"optimizer": settings["optimizer"]}))
+    if settings.get("dataloader_workers"):
+        parts.append(("workers", {"workers": settings["dataloader_workers"]}))
+    for flag, part in (("gradient_checkpointing", "checkpointing"), ("liger", "liger"), ("compile", "compile")):
+        if settings.get(flag):
+            parts.append((part, {}))
+    return parts
+
+
+def describe(settings: dict[str, Any]) -> str:
+    """The settings' summary in English: 'bf16 · batch 46 · packed rows (flex_attention) · ...'."""
+    return " · ".join(SUMMARY[part].format(**values) for part, values in summary_parts(settings))
+
+
+# Below this estimate a share says nothing: the runtime's fixed costs (allocator arenas, kernel
+# workspaces: tens of MB) dwarf a tiny model's weights and activations.
+MEMORY_GAP_MIN_GIB = 0.25
+
+
+def memory_gap(estimated_gib: float | None, peak_gib: float | None) -> float | None:
+    """How far the measured peak is from the estimate, as a share of the estimate (+0.1: 10% above)."""
+    if not estimated_gib or estimated_gib < MEMORY_GAP_MIN_GIB or peak_gib is None:
+        return None
+    return (peak_gib - estimated_gib) / estimated_gib
+
+
+def describe_memory(peak_gib: float | None, estimated_gib: float | None, on_gpu: bool) -> str:
+    """The measured peak beside the estimate, in English: 'peak 67.4 GB on the GPU (estimated 76.4 GB, -12%)'."""
+    from studio.models.estimate import memory_text
+
+    where = "on the GPU" if on_gpu else "above the process's start"
+    text = f"peak {memory_text(peak_gib)} {where}" if peak_gib is not None else "peak not measured"
+    gap = memory_gap(estimated_gib, peak_gib)
+    if estimated_gib:
+        text += f" (estimated {memory_text(estimated_gib)}" + (f", {gap:+.0%})" if gap is not None else ")")
+    return text
 
 
 def trainer_kwargs(settings: SpeedSettings, known: set[str]) -> dict[str, Any]:

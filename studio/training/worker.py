@@ -21,6 +21,7 @@ from studio.data.loading import read_splits
 from studio.errors import StudioError
 from studio.tasks.base import Task, TaskMeta, get_task
 from studio.training.events import EventLog
+from studio.training.speed import MEASURED_CPU, MEASURED_GPU
 
 CHECKPOINTS = "checkpoints"
 MODEL_DIR = "model"
@@ -201,6 +202,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     settings = _speed_settings(config, path, datasets["train"], task, meta)
     events.emit("settings", **settings.to_dict())
 
+    _warn_if_too_big(settings, events)
+    baseline_gib = _resident_gib()
     model = task.load_model(path, meta, config, **_model_kwargs(settings, config, meta))
     if config.method.kind == "lora":
         model = apply_lora(model, config, getattr(task, "peft_task_type", "SEQ_CLS"))
@@ -254,7 +257,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         events.emit("log", step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over")
     started = time.time()
     trainer.train(resume_from_checkpoint=checkpoint)
-    peak = _peak_memory_gib()
+    peak, measured = _peak_memory_gib(baseline_gib)
+    events.emit("memory", step=trainer.state.global_step, peak_gib=peak, estimated_gib=settings.estimated_peak_gib, measured=measured)
     _ready_for_generation(trainer.model, use_cache, settings)
     if progress.stopped_by_request:
         (run_dir / STOP_FILE).unlink(missing_ok=True)
@@ -283,7 +287,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     _write_json(run_dir / "metrics.json", metrics)
     from studio.training.modelcard import write_model_card
 
-    write_model_card(run_dir, config, task, meta, metrics, backbone.display_name)
+    write_model_card(run_dir, config, task, meta, metrics, backbone.display_name, settings.to_dict())
     _prune_checkpoints(run_dir, trainer.state.best_model_checkpoint)
     events.emit("status", status="completed", step=trainer.state.global_step,
                 headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)})
@@ -306,9 +310,10 @@ def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Tas
     causal = is_causal_lm(task, meta)
     lora_r = config.method.lora.r if config.method.kind == "lora" else None
 
-    def estimator(batch_size: int, seq_len: int) -> float | None:
+    def estimator(batch_size: int, seq_len: int, checkpointing: bool) -> float | None:
         est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.bf16,
-                       causal_lm=task.model_kind == "decoder", device="cuda" if hw.cuda else "cpu")
+                       gradient_checkpointing=checkpointing, causal_lm=task.model_kind == "decoder",
+                       device="cuda" if hw.cuda else "cpu")
         return est.total_gib if est else None
 
     return resolve(config, hw, lengths, estimator, causal_lm=causal, n_train=len(lengths))
@@ -367,15 +372,38 @@ def _tokenized_splits(run_dir: Path, cache: Path, config: RunConfig, task: Task,
     return datasets
 
 
-def _peak_memory_gib() -> float:
-    """Peak memory of this training process: the GPU allocator's peak, else the process's peak RSS."""
+def _resident_gib() -> float:
+    """Memory this process holds now (its resident set), in GiB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 1024**3
+
+
+def _peak_memory_gib(baseline_gib: float) -> tuple[float, str]:
+    """Peak memory of the training, and how it was measured.
+
+    On a GPU: the allocator's peak (tensors only, as the estimate counts them). On a CPU: the
+    process's peak resident memory above what it held before the model was loaded, so the Python
+    runtime and the libraries (half a gigabyte or more) are not taken for the training's."""
     import resource
 
     import torch
 
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
-        return round(torch.cuda.max_memory_allocated() / 1024**3, 3)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)
+        return round(torch.cuda.max_memory_allocated() / 1024**3, 3), MEASURED_GPU
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    peak_gib = peak / 1024**3 if sys.platform == "darwin" else peak / 1024**2
+    return round(max(0.0, peak_gib - baseline_gib), 3), MEASURED_CPU
+
+
+def _warn_if_too_big(settings, events) -> None:
+    """Say before loading the model when the estimate does not fit the GPU even with gradient
+    checkpointing (the worker turns that on by itself when the estimate nears the memory)."""
+    memory = settings.device_memory_gib
+    if memory and settings.estimated_peak_gib and settings.estimated_peak_gib > memory:
+        events.emit("log", step=0, message=(
+            f"warning: this run is estimated to need {settings.estimated_peak_gib:.1f} GiB, more than the GPU's {memory:.1f} GiB; "
+            "it may run out of memory (lower training.batch_size or training.max_length, or use method.kind: lora)"))
 
 
 def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int, dataset, rows, run_dir: Path, name: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from studio.cli import main
+from studio.models.estimate import memory_text
 from studio.training.events import read_events
 from tests.conftest import toy_sentiment_rows, write_csv
 
@@ -73,8 +74,16 @@ def test_train_leaves_the_documented_run_directory(toy_run):
     progress = [e for e in events if e["kind"] == "progress"]
     assert progress[-1]["step"] == progress[-1]["total"] and "eta_s" in progress[-1]
     assert "error" not in kinds
+    settings = next(e for e in events if e["kind"] == "settings")
+    assert (settings["device"], settings["precision"], settings["batch_size"]) == ("cpu", "fp32", 8)
+    memory = next(e for e in events if e["kind"] == "memory")
+    assert memory["measured"] == "process_above_start" and 0 < memory["peak_gib"] < 4
+    assert memory["estimated_gib"] == settings["estimated_peak_gib"] > 0
+    card = (run / "README.md").read_text()
+    assert "- trained on cpu: fp32 · batch 8" in card and f"- memory: peak {memory_text(memory['peak_gib'])} above" in card
 
     metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train"]["peak_memory_gib"] == memory["peak_gib"]
     assert metrics["headline"]["name"] == "accuracy"
     assert set(metrics["test"]["per_class"]) == {"negative", "positive"}
     assert metrics["test"]["confusion_matrix"]["labels"] == ["negative", "positive"]
@@ -99,6 +108,15 @@ def test_train_leaves_the_documented_run_directory(toy_run):
     assert model.config.id2label == {0: "negative", 1: "positive"}
     logits = model(**tokenizer(["the film was great and lovely"], return_tensors="pt")).logits
     assert model.config.id2label[int(logits.argmax())] == "positive"
+
+
+def test_runs_show_tells_what_the_worker_chose_and_the_memory_it_measured(toy_run, capsys):
+    capsys.readouterr()
+    assert main(["runs", "show", toy_run.run.name, "--workspace", str(toy_run.workspace.root)]) == 0
+    out = capsys.readouterr().out
+    peak = json.loads((toy_run.run / "metrics.json").read_text())["train"]["peak_memory_gib"]
+    assert "settings: fp32 · batch 8 · " in out
+    assert f"memory: peak {memory_text(peak)} above the process's start (estimated " in out
 
 
 def test_the_saved_config_reruns_with_the_same_seed_to_the_same_metrics(toy_run, workspace):

@@ -6,7 +6,7 @@ H200 = Hardware(cuda=True, bf16=True, tf32=True, memory_gib=139.0, name="H200")
 
 
 def fixed(gib):
-    return lambda batch, seq_len: gib
+    return lambda batch, seq_len, checkpointing=False: gib
 
 
 def config(**training):
@@ -67,7 +67,7 @@ def test_small_datasets_keep_enough_optimizer_steps():
 def test_the_budget_counts_the_longest_example_when_batches_are_padded():
     seen = []
 
-    def estimator(batch, seq_len):
+    def estimator(batch, seq_len, checkpointing=False):
         seen.append((batch, seq_len))
         return 10.0
 
@@ -124,3 +124,43 @@ def test_packed_loss_equals_the_padded_loss():
         padded = model(**CausalCollator(pad_token_id=0)(features)).loss
         packed = model(**PackedCausalCollator(pad_token_id=0)(features)).loss
     assert abs(padded.item() - packed.item()) < 1e-5
+
+
+def test_the_estimate_of_a_checkpointed_run_counts_the_checkpointing():
+    def estimator(batch, seq_len, checkpointing=False):
+        return 60.0 if checkpointing else 130.0  # 130 > 0.9 x 139: too close without checkpointing
+
+    s = resolve(config(batch_size=8, max_steps=10, batch_tokens=0), H200, [200] * 50, estimator)
+    assert s.gradient_checkpointing is True
+    assert (s.estimated_peak_gib, s.device_memory_gib) == (60.0, 139.0)
+    kept = resolve(config(batch_size=8, max_steps=10, batch_tokens=0, gradient_checkpointing=False), H200, [200] * 50, estimator)
+    assert (kept.gradient_checkpointing, kept.estimated_peak_gib) == (False, 130.0)
+    assert resolve(config(), CPU, [10, 20]).device_memory_gib is None
+
+
+def test_the_summary_names_the_choices_a_reader_cares_about():
+    from studio.training.speed import describe, memory_gap
+
+    gpu = resolve(config(max_steps=10, packing=True, attention="flex_attention"), H200, [300] * 500, fixed(10.0), causal_lm=True)
+    text = describe(gpu.to_dict())
+    assert text.startswith("bf16 · batch ")
+    assert "packed rows (flex_attention)" in text and "TF32" in text and "4 loader workers" in text
+    assert "length-grouped" not in text  # packed rows have no padding to group away
+    cpu = describe(resolve(config(), CPU, [10, 80, 200, 15]).to_dict())
+    assert cpu == "fp32 · batch 16 · length-grouped batches · adamw_torch_fused"
+    assert round(memory_gap(10.0, 11.5), 3) == 0.15 and memory_gap(None, 1.0) is None
+    assert memory_gap(0.001, 0.06) is None  # a tiny model: the runtime's fixed costs, not the estimate's error
+
+
+def test_the_worker_warns_before_loading_a_model_whose_estimate_passes_the_gpus_memory():
+    from types import SimpleNamespace
+
+    from studio.training.worker import _warn_if_too_big
+
+    said = []
+    log = SimpleNamespace(emit=lambda kind, **fields: said.append((kind, fields.get("message", ""))))
+    _warn_if_too_big(SimpleNamespace(device_memory_gib=80.0, estimated_peak_gib=79.0), log)
+    _warn_if_too_big(SimpleNamespace(device_memory_gib=None, estimated_peak_gib=500.0), log)  # a CPU: RAM is not checked here
+    assert said == []
+    _warn_if_too_big(SimpleNamespace(device_memory_gib=80.0, estimated_peak_gib=96.5), log)
+    assert said[0][0] == "log" and "estimated to need 96.5 GiB, more than the GPU's 80.0 GiB" in said[0][1]
