@@ -94,6 +94,35 @@ def _torch_count() -> int:
         return 0
 
 
+def memory_gib(ids: list[str]) -> float | None:
+    """Memory of the smallest of the GPUs ``ids`` (``detected_gpus`` values: indices or UUIDs), in
+    GiB, as nvidia-smi reports it; None when it cannot tell."""
+    totals = _nvidia_smi_memory()
+    known = [totals[i] for i in ids if i in totals]
+    return min(known) if known and len(known) == len(ids) else None
+
+
+@functools.lru_cache(maxsize=1)
+def _nvidia_smi_memory() -> dict[str, float]:
+    """Each GPU's total memory in GiB, under its index and its UUID."""
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return {}
+    try:
+        result = subprocess.run([tool, "--query-gpu=index,uuid,memory.total", "--format=csv,noheader,nounits"],
+                                capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    totals = {}
+    for line in result.stdout.splitlines() if result.returncode == 0 else []:
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) == 3 and fields[0].isdigit() and fields[2].replace(".", "", 1).isdigit():
+            gib = float(fields[2]) / 1024  # MiB
+            totals[fields[0]] = totals[fields[1]] = gib
+    return totals
+
+
 def clear_cache() -> None:
     """Forget what was detected (tests that change the tools or the environment)."""
     _detect.cache_clear()
+    _nvidia_smi_memory.cache_clear()

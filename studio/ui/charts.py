@@ -42,6 +42,10 @@ class RunSeries:
     log: list[str] = field(default_factory=list)
     scoring: bool = False
     """Training is over: evaluations from here score the final model (shown as numbers, not drawn)."""
+    settings: dict[str, Any] | None = None
+    """What the worker chose for the machine (its ``settings`` event)."""
+    memory: dict[str, Any] | None = None
+    """The measured peak memory beside the estimate (the ``memory`` event after training)."""
 
     def feed(self, events: Iterable[dict[str, Any]]) -> bool:
         """Fold ``events`` in; True when a chart's data changed."""
@@ -112,11 +116,25 @@ class RunSeries:
             hint = e.get("hint")
             self._line(t("charts.log_error", message=self.error) + ("\n  " + t("train.run_hint", hint=hint) if hint else ""))
             return False
+        if kind == "settings":
+            self.settings = {k: v for k, v in e.items() if k not in ("t", "kind")}
+            self._line(t("charts.log_settings", settings=words.speed_settings(self.settings)))
+            return False
+        if kind == "memory":
+            self.memory = {k: v for k, v in e.items() if k not in ("t", "kind")}
+            self._line(t("charts.log_memory", memory=self.memory_summary()))
+            return False
         if kind == "checkpoint":
             self._line(t("charts.log_checkpoint", step=step))
         if kind == "summary":
             self.scoring = True  # training is over; evaluations from here score the final model
         return False
+
+    def memory_summary(self) -> str:
+        from studio.training.speed import MEASURED_GPU
+
+        m = self.memory or {}
+        return words.memory(m.get("peak_gib"), m.get("estimated_gib"), m.get("measured") == MEASURED_GPU)
 
     def _line(self, text: str) -> None:
         self.log.append(text)

@@ -115,6 +115,7 @@ CSS = """
 .studio-progress > .bar {background: linear-gradient(90deg, #4a7fd6, #5b8def); height: 100%; transition: width 0.5s;}
 .studio-progress > .text {position: absolute; inset: 0; text-align: center; font-size: 0.85em; line-height: 22px; color: #111;}
 .studio-status {font-size: 1.05em;}
+.studio-facts {font-size: 0.9em; color: #4b5563; margin-top: 2px;}
 #studio-header h1 {margin-bottom: 0;}
 """
 

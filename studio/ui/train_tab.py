@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
@@ -24,6 +24,7 @@ from studio.ui.i18n import t
 
 from studio.config import RunConfig, field_help
 from studio.errors import ConfigError, StudioError
+from studio.models.estimate import memory_text
 from studio.tasks import get_task, list_tasks
 from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
@@ -229,35 +230,68 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
     elif rows:
         steps = int(-(-rows // (tc.batch_size * tc.gradient_accumulation)) * (tc.epochs or 1))
     seq_len = tc.max_length or 128
+
+    def with_fit_warning(text: str, total_gib: float, checkpointed_gib: Callable[[], float] | None) -> str:
+        warning = _fit_warning(total_gib, checkpointed_gib, tc.gradient_checkpointing, gpus if on_gpu else None)
+        return text + ("\n\n" + warning if warning else "")
+
     if not model_config:
         # No config.json offline (a bundled GGUF not converted yet): weights, gradients and AdamW
         # state from the parameter count alone.
         trainable = parameters * (0.01 if resolved.method.kind == "lora" else 1.0)
         memory = (parameters * 4 + trainable * 12) / 2**30
         steps_text = t("train.estimate_steps_suffix", steps=f"{steps:,}") if steps else ""
-        return t("train.estimate_from_size", name=entry.name, size=entry.size, memory=_memory(memory), steps=steps_text)
-    est = estimate(model_config, batch_size=tc.batch_size, seq_len=seq_len,
-                   lora_r=resolved.method.lora.r if resolved.method.kind == "lora" else None,
-                   half_precision=on_gpu and tc.precision != "fp32", causal_lm=get_task(config.task.name).model_kind != "encoder",
-                   device="cuda" if on_gpu else "cpu", cpu_cores=max(1, (os.cpu_count() or 1) // max(1, services.jobs.devices.cpu_slots)),
-                   steps=steps, parameters=parameters)
+        return with_fit_warning(t("train.estimate_from_size", name=entry.name, size=entry.size, memory=memory_text(memory),
+                                  steps=steps_text), memory, None)
+    def estimated(checkpointing: bool):
+        return estimate(model_config, batch_size=tc.batch_size, seq_len=seq_len,
+                        lora_r=resolved.method.lora.r if resolved.method.kind == "lora" else None,
+                        half_precision=on_gpu and tc.precision != "fp32", gradient_checkpointing=checkpointing,
+                        causal_lm=get_task(config.task.name).model_kind != "encoder", device="cuda" if on_gpu else "cpu",
+                        cpu_cores=max(1, (os.cpu_count() or 1) // max(1, services.jobs.devices.cpu_slots)),
+                        steps=steps, parameters=parameters)
+
+    est = estimated(bool(tc.gradient_checkpointing))
     if est is None:
         return t("train.estimate_no_shape")
     where = t("train.estimate_gpus", count=len(gpus)) if on_gpu else "CPU"
     length = t("common.auto") if config.training.max_length is None else seq_len
     parts = [t("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}", batch=tc.batch_size,
                lr=f"{tc.learning_rate:g}", length=length),
-             t("train.estimate_memory", memory=_memory(est.total_gib)), t("train.estimate_trainable", count=f"{est.trainable:,}")]
+             t("train.estimate_memory", memory=memory_text(est.total_gib)), t("train.estimate_trainable", count=f"{est.trainable:,}")]
     if steps:
         parts.append(t("train.estimate_steps", steps=f"{steps:,}"))
     if est.total_seconds is not None:
         took = t("train.estimate_few_seconds") if est.total_seconds < 10 else duration(est.total_seconds)
         parts.append(t("train.estimate_time", took=took))
-    return " · ".join(parts)
+    return with_fit_warning(" · ".join(parts), est.total_gib, lambda: estimated(True).total_gib)
 
 
-def _memory(gib: float) -> str:
-    return f"{gib:.1f} GB" if gib >= 1 else f"{max(1, round(gib * 1024))} MB"
+def _fit_warning(total_gib: float, checkpointed_gib: Callable[[], float] | None, checkpointing: bool | None,
+                 gpus: list[str] | None) -> str:
+    """What to expect when the estimate (``total_gib``) does not fit the device: the worker turns
+    gradient checkpointing on by itself near a GPU's memory (``checkpointed_gib()``: the estimate
+    then); past that, or past a CPU machine's memory, the run would run out of memory."""
+    import psutil
+
+    from studio import gpus as gpu_info
+    from studio.training.speed import CHECKPOINTING_MEMORY_SHARE
+
+    if gpus:
+        memory = gpu_info.memory_gib(gpus)
+        device = t("train.estimate_the_gpu", memory=memory_text(memory)) if memory else None
+    else:
+        memory = psutil.virtual_memory().total / 2**30
+        device = t("train.estimate_this_machine", memory=memory_text(memory))
+    if not memory:
+        return ""
+    if gpus and checkpointing is None and checkpointed_gib and total_gib > CHECKPOINTING_MEMORY_SHARE * memory:
+        lighter = checkpointed_gib()
+        if lighter <= memory:
+            return "⚠️ " + t("train.estimate_checkpointing", memory=memory_text(total_gib), device=device, lighter=memory_text(lighter))
+    if total_gib > memory:
+        return "⚠️ **" + t("train.estimate_too_big", memory=memory_text(total_gib), device=device) + "**"
+    return ""
 
 
 def _dataset_rows(services: Services, name: str) -> int | None:
@@ -292,6 +326,13 @@ def status_html(record, series: charts.RunSeries | None) -> str:
     if record.metric_value is not None:
         bits.append(html.escape(metric_text(record)))
     out = '<div class="studio-status">' + " · ".join(bits) + "</div>"
+    facts = []
+    if series is not None and series.settings:
+        facts.append(t("train.chosen_settings", settings=words.speed_settings(series.settings)))
+    if series is not None and series.memory:
+        facts.append(t("train.memory_used", memory=series.memory_summary()))
+    if facts:
+        out += '<div class="studio-facts" id="run-facts">' + "<br>".join(html.escape(f) for f in facts) + "</div>"
     if status == "failed" or record.error_message:
         # The worker's own message is English (it is also in events.jsonl and the CLI): framed.
         level = "error" if status == "failed" else "warning"

@@ -160,3 +160,34 @@ def column(name: str) -> str:
     if name.startswith("base "):  # the base model's output beside the fine-tuned one (see evaluate_tab.with_base)
         return t("words.column_base", column=column(name[len("base "):]))
     return name
+
+
+def speed_settings(settings: dict[str, Any]) -> str:
+    """What the worker chose for the machine (a ``settings`` event), part by part as
+    ``studio.training.speed.summary_parts`` gives them: 'bf16 · batch 46 · packed rows (flex_attention)'."""
+    from studio.training.speed import summary_parts
+
+    parts = {
+        # The precision and the optimizer are identifiers (bf16, adamw_torch_fused): shown as they are.
+        "precision": lambda v: str(v["precision"]), "batch": lambda v: t("speed.batch", **v),
+        "packed": lambda v: t("speed.packed", **v), "length_grouped": lambda v: t("speed.length_grouped", **v),
+        "tf32": lambda v: t("speed.tf32", **v), "optimizer": lambda v: str(v["optimizer"]),
+        "workers": lambda v: t("speed.workers", **v), "checkpointing": lambda v: t("speed.checkpointing", **v),
+        "liger": lambda v: t("speed.liger", **v), "compile": lambda v: t("speed.compile", **v),
+    }
+    return " · ".join(parts[part](values) if part in parts else part for part, values in summary_parts(settings))
+
+
+def memory(peak_gib: float | None, estimated_gib: float | None, on_gpu: bool) -> str:
+    """A run's measured peak memory beside the estimate made before it trained."""
+    from studio.models.estimate import memory_text
+    from studio.training.speed import memory_gap
+
+    where = t("speed.memory_on_gpu") if on_gpu else t("speed.memory_above_start")
+    text = t("speed.memory_peak", peak=memory_text(peak_gib), where=where) if peak_gib is not None else t("speed.memory_not_measured")
+    gap = memory_gap(estimated_gib, peak_gib)
+    if estimated_gib and gap is not None:
+        text += t("speed.memory_estimate_gap", estimated=memory_text(estimated_gib), gap=f"{gap:+.0%}")
+    elif estimated_gib:
+        text += t("speed.memory_estimate", estimated=memory_text(estimated_gib))
+    return text

@@ -62,6 +62,8 @@ def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv
     wait_until(lambda: plot_points(page, "loss-chart") > first, timeout=60, what="more loss points")
     assert "running" in page.locator("#run-status").inner_text()
     expect(page.locator("#run-progress")).to_contain_text("steps")
+    # What the worker chose for this machine (a CPU: full precision, the batch asked for).
+    expect(page.locator("#run-facts")).to_contain_text("Chosen for this machine: fp32 · batch 4")
     shot(page, "02-train-running")
 
     # The page answers while the run trains: another tab, a button.
@@ -74,6 +76,7 @@ def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv
     expect(page.locator("#run-status")).to_contain_text("completed", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#metric-chart")).to_contain_text("accuracy")
     expect(page.locator("#train-cancel")).to_be_disabled()
+    expect(page.locator("#run-facts")).to_contain_text(re.compile(r"Memory: peak \d+ MB above the process's start \(estimated \d+ MB\)"))
     shot(page, "03-train-completed")
 
     tab(page, "Evaluate")

@@ -72,3 +72,19 @@ def test_detecting_gpus_does_not_import_torch():
     env = {k: v for k, v in os.environ.items() if k != "STUDIO_FAKE_GPUS"}
     code = "import sys; from studio.jobs.devices import visible_gpus; visible_gpus(); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_gpu_memory_is_read_from_nvidia_smi_by_index_or_uuid(machine):
+    tool = machine / "nvidia-smi"
+    tool.write_text("#!/bin/sh\n"
+                    'case "$1" in --query-gpu=index) printf "0\\n1\\n";;\n'
+                    '*) printf "0, GPU-8a2c, 143771\\n1, GPU-77f0, 81559\\n";; esac\n')
+    tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    assert visible_gpus() == ["0", "1"]
+    assert gpus.memory_gib(["0"]) == pytest.approx(140.4, abs=0.1)
+    assert gpus.memory_gib(["0", "GPU-77f0"]) == pytest.approx(79.6, abs=0.1)  # the smallest
+    assert gpus.memory_gib(["7"]) is None
+
+
+def test_no_nvidia_smi_means_no_gpu_memory_known(machine):
+    assert gpus.memory_gib(["0"]) is None

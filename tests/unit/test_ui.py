@@ -85,6 +85,48 @@ def test_series_fold_events_by_offset_and_draw_only_training_evaluations():
     assert any("step 1: loss 0.7000" in line for line in series.log)
 
 
+def test_the_run_summary_shows_the_machines_choices_and_the_measured_memory():
+    from types import SimpleNamespace
+
+    from studio.ui import charts
+    from studio.ui.train_tab import status_html
+
+    series = charts.RunSeries("r")
+    series.feed([{"kind": "status", "status": "starting"},
+                 {"kind": "settings", "device": "cpu", "precision": "fp32", "batch_size": 16, "group_by_length": True,
+                  "optimizer": "adamw_torch_fused", "dataloader_workers": 0, "estimated_peak_gib": 0.47}])
+    record = SimpleNamespace(id="r", name="toy", status="running", position=None, devices=["cpu0"], metric_value=None,
+                             error_message=None, error_hint=None)
+    shown = status_html(record, series)
+    assert "Chosen for this machine: fp32 · batch 16 · length-grouped batches · adamw_torch_fused" in shown
+    assert "Memory" not in shown  # measured only once training is over
+    series.feed([{"kind": "memory", "step": 20, "peak_gib": 0.512, "estimated_gib": 0.47, "measured": "process_above_start"}])
+    assert "Memory: peak 524 MB above the process&#x27;s start (estimated 481 MB, +9%)" in status_html(record, series)
+    assert any(line.startswith("settings: fp32") for line in series.log) and any("memory: peak 524 MB" in line for line in series.log)
+
+
+def test_the_estimate_warns_when_a_run_will_not_fit(monkeypatch):
+    from types import SimpleNamespace
+
+    import psutil
+
+    from studio import gpus
+    from studio.ui.train_tab import _fit_warning
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(total=24 * 2**30))
+    monkeypatch.setattr(gpus, "memory_gib", lambda ids: 80.0)
+    assert _fit_warning(20.0, None, None, None) == ""
+    assert "will not fit in this machine's 24.0 GB" in _fit_warning(30.0, None, None, None)
+    assert _fit_warning(70.0, None, None, ["0"]) == ""
+    # Near the GPU's memory the worker turns checkpointing on, unless the config says otherwise.
+    assert "turns gradient checkpointing on (about 40.0 GB" in _fit_warning(75.0, lambda: 40.0, None, ["0"])
+    assert _fit_warning(75.0, lambda: 40.0, False, ["0"]) == ""  # switched off: it may still just fit
+    assert "will not fit in the GPU's 80.0 GB" in _fit_warning(85.0, lambda: 40.0, False, ["0"])
+    assert "will not fit" in _fit_warning(200.0, lambda: 120.0, None, ["0"])
+    monkeypatch.setattr(gpus, "memory_gib", lambda ids: None)  # no nvidia-smi to ask: nothing to say
+    assert _fit_warning(200.0, lambda: 120.0, None, ["0"]) == ""
+
+
 # ---- form fields ---------------------------------------------------------------------------------
 def test_field_values_blank_means_preset_and_bad_numbers_are_named():
     from studio.config import LoraConfig, TrainingConfig

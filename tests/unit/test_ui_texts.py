@@ -243,3 +243,24 @@ def test_handlers_speak_the_language_of_the_request(monkeypatch):
     assert words.status("completed") == "已完成" and duration(75) == "1 分 15 秒"
     text = profile_text({"rows": {"train": 8, "test": 2}, "total_rows": 10, "warnings": ["3.0% of test examples are long"]}, "词元")
     assert text.splitlines()[0] == "行数：训练集 8，测试集 2（共 10）" and "警告" in text and "3.0% of test examples" in text
+
+
+def test_every_part_of_a_runs_settings_summary_has_a_chinese_text(monkeypatch):
+    from studio.training.speed import SUMMARY, summary_parts
+    from studio.ui import words
+
+    everything = {"precision": "bf16", "batch_size": 46, "packing": True, "attention": "flex_attention", "tf32": True,
+                  "optimizer": "adamw_torch_fused", "dataloader_workers": 4, "gradient_checkpointing": True, "liger": True,
+                  "compile": True}
+    grouped = {**everything, "packing": False, "group_by_length": True}
+    assert {part for s in (everything, grouped) for part, _ in summary_parts(s)} == set(SUMMARY)
+    identifiers = {"precision", "optimizer"}  # bf16, adamw_torch_fused: shown as they are
+    for settings in (everything, grouped):
+        monkeypatch.setattr(i18n, "current_lang", lambda: "en")
+        english = words.speed_settings(settings).split(" · ")
+        monkeypatch.setattr(i18n, "current_lang", lambda: "zh")
+        chinese = words.speed_settings(settings).split(" · ")
+        parts = [part for part, _ in summary_parts(settings)]
+        assert english == [SUMMARY[part].format(**values) for part, values in summary_parts(settings)]
+        left = [part for part, en, zh in zip(parts, english, chinese) if en == zh and part not in identifiers]
+        assert not left, f"add a Chinese text for these parts to studio/ui/words.py: {left}"
