@@ -11,18 +11,24 @@ python=${PYTHON:-python3}
 # on hand and the normal (CUDA) build elsewhere, and never replaces one with the other.
 torch_version=${STUDIO_TORCH:-2.13.0}
 
-# The browser tests drive Debian's chromium (never a browser downloaded by Playwright): install it
-# once when it is missing and this user may use apt-get (root, or sudo without a password).
-if [ "$extras" = "test" ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
-  as_root=""
-  [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
-  if command -v apt-get >/dev/null 2>&1 && $as_root true 2>/dev/null; then
-    echo "installing chromium for the browser tests (apt-get)"
-    $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
-      $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
-      echo "warning: chromium could not be installed; the browser tests will be skipped" >&2
-  else
-    echo "note: chromium is missing (apt-get install chromium); the browser tests will be skipped" >&2
+# The browser tests drive Debian's chromium (never a browser downloaded by Playwright), and shoot
+# the Chinese page too, which needs a font with Chinese characters to be readable: install what is
+# missing once, when this user may use apt-get (root, or sudo without a password).
+if [ "$extras" = "test" ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+  { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; } || missing+=(fonts-wqy-microhei)
+  if [ ${#missing[@]} -gt 0 ]; then
+    as_root=""
+    [ "$(id -u)" -eq 0 ] || as_root="sudo -n"
+    if command -v apt-get >/dev/null 2>&1 && $as_root true 2>/dev/null; then
+      echo "installing ${missing[*]} for the browser tests (apt-get)"
+      $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+        $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
+        echo "warning: ${missing[*]} could not be installed; without chromium the browser tests are skipped" >&2
+    else
+      echo "note: ${missing[*]} missing (apt-get install ${missing[*]}); without chromium the browser tests are skipped" >&2
+    fi
   fi
 fi
 
