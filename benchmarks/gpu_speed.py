@@ -22,7 +22,11 @@ interleaved, warm-up steps (compilation included) are left out of the timing, an
 the repeats is reported. Tokens/s counts non-padding tokens; MFU is against 989 TFLOP/s (dense
 bf16), from 6 FLOPs per parameter and token (4 for frozen LoRA weights), attention not counted.
 A final check runs the same eight examples through the 0.5B model padded (sdpa) and packed (the
-studio's attention) and compares the losses (same maths).
+studio's attention) and compares the losses (same maths). Each run's line splits its wall time
+into setup (process start, imports, data, model loading), training (warm-up and compilation
+included) and what came after (saving, exit), and the last line adds them up, so the time a
+tight allowance needs can be planned. Peaks are the GPU allocator's on both sides (with
+``--tiny`` on a CPU: the plain script's whole resident memory, the studio's part above its start).
 
     python benchmarks/gpu_speed.py [--workloads qwen05-full,bert-cls] [--repeats 2] [--deadline-s 420] [--out results.json]
     python benchmarks/gpu_speed.py --tiny   # a CPU smoke run of this script with tiny shapes
@@ -97,12 +101,17 @@ def build_model(shape: dict[str, Any], tokenizer_dir: Path, out: Path) -> Path:
     values = dict(shape)
     config = AutoConfig.for_model(values.pop("model_type"), **values)
     cls = AutoModelForSequenceClassification if config.model_type == "bert" else AutoModelForCausalLM
+    started = time.time()
     torch.manual_seed(0)
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
         model = cls.from_config(config, dtype=torch.float32)
     model.save_pretrained(out)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the runs need the GPU's memory, not this process's cached blocks
     for path in tokenizer_dir.iterdir():
         shutil.copy(path, out / path.name)
+    print(f"built {out.name} in {time.time() - started:.0f}s", flush=True)
     return out
 
 
@@ -214,6 +223,8 @@ def summarize(name: str, plain: list[dict], studio: list[dict], fpt: float) -> d
            "plain_mfu": a_tok * fpt / PEAK_FLOPS if a_tok else None, "studio_mfu": b_tok * fpt / PEAK_FLOPS if b_tok else None,
            "plain_peak_gib": median_of(plain, "peak_memory_gib"), "studio_peak_gib": median_of(studio, "peak_memory_gib"),
            "studio_estimated_gib": median_of(studio, "estimated_peak_gib")}
+    for side, runs in (("plain", plain), ("studio", studio)):
+        row[f"{side}_phases_s"] = {phase: median_of([r["phases_s"] for r in runs], phase) for phase in ("setup", "train", "after")}
     if studio:
         row["studio_settings"] = studio[-1]["settings"]
         row["studio_losses"] = studio[-1]["losses"]
@@ -298,8 +309,10 @@ def main() -> None:
                         result = run_studio(studio_config(name, model_dir, data[kind], args.steps, lora, causal),
                                             work / "workspace", warmup=args.warmup, timeout=300)
                     results[name][side].append(result)
+                    took = result["phases_s"]
                     print(f"[{time.time() - started:5.0f}s] {name:12} {side:6} repeat {repeat + 1}: {result['tokens_per_s']:10,.0f} tokens/s "
-                          f"{result['samples_per_s']:8.1f} samples/s  peak {result.get('peak_memory_gib')} GiB  wall {result['wall_s']}s"
+                          f"{result['samples_per_s']:8.1f} samples/s  peak {result.get('peak_memory_gib')} GiB  wall {result['wall_s']}s "
+                          f"(setup {took['setup']}s, training {took['train']}s, after {took['after']}s)"
                           + (f"  batch {result['settings']['batch_size']} {result['settings']['precision']} packing={result['settings']['packing']}"
                              f" attention={result['settings']['attention']}" if side == "studio" else ""), flush=True)
                 except Exception as error:  # noqa: BLE001 - one broken workload must not hide the others
@@ -321,7 +334,11 @@ def main() -> None:
     print_table(report["rows"])
     for failure in failures:
         print("not measured:", failure[:500])
-    print(f"total {time.time() - started:.0f}s")
+    runs = [r for n in names for side in ("plain", "studio") for r in results[n][side]]
+    spent = {phase: sum(r["phases_s"][phase] or 0 for r in runs) for phase in ("setup", "train", "after")}
+    total = time.time() - started
+    print(f"total {total:.0f}s: runs' setup {spent['setup']:.0f}s, training {spent['train']:.0f}s, after training "
+          f"{spent['after']:.0f}s; the rest ({total - sum(r['wall_s'] for r in runs):.0f}s) built models and data and checked the maths")
 
 
 if __name__ == "__main__":

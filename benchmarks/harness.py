@@ -28,7 +28,30 @@ def run_plain(model_dir: str | Path, data: Path, *, steps: int, batch: int, max_
     result = json.loads(out.stdout.strip().splitlines()[-1])
     result["tokens_per_s"] = result["samples_per_s"] * result["mean_tokens"]
     result["wall_s"] = round(time.time() - started, 1)
+    result["phases_s"] = phases(started, result.pop("train_began_t", None), result.pop("train_ended_t", None), time.time())
     return result
+
+
+def phases(launched: float, began: float | None, ended: float | None, exited: float) -> dict[str, float | None]:
+    """Where a run's wall time went: setup (process start, imports, data, model loading) until
+    training began, the training itself (warm-up included), and what came after (saving, scoring,
+    exit). Where the minutes of a benchmark go, so that a tight allowance can be planned."""
+    if began is None or ended is None:
+        return {"setup": None, "train": None, "after": None}
+    return {"setup": round(began - launched, 1), "train": round(ended - began, 1), "after": round(exited - ended, 1)}
+
+
+def timed_window(progress: list[dict[str, Any]], warmup: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first and last progress events of the timed steps: from the first step at or past the
+    warm-up to the last step. Progress events come at most twice a second, so on a very fast run
+    the first one past the warm-up can be the last; then the window starts at the latest earlier
+    step (some warm-up is timed rather than none)."""
+    end = progress[-1]
+    earlier = [e for e in progress if 1 <= e["step"] < end["step"]]
+    if not earlier:
+        raise RuntimeError(f"too few progress events to time the run ({len(progress)}); train more steps")
+    past_warmup = [e for e in earlier if e["step"] >= warmup]
+    return (past_warmup[0] if past_warmup else earlier[-1]), end
 
 
 def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout: float | None = None) -> dict[str, Any]:
@@ -49,8 +72,7 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
     settings = next(e for e in events if e["kind"] == "settings")
     running = next(e for e in events if e.get("status") == "running")
     progress = [e for e in events if e["kind"] == "progress" and e.get("step")]
-    start = next(e for e in progress if e["step"] >= warmup)
-    end = progress[-1]
+    start, end = timed_window(progress, warmup)
     seconds = end["t"] - start["t"]
     steps = end["step"] - start["step"]
     batch = settings["batch_size"]
@@ -63,6 +85,8 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
         "estimated_peak_gib": metrics.get("estimated_peak_gib"), "settings": {k: v for k, v in settings.items() if k not in ("kind", "t")},
         "losses": [e["loss"] for e in events if e["kind"] == "log" and "loss" in e],
         "wall_s": round(time.time() - started, 1), "run_dir": str(prepared.run_dir),
+        "phases_s": phases(started, next((e["t"] for e in events if e["kind"] == "progress"), None),
+                           next((e["t"] for e in events if e["kind"] == "memory"), None), time.time()),
     }
 
 

@@ -31,11 +31,21 @@ DEFAULT_WARMUP_STEPS = 3
 
 
 class Clock(TrainerCallback):
+    """Each optimizer step's end (perf_counter), and when training began and ended (wall clock,
+    so the benchmark can split the process's time into setup, training and the rest)."""
+
     def __init__(self):
         self.times: dict[int, float] = {}
+        self.began = self.ended = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.began = time.time()
 
     def on_step_end(self, args, state, control, **kwargs):
         self.times[state.global_step] = time.perf_counter()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.ended = time.time()
 
 
 def classification(model_dir: str, data: str, max_length: int):
@@ -115,7 +125,7 @@ def main() -> None:
     print(json.dumps({
         "seconds": seconds, "steps": measured, "samples_per_s": measured * args.batch / seconds,
         "mean_tokens": statistics.mean(lengths), "peak_memory_gib": _peak_memory_gib(),
-        "losses": losses, "threads": torch.get_num_threads(),
+        "losses": losses, "threads": torch.get_num_threads(), "train_began_t": clock.began, "train_ended_t": clock.ended,
     }))
 
 
