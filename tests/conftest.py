@@ -51,6 +51,31 @@ def write_csv(path: Path, rows: list[dict], fieldnames: list[str] | None = None)
     return path
 
 
+def only_run(workspace) -> Path:
+    """The one run folder of ``workspace``."""
+    runs = [p for p in workspace.runs.iterdir() if not p.name.startswith(".")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def train_quietly(config: Path, folder: Path):
+    """``studio train config --quiet`` into a new workspace in ``folder``: the workspace, its one
+    run folder and what the command printed (for module fixtures that share one trained run)."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    from studio.cli import main
+    from studio.workspace import Workspace
+
+    workspace = Workspace.at(folder / "workspace")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["train", str(config), "--workspace", str(workspace.root), "--quiet"])
+    assert code == 0, out.getvalue()[-3000:]
+    return SimpleNamespace(workspace=workspace, run=only_run(workspace), out=out.getvalue())
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory) -> Path:
     """A 2-layer BERT with a word-level vocabulary, saved like any Hugging Face model folder."""

@@ -15,7 +15,6 @@ from typing import Any
 
 import gradio as gr
 
-from studio.ui import words
 from studio.ui.i18n import t
 import pandas as pd
 

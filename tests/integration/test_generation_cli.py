@@ -3,18 +3,15 @@ template, LoRA, chat JSONL, export, predict) and an encoder-decoder (seq2seq).""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from studio.cli import main
 from studio.training.events import read_events
-from tests.conftest import write_csv
+from tests.conftest import only_run, train_quietly, write_csv
 from tests.tiny_generation import colour_rows, tiny_causal_lm, tiny_t5
 
 
@@ -48,12 +45,6 @@ def make_config(tmp_path: Path, backbone: Path, train: Path, *, generation=None,
     return path
 
 
-def only_run(workspace) -> Path:
-    runs = [p for p in workspace.runs.iterdir() if not p.name.startswith(".")]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -64,17 +55,11 @@ def padded_run(tmp_path_factory, causal_lm):
     a CPU by default), trained once: one test reads the finished run, another trains a packed run
     on the same data in the same workspace and compares the two (and must find the padded run's
     tokenized data in the workspace's cache). Every run starts a worker process (seconds)."""
-    from studio.workspace import Workspace
-
     folder = tmp_path_factory.mktemp("padded")
     data = write_csv(folder / "colours.csv", colour_rows(100))
-    cfg = make_config(folder, causal_lm, data, epochs=2, packing=False)
-    workspace = Workspace.at(folder / "workspace")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"])
-    assert code == 0, out.getvalue()[-3000:]
-    return SimpleNamespace(data=data, workspace=workspace, run=only_run(workspace), out=out.getvalue())
+    trained = train_quietly(make_config(folder, causal_lm, data, epochs=2, packing=False), folder)
+    trained.data = data
+    return trained
 
 
 def test_causal_lm_trains_and_is_compared_with_its_base(padded_run):

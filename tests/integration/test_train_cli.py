@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -15,7 +12,7 @@ import yaml
 from studio.cli import main
 from studio.models.estimate import memory_text
 from studio.training.events import read_events
-from tests.conftest import toy_sentiment_rows, write_csv
+from tests.conftest import only_run, toy_sentiment_rows, train_quietly, write_csv
 
 
 def make_config(tmp_path: Path, backbone: Path, train: Path, **training) -> Path:
@@ -30,28 +27,17 @@ def make_config(tmp_path: Path, backbone: Path, train: Path, **training) -> Path
     return path
 
 
-def only_run(workspace) -> Path:
-    runs = [p for p in workspace.runs.iterdir() if not p.name.startswith(".")]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory, tiny_encoder):
     """One run of the toy config (3 epochs on 200 rows), trained once for the tests that only read a
     finished run, predict with it or train its saved config again: every run starts a worker
     process (seconds), so sharing it keeps the module quick. No test may change its folder."""
-    from studio.workspace import Workspace
-
     folder = tmp_path_factory.mktemp("toy-run")
     train = write_csv(folder / "reviews.csv", toy_sentiment_rows(200))
     cfg = make_config(folder, tiny_encoder, train)
-    workspace = Workspace.at(folder / "workspace")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"])
-    assert code == 0, out.getvalue()[-3000:]
-    return SimpleNamespace(config=cfg, workspace=workspace, run=only_run(workspace), out=out.getvalue())
+    trained = train_quietly(cfg, folder)
+    trained.config = cfg
+    return trained
 
 
 def test_train_leaves_the_documented_run_directory(toy_run):
