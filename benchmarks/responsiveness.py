@@ -11,8 +11,9 @@ as a dataset), launches a run of the bundled MiniLM through the Train tab's API,
    ``--interval`` fixes the tick instead;
 2. alternates windows of training alone and windows where every session polls, timing every
    call, and measures the training speed (steps/s from the run's ``events.jsonl`` progress
-   events) in each window; the slowdown compares the medians of the two kinds of windows, so a
-   drift of the run or of the machine's other load is not blamed on the pollers.
+   events) in each window; the slowdown compares each polled window with the two alone windows
+   around it (the median of those ratios), so a drift of the run or of the machine's other load
+   is not blamed on the pollers.
 
 Everything runs on this one machine: the pollers' own CPU (JSON parsing in the client) competes
 with the training as much as the server's does, which makes the slowdown a pessimistic figure.
@@ -180,7 +181,12 @@ def measure_alone(run_dir: Path, window: float) -> float | None:
 @dataclass
 class Poller:
     """One browser session watching the run: attached once, then a poll every ``interval``
-    (the tick the server's last answer gave, unless ``fixed``)."""
+    (the tick the server's last answer gave, unless ``fixed``).
+
+    The page's tick is an event outside Gradio's queue, which the page sends as one plain HTTP
+    request (``POST <root>/gradio_api/run/train_poll`` with its session) rather than the queue's
+    join-and-stream; gradio_client always takes the queue's way, so the polls are sent as the
+    page sends them, and gradio_client only attaches the session."""
 
     client: object
     interval: float
@@ -188,6 +194,17 @@ class Poller:
     latencies_ms: list[float] = field(default_factory=list)
     ticks: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    http: object = None
+
+    def poll(self) -> list:
+        import httpx
+
+        if self.http is None:
+            self.http = httpx.Client(base_url=self.client.src, timeout=60)
+        answer = self.http.post("gradio_api/run/train_poll",
+                                json={"data": [None], "event_data": None, "session_hash": self.client.session_hash})
+        answer.raise_for_status()
+        return answer.json()["data"]
 
     def attach(self, run_id: str) -> None:
         self.client.predict(api_name="/train_runs")  # fills this session's run choices, as the page does
@@ -204,7 +221,7 @@ class Poller:
         while time.time() < until:
             began = time.perf_counter()
             try:
-                answer = self.client.predict(api_name="/train_poll")
+                answer = self.poll()
                 self.latencies_ms.append((time.perf_counter() - began) * 1000)
                 self.follow(answer[-1])
                 self.ticks.append(self.interval)
@@ -274,6 +291,15 @@ def measure_rounds(server_pid: int, run_dir: Path, pollers: list[Poller], args) 
         client_cpu += cpu_seconds() - before[1]
         took += seconds
     return alone, polled, idle_cpu / (args.window * len(alone)), server_cpu, client_cpu, took
+
+
+def paired_slowdown(alone: list[float | None], polled: list[float | None]) -> float | None:
+    """1 - the median of each polled window's speed over the mean of the two alone windows around
+    it. The machine's speed drifts (other load, clocks) by more than the pollers cost; a window
+    compared with its neighbours sees the drift on both sides, where the medians of all windows
+    do not."""
+    ratios = [p / ((a + b) / 2) for a, p, b in zip(alone, polled, alone[1:]) if a and p and b]
+    return 1 - statistics.median(ratios) if ratios else None
 
 
 def median_of(values: list[float | None]) -> float | None:
@@ -347,7 +373,7 @@ def main() -> None:
     ticks = [tick for p in pollers for tick in p.ticks]
     tick_text = (f"{min(ticks):g}–{max(ticks):g} s, median {statistics.median(ticks):g} s" if ticks else "n/a")
     alone_rate, polled_rate = median_of(alone), median_of(polled)
-    slowdown = (1 - polled_rate / alone_rate) if (alone_rate and polled_rate) else None
+    slowdown = paired_slowdown(alone, polled)
     rows = [("figure", "measured", "target"),
             ("page first served after start", f"{page_s:.1f} s", f"< {TARGETS['page_s']:g} s"),
             ("server memory after start / at the end", f"{facts['rss_mb']:.0f} MB / {facts_after['rss_mb']:.0f} MB", ""),

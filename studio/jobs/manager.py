@@ -39,6 +39,8 @@ log = logging.getLogger("studio.jobs")
 
 STOP_FILE = "STOP"
 """Same name as ``studio.training.callbacks.STOP_FILE`` (not imported: that module imports transformers)."""
+STEP_WRITE_S = 2.0
+"""How often a running run's step goes into the index at most (it changes many times a second)."""
 
 
 
@@ -105,6 +107,7 @@ class JobManager:
         self._summaries: dict[str, tuple[int, EventSummary]] = {}
         self._killed: set[str] = set()
         self._recent: dict[str, tuple[float, RunRecord]] = {}
+        self._step_written: dict[str, float] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -461,14 +464,21 @@ class JobManager:
             values: dict[str, Any] = {}
             if summary.status == "running" and record.status == "starting":
                 values["status"] = "running"
-            if summary.step != record.step:
-                values["step"] = summary.step
             if summary.total_steps != record.total_steps:
                 values["total_steps"] = summary.total_steps
+            # Every look at a running run would write its step; once every STEP_WRITE_S is enough
+            # for the index (the runs table, other processes), and the record returned is current.
+            step_due = now - self._step_written.get(record.id, 0.0) >= STEP_WRITE_S
+            if summary.step != record.step and (values or step_due):
+                values["step"] = summary.step
             if values and self.store.update(record.id, expect=ACTIVE, **values):
+                if "step" in values:
+                    self._step_written[record.id] = now
                 for name, value in values.items():
                     setattr(record, name, value)
+            record.step = summary.step if summary.step is not None else record.step
             return record
+        self._step_written.pop(record.id, None)
 
         summary = self._summary(record)  # the last lines it wrote before exiting
         killed = record.id in self._killed

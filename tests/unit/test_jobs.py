@@ -78,3 +78,35 @@ def test_kill_tree_ends_children_and_orphaned_grandchildren(tmp_path):
     root.wait(5)
     for pid in others:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_running_runs_step_reaches_the_index_now_and_then_but_every_look_sees_it(tmp_path, monkeypatch):
+    """A run's step changes many times a second; each look at it (a page's tick, the supervisor)
+    would write the index. The record a look returns is current; the index gets the step once
+    every STEP_WRITE_S."""
+    from studio.jobs import manager as manager_module
+    from studio.jobs.manager import JobManager
+    from studio.jobs.runstate import append_event
+    from studio.jobs.store import RunRecord, RunStore
+
+    clock = [1000.0]
+    monkeypatch.setattr(manager_module.time, "time", lambda: clock[0])
+    jobs = JobManager(tmp_path / "ws", supervise=False)
+    run_dir = jobs.workspace.runs / "r1"
+    run_dir.mkdir(parents=True)
+    jobs.store.insert(RunRecord(id="r1", run_dir=str(run_dir), status="running", created=clock[0]))
+    monkeypatch.setattr(jobs, "_alive", lambda record, summary: True)
+    writes = []
+    update = RunStore.update
+    monkeypatch.setattr(RunStore, "update", lambda self, run_id, **values: writes.append(values) or update(self, run_id, **values))
+
+    append_event(run_dir, "status", status="running", total_steps=100)
+    for step in range(1, 8):  # seven looks within 1.4 s, one step further each time
+        append_event(run_dir, "progress", step=step, total=100)
+        assert jobs.get("r1").step == step
+        clock[0] += 0.2
+    assert [w.get("step") for w in writes if "step" in w] == [1]  # with the total, at the first look
+    clock[0] += manager_module.STEP_WRITE_S
+    append_event(run_dir, "progress", step=8, total=100)
+    assert jobs.get("r1").step == 8 and jobs.store.get("r1").step == 8
+    jobs.shutdown()
