@@ -69,7 +69,8 @@ def test_every_route_refuses_an_anonymous_request(secured):
     body, content_type = multipart("x.csv", b"text,label\nhi,pos\n")
     status, _ = request(url, "/gradio_api/upload", "POST", body, {"Content-Type": content_type})
     assert status in (401, 403)
-    for path in ("/gradio_api/call/runs_list", "/gradio_api/run/runs_list", "/gradio_api/queue/join"):
+    # /run/train_poll: the live view's tick, an event outside the queue, answered on that route.
+    for path in ("/gradio_api/call/runs_list", "/gradio_api/run/runs_list", "/gradio_api/queue/join", "/gradio_api/run/train_poll"):
         payload = json.dumps({"data": [[], "", "", "", [], None, None, None], "fn_index": 0, "session_hash": "x"}).encode()
         status, body = request(url, path, "POST", payload, {"Content-Type": "application/json"})
         assert status in (401, 403, 404), (path, status, body[:200])
