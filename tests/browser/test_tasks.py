@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
+import yaml
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
 
@@ -34,16 +36,28 @@ def ner_jsonl(tmp_path):
     return path
 
 
-def train(page, backbone: str, name: str, **advanced: str) -> None:
+def train(page, server, backbone: str, name: str, data_file: str, **advanced: str) -> None:
+    """Launch a quick run of the Data tab's file with these Advanced fields, check the run got them, and wait for it."""
     tab(page, "Train")
+    # The Train tab follows the Data tab (data, task, backbone choices) through a chain of events;
+    # choosing before that chain ends could have an answer of it override a choice.
+    expect(page.locator("#train-data input")).to_have_value(f"Data tab: {data_file} (ready)")
     choose(page, "train-backbone", backbone)
     radio(page, "train-preset", "quick")
     fill(page, "train-name", name)
     page.locator("#train-advanced").get_by_text("Advanced").click()
     for key, value in advanced.items():
         fill(page, "train-adv-" + key, value)
+    if "training-batch_size" in advanced:  # the estimate is worked out by the server from the page's values
+        expect(page.locator("#train-estimate")).to_contain_text(f"batch {advanced['training-batch_size']},")
     page.locator("#train-launch").click()
     expect(page.locator("#train-message")).to_contain_text("trains in its own process", timeout=60_000)
+    run_id = re.search(r"run (\S+) is", page.locator("#train-message").inner_text()).group(1)
+    config = yaml.safe_load((server["workspace"] / "runs" / run_id / "config.yaml").read_text(encoding="utf-8"))
+    for key, value in advanced.items():
+        section, field = key.split("-", 1)
+        got = config[section][field]
+        assert got is not None and float(got) == float(value), f"{key}: typed {value}, the run got {got}"
     expect(page.locator("#run-status")).to_contain_text("completed", timeout=RUN_TIMEOUT_MS)
 
 
@@ -54,7 +68,7 @@ def test_ner_entities_are_highlighted(page, server, ner_jsonl):
     expect(page.locator("#data-labels-plot")).to_contain_text("B-ITEM")
     shot(page, "10-data-ner")
 
-    train(page, "tiny-bert · local folder", "items-ner",
+    train(page, server, "tiny-bert · local folder", "items-ner", "items.jsonl",
           **{"training-batch_size": "8", "training-learning_rate": "0.005", "training-epochs": "6"})
 
     tab(page, "Evaluate")
@@ -83,7 +97,7 @@ def test_generation_shows_base_and_fine_tuned_output(page, server, tmp_path):
     expect(page.locator("#data-lengths-plot")).to_contain_text("max length")
     shot(page, "15-data-generation")
 
-    train(page, "tiny-llama · local folder", "colours-gen",
+    train(page, server, "tiny-llama · local folder", "colours-gen", "colours.csv",
           **{"training-batch_size": "8", "training-learning_rate": "0.005", "generation-max_new_tokens": "8",
              "generation-max_eval_examples": "4"})
 
