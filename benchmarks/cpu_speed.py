@@ -1,11 +1,13 @@
 """CPU benchmark: the studio's worker against a plain Trainer script, same model, data and steps.
 
 Both fine-tune the bundled MiniLM for the same number of optimizer steps at the same batch size
-on texts of varied length (8 to ~250 words, median ~60). Each side runs in its own process,
+on texts of varied length (8 to ~250 words, median ~60), where length grouping and padding to
+each batch's longest should win, or with ``--lengths even`` on texts of one length (60 words),
+where there is no padding to save and the studio must merely not be slower. Each side runs in its own process,
 runs are interleaved, warm-up steps are excluded, and the median of the repeats is reported.
 Tokens/s counts non-padding tokens (samples/s times the mean tokenized length of the data).
 
-    python benchmarks/cpu_speed.py [--repeats 3] [--steps 24] [--batch 16]
+    python benchmarks/cpu_speed.py [--lengths varied|even] [--repeats 3] [--steps 24] [--batch 16]
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ import pandas as pd
 from harness import ROOT, median_of, run_plain, run_studio
 
 WARMUP_STEPS = 3
+EVEN_WORDS = 60
 
 
-def varied_length_data(path: Path, rows: int, seed: int = 0) -> Path:
-    """Reviews glued together into texts whose word counts spread like real user data."""
+def review_texts(path: Path, rows: int, seed: int = 0, even: bool = False) -> Path:
+    """Reviews glued together into texts whose word counts spread like real user data (or are all 60)."""
     sentences = pd.read_csv(ROOT / "assets" / "data" / "sentiment_en.csv")
     rng = random.Random(seed)
     out = []
     for _ in range(rows):
-        target = min(250, max(8, int(rng.lognormvariate(4.1, 0.6))))  # median ~60 words
+        target = EVEN_WORDS if even else min(250, max(8, int(rng.lognormvariate(4.1, 0.6))))  # median ~60 words
         first = sentences.sample(1, random_state=rng.randint(0, 10**6)).iloc[0]
         words = first["text"].split()
         while len(words) < target:
@@ -48,6 +51,7 @@ def studio_config(data: Path, args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lengths", choices=("varied", "even"), default="varied")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--batch", type=int, default=16)
@@ -62,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = args.steps * args.batch
-        data = varied_length_data(tmp / "varied.csv", rows)
+        data = review_texts(tmp / f"{args.lengths}.csv", rows, even=args.lengths == "even")
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         lengths = [min(args.max_length, len(ids)) for ids in tokenizer(pd.read_csv(data)["text"].tolist())["input_ids"]]
         mean_tokens = statistics.mean(lengths)
@@ -73,7 +77,7 @@ def main() -> None:
             print(f"repeat {i + 1}: plain {plain[-1]['samples_per_s']:.1f} samples/s, studio {studio[-1]['samples_per_s']:.1f} samples/s", flush=True)
     a = median_of(plain, "samples_per_s")
     b = median_of(studio, "samples_per_s")
-    print(f"\ndata: {rows} texts, median {statistics.median(lengths):.0f} tokens (mean {mean_tokens:.0f}), batch {args.batch}, "
+    print(f"\ndata: {rows} texts of {args.lengths} length, median {statistics.median(lengths):.0f} tokens (mean {mean_tokens:.0f}), batch {args.batch}, "
           f"{args.steps} steps ({WARMUP_STEPS} warm-up excluded), median of {args.repeats}")
     print(f"{'':8}{'samples/s':>12}{'tokens/s':>12}")
     print(f"{'plain':8}{a:12.1f}{a * mean_tokens:12.0f}")

@@ -300,7 +300,7 @@ def is_causal_lm(task: Task, meta: TaskMeta) -> bool:
 
 def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Task, meta: TaskMeta):
     """Resolve the automatic speed choices for this machine and this data (see training.speed)."""
-    from studio.models.estimate import estimate
+    from studio.models.estimate import Shape, estimate
     from studio.models.resolve import read_model_config
     from studio.training.speed import Hardware, resolve
 
@@ -311,12 +311,13 @@ def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Tas
     lora_r = config.method.lora.r if config.method.kind == "lora" else None
 
     def estimator(batch_size: int, seq_len: int, checkpointing: bool) -> float | None:
-        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.bf16,
+        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.cuda and hw.bf16,
                        gradient_checkpointing=checkpointing, causal_lm=task.model_kind == "decoder",
                        device="cuda" if hw.cuda else "cpu")
         return est.total_gib if est else None
 
-    return resolve(config, hw, lengths, estimator, causal_lm=causal, n_train=len(lengths))
+    shape = Shape.from_config(model_config) if model_config else None
+    return resolve(config, hw, lengths, estimator, causal_lm=causal, n_train=len(lengths), hidden_size=shape.hidden if shape else None)
 
 
 def _model_kwargs(settings, config: RunConfig, meta: TaskMeta) -> dict[str, Any]:
@@ -324,7 +325,8 @@ def _model_kwargs(settings, config: RunConfig, meta: TaskMeta) -> dict[str, Any]
     kwargs: dict[str, Any] = {}
     if settings.attention:
         kwargs["attn_implementation"] = settings.attention
-    if config.method.kind == "lora" and settings.precision == "bf16" and meta.info.get("architecture") == "causal":
+    if (config.method.kind == "lora" and settings.precision == "bf16" and settings.device == "cuda"
+            and meta.info.get("architecture") == "causal"):
         import torch
 
         # The frozen base needs no fp32 master copy: bf16 halves its memory and skips the casts.

@@ -104,6 +104,7 @@ def field_help(key: str, english: str | None) -> str | None:
         "training.warmup": t("words.help_training_warmup"),
         "training.early_stopping_patience": t("words.help_training_early_stopping_patience"),
         "training.metric": t("words.help_training_metric"),
+        "training.precision": t("words.help_training_precision"),
         "training.group_by_length": t("words.help_training_group_by_length"),
         "training.dataloader_workers": t("words.help_training_dataloader_workers"),
         "training.tf32": t("words.help_training_tf32"),

@@ -2,6 +2,7 @@ from studio.config import RunConfig
 from studio.training.speed import Hardware, resolve, trainer_kwargs
 
 CPU = Hardware(cuda=False, bf16=False, tf32=False, memory_gib=None, name="cpu")
+AMX_CPU = Hardware(cuda=False, bf16=True, tf32=False, memory_gib=None, name="cpu")
 H200 = Hardware(cuda=True, bf16=True, tf32=True, memory_gib=139.0, name="H200")
 
 
@@ -23,6 +24,19 @@ def test_gpu_uses_bf16_only_when_the_batch_is_large_enough():
     # 8 x 60 tokens: launch-bound, bf16 would be slower than fp32
     assert resolve(config(batch_size=8, batch_tokens=0), H200, [60] * 100, fixed(10.0)).precision == "fp32"
     assert resolve(config(batch_size=8, batch_tokens=0, precision="bf16"), H200, [60] * 100, fixed(10.0)).precision == "bf16"
+
+
+def test_a_cpu_with_bf16_units_uses_bf16_only_for_wide_models_and_big_steps():
+    assert resolve(config(batch_size=16), AMX_CPU, [80] * 100, hidden_size=384).precision == "bf16"
+    # a toy model (hidden 32), or 8 x 16 tokens a step: the casts cost more than the matmuls save
+    assert resolve(config(batch_size=16), AMX_CPU, [80] * 100, hidden_size=32).precision == "fp32"
+    assert resolve(config(batch_size=8), AMX_CPU, [16] * 100, hidden_size=384).precision == "fp32"
+    assert resolve(config(batch_size=16), AMX_CPU, [80] * 100).precision == "fp32"  # width unknown
+    # without the units bf16 is emulated and slow: never chosen, and an override falls back to fp32
+    assert resolve(config(batch_size=16), CPU, [80] * 100, hidden_size=384).precision == "fp32"
+    assert resolve(config(batch_size=16, precision="bf16"), CPU, [80] * 100).precision == "fp32"
+    assert resolve(config(batch_size=8, precision="bf16"), AMX_CPU, [16] * 100).precision == "bf16"
+    assert resolve(config(batch_size=16, precision="fp32"), AMX_CPU, [80] * 100, hidden_size=384).precision == "fp32"
 
 
 def test_length_grouping_follows_the_spread_of_lengths_unless_set():
@@ -164,3 +178,11 @@ def test_the_worker_warns_before_loading_a_model_whose_estimate_passes_the_gpus_
     assert said == []
     _warn_if_too_big(SimpleNamespace(device_memory_gib=80.0, estimated_peak_gib=96.5), log)
     assert said[0][0] == "log" and "estimated to need 96.5 GiB, more than the GPU's 80.0 GiB" in said[0][1]
+
+
+def test_the_trainer_takes_bf16_on_a_cpu(tmp_path):
+    from studio.training.worker import training_arguments
+
+    settings = resolve(config(batch_size=16), AMX_CPU, [80] * 100, hidden_size=384)
+    args, _ = training_arguments(config(batch_size=16, max_steps=10), tmp_path, 100, False, "loss", False, settings)
+    assert args.bf16 and args.use_cpu and args.device.type == "cpu"
