@@ -21,6 +21,7 @@ GIB = 1024**3
 ASSUMED_FLOPS = {"cpu_core": 50e9, "cuda": 989e12 * 0.30}
 CUDA_CONTEXT_BYTES = 0.6 * GIB
 LOGIT_BYTES = 16
+ATTENTION_SCORE_BYTES = 5  # per entry of one head's seq_len x seq_len scores at 16-bit (scores, softmax, dropout mask)
 
 
 def memory_text(gib: float) -> str:
@@ -134,6 +135,11 @@ def estimate(
         activations = tokens * (layers * act_bytes * shape.hidden + per_token_layer)
     else:
         activations = tokens * layers * per_token_layer
+    if device != "cuda":
+        # On a CPU attention materialises its scores, softmax and dropout mask for backward
+        # (about 5 bytes an entry at 16-bit, per head and layer: seq_len squared), where a GPU's
+        # fused kernels keep none: the term that dominates long texts there.
+        activations += layers * batch_size * shape.heads * seq_len**2 * ATTENTION_SCORE_BYTES * act_bytes / 2
     if causal_lm:
         # The logits of every token dominate for large vocabularies: the model's output (2 bytes
         # at 16-bit), the loss's fp32 upcast and log-softmax (4 + 4), then two fp32 gradients in

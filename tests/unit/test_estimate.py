@@ -21,8 +21,11 @@ def test_memory_terms_by_hand():
     assert est.weights_gib == pytest.approx(4 * p / GIB)
     assert est.gradients_gib == pytest.approx(4 * p / GIB)
     assert est.optimizer_gib == pytest.approx(8 * p / GIB)
-    # activations: tokens x layers x 4 bytes x (17 h + 2 i)
-    assert est.activations_gib == pytest.approx(16 * 64 * 6 * 4 * (17 * 384 + 2 * 1536) / GIB)
+    # activations: tokens x layers x 4 bytes x (17 h + 2 i), and on a CPU the attention scores:
+    # layers x batch x heads x seq_len^2 x 10 bytes (5 at 16-bit)
+    body = 16 * 64 * 6 * 4 * (17 * 384 + 2 * 1536)
+    assert est.activations_gib == pytest.approx((body + 6 * 16 * 12 * 64**2 * 10) / GIB)
+    assert estimate(MINILM, batch_size=16, seq_len=64, device="cuda").activations_gib == pytest.approx(body / GIB)
 
 
 def test_lora_checkpointing_and_batch_move_the_estimate_the_right_way():
