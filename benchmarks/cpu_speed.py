@@ -3,8 +3,8 @@
 Both fine-tune the bundled MiniLM for the same number of optimizer steps at the same batch size
 on texts of varied length (8 to ~250 words, median ~60), where length grouping and padding to
 each batch's longest should win, or with ``--lengths even`` on texts of one length (60 words),
-where there is no padding to save and the studio must merely not be slower. Each side runs in its own process,
-runs are interleaved, warm-up steps are excluded, and the median of the repeats is reported.
+where there is no padding to save and the studio must merely not be slower. Each side runs in
+its own process, runs are interleaved, warm-up steps are excluded, and the median of the repeats is reported.
 Tokens/s counts non-padding tokens (samples/s times the mean tokenized length of the data).
 
     python benchmarks/cpu_speed.py [--lengths varied|even] [--repeats 3] [--steps 24] [--batch 16]

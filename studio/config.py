@@ -120,7 +120,7 @@ class TrainingConfig:
     metric: str = "auto"
     """Validation metric for early stopping and the best checkpoint; 'auto' = the task's headline."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    """'auto' = bf16 where it is faster (a GPU with big enough steps, or a CPU with AMX units and a model wide enough), else fp32; on a CPU fp16, and bf16 without AMX, fall back to fp32."""
+    """'auto' = bf16 where it is faster (a GPU, or a CPU with AMX units), else fp32."""
     seed: int = 42
     logging_steps: Optional[int] = None
     device: Literal["auto", "cpu", "cuda"] = "auto"

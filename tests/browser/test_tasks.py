@@ -40,7 +40,7 @@ def train(page, server, backbone: str, name: str, data_file: str, **advanced: st
     """Launch a quick run of the Data tab's file with these Advanced fields, check the run got them, and wait for it."""
     tab(page, "Train")
     # The Train tab follows the Data tab (data, task, backbone choices) through a chain of events;
-    # choosing before that chain ends could have an answer of it override a choice.
+    # choices are made once it has ended, so none of its answers can arrive after them.
     expect(page.locator("#train-data input")).to_have_value(f"Data tab: {data_file} (ready)")
     choose(page, "train-backbone", backbone)
     radio(page, "train-preset", "quick")
