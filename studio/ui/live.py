@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from typing import Callable
 
 TICK_S = 1.0
@@ -62,3 +63,32 @@ class Watchers:
     def pages(self) -> int:
         with self._lock:
             return len(self._seen)
+
+
+class PageRuns:
+    """The run each page chose last (by launching it or picking it), so that an answer about the
+    run it watched before, computed while the choice was made and sent after it, is dropped
+    instead of putting that run back on the page (a tick in flight, or the load's own pick)."""
+
+    def __init__(self, limit: int = 10_000):
+        self._runs: OrderedDict[str, str | None] = OrderedDict()
+        self._limit = limit  # pages of a long-lived server: the oldest are forgotten
+        self._lock = threading.Lock()
+
+    def choose(self, page: str | None, run_id: str | None) -> None:
+        if not page:
+            return
+        with self._lock:
+            self._runs[page] = run_id
+            self._runs.move_to_end(page)
+            while len(self._runs) > self._limit:
+                self._runs.popitem(last=False)
+
+    def chosen(self, page: str | None) -> str | None:
+        with self._lock:
+            return self._runs.get(page) if page else None
+
+    def is_stale(self, page: str | None, run_id: str | None) -> bool:
+        """Whether an answer about ``run_id`` is for a run this page no longer watches."""
+        with self._lock:
+            return bool(page) and page in self._runs and self._runs[page] != run_id

@@ -499,6 +499,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         return gr.update(interactive=allowed, info=info) if allowed else gr.update(interactive=False, value=False, info=info)
 
     watchers = live.Watchers()
+    page_runs = live.PageRuns()
 
     def view(watch: dict[str, Any] | None, force: bool = False, request: gr.Request | None = None) -> list[Any]:
         """Read the watched run's new events and return every live-view output. Cancel and resume
@@ -554,11 +555,16 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
 
     def poll(watch, request: gr.Request = None):
         """One timer tick: the watched run's new events, folded into the charts."""
-        return view(watch, request=request)
+        answer = view(watch, request=request)
+        if page_runs.is_stale(getattr(request, "session_hash", None), (watch or {}).get("run_id")):
+            return [gr.skip()] * len(view_outputs)  # the page chose another run while this was read
+        return answer
 
     def attach(run_id, remembered, request: gr.Request = None):
-        """Show a run (or, with none given, the one this browser watched last, else the newest active run)."""
-        chosen = run_id or remembered
+        """Show a run (or, with none given, the one this page chose already, else the one this
+        browser watched last, else the newest active run)."""
+        page = getattr(request, "session_hash", None)
+        chosen = run_id or page_runs.chosen(page) or remembered
         if chosen:
             try:
                 services.jobs.get(chosen)
@@ -569,7 +575,10 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             active = [r for r in records if r.status in ("queued", "starting", "running")]
             chosen = (active or records or [None])[0]
             chosen = chosen.id if chosen else None
+        page_runs.choose(page, chosen)
         outputs = view(new_watch(chosen), force=True, request=request)
+        if page_runs.is_stale(page, chosen):
+            return [gr.skip()] * len(attach_outputs)  # a launch on this page chose its run meanwhile
         return [*outputs, watch_choices(chosen), chosen]
 
     # The request comes first: Gradio passes it only to a positional parameter, and after *values
@@ -584,6 +593,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             run_id = services.jobs.submit(config, owner=owner, gpus=int(gpus_n or 1) if gpus else 1)
         except Exception as error:  # noqa: BLE001 - every refusal is shown in the page
             return [refusal_html(error), *([gr.skip()] * len(view_outputs)), gr.skip(), gr.skip()]
+        page_runs.choose(getattr(request, "session_hash", None), run_id)
         record = services.jobs.get(run_id)
         if record.status == "queued" and record.position:
             message = t("train.launched_queued", run=run_id, position=record.position)

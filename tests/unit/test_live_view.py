@@ -126,3 +126,24 @@ def test_pages_asking_within_a_moment_share_one_read_of_the_run(services, monkey
     assert services.jobs.get_recent("run-a", max_age_s=60) is first and reads == ["run-a"]
     services.jobs.store.update("run-a", name="renamed")
     assert services.jobs.get_recent("run-a", max_age_s=0).name == "renamed" and len(reads) == 2
+
+
+def test_an_answer_about_the_run_a_page_watched_before_its_latest_choice_is_dropped(services):
+    from studio.jobs.store import RunRecord
+    from studio.ui.app import build_app
+
+    run_dir = services.workspace.runs / "run-b"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("name: y\ntask:\n  name: classification\n")
+    services.jobs.store.insert(RunRecord(id="run-b", run_dir=str(run_dir), created=time.time() - 60))  # older than run-a
+    app = build_app(services)
+    attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
+    before = attach("run-a", None, request=page(1))[0]
+    chosen = attach("run-b", None, request=page(1))  # the page picks (or launches) another run
+    # A tick that set out with the old watch must not put run-a back (the watch state included).
+    assert all(value == SKIPPED for value in poll(before, request=page(1)))
+    assert "run-b" in str(poll(chosen[0], request=page(1))[0])
+    # The page load's own pick, answered late, keeps the page's choice instead of the newest run.
+    assert "run-b" in attach(None, None, request=page(1))[STATUS]
+    # Other pages are not affected by this page's choice.
+    assert "run-a" in attach(None, "run-a", request=page(2))[STATUS]
