@@ -13,7 +13,7 @@ from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.conftest import shot  # noqa: E402
 from tests.browser.ui import (  # noqa: E402
-    choose, expect_no_traceback, fill, plot_points, radio, tab, value_of, wait_until,
+    choose, expect_no_traceback, fill, open_accordion, plot_points, radio, tab, value_of, wait_until,
 )
 
 RUN_TIMEOUT_MS = 150_000
@@ -36,7 +36,7 @@ def set_up_training(page, server, *, max_steps: str | None = None, name: str | N
     expect(page.locator("#train-data input")).to_have_value("Data tab: reviews.csv (ready)")
     choose(page, "train-backbone", "tiny-bert · local folder")
     radio(page, "train-preset", "quick")
-    page.locator("#train-advanced").get_by_text("Advanced").click()
+    open_accordion(page, "train-advanced", "Advanced")
     fill(page, "train-adv-training-batch_size", "4")
     if max_steps:
         fill(page, "train-adv-training-max_steps", max_steps)

@@ -15,7 +15,7 @@ from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.conftest import shot  # noqa: E402
 from tests.browser.test_flows import RUN_TIMEOUT_MS  # noqa: E402
-from tests.browser.ui import choose, expect_no_traceback, fill, radio, value_of  # noqa: E402
+from tests.browser.ui import choose, expect_no_traceback, fill, open_accordion, radio, value_of  # noqa: E402
 
 ZH_TABS = {"data": "数据", "train": "训练", "runs": "运行记录", "evaluate": "评估", "playground": "试用", "settings": "设置"}
 EN_TABS = {"data": "Data", "train": "Train", "runs": "Runs", "evaluate": "Evaluate", "playground": "Playground",
@@ -90,7 +90,7 @@ def test_a_chinese_browser_gets_chinese_and_can_switch(browser, server, reviews_
         expect(page.locator("#train-data input")).to_have_value("已保存的数据集：reviews-zh")
         choose(page, "train-backbone", "tiny-bert · 本地文件夹")
         radio(page, "train-preset", "快速")
-        page.locator("#train-advanced").get_by_text("高级").click()
+        open_accordion(page, "train-advanced", "高级")
         fill(page, "train-adv-training-batch_size", "8")
         fill(page, "train-adv-training-max_steps", "12")
         fill(page, "train-name", "reviews-zh-quick")

@@ -16,7 +16,9 @@ from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.conftest import shot  # noqa: E402
 from tests.browser.test_flows import RUN_TIMEOUT_MS  # noqa: E402
-from tests.browser.ui import choose, click_first_row, expect_no_traceback, fill, radio, tab, value_of  # noqa: E402
+from tests.browser.ui import (  # noqa: E402
+    choose, click_first_row, expect_no_traceback, fill, open_accordion, radio, tab, value_of,
+)
 from tests.conftest import FILLER, write_csv  # noqa: E402
 from tests.tiny_generation import colour_rows  # noqa: E402
 
@@ -45,7 +47,7 @@ def train(page, server, backbone: str, name: str, data_file: str, **advanced: st
     choose(page, "train-backbone", backbone)
     radio(page, "train-preset", "quick")
     fill(page, "train-name", name)
-    page.locator("#train-advanced").get_by_text("Advanced").click()
+    open_accordion(page, "train-advanced", "Advanced")
     for key, value in advanced.items():
         fill(page, "train-adv-" + key, value)
     if "training-batch_size" in advanced:  # the estimate is worked out by the server from the page's values

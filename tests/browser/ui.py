@@ -36,6 +36,20 @@ def fill(page: Page, elem_id: str, value: str) -> None:
     box.press("Tab")
 
 
+def open_accordion(page: Page, elem_id: str, label: str) -> None:
+    """Open a closed gr.Accordion and wait until Gradio has finished revealing its fields.
+
+    Gradio mounts a closed accordion's children when it opens and, on a later animation frame,
+    hands them their stored state: a value typed in between is replaced by the old one. A person
+    never sees the fields before that frame is painted; a test can type into them, and on a busy
+    machine it did (the run trained with the preset's batch, not the one typed). Two frames of our
+    own end after Gradio's.
+    """
+    page.locator(f"#{elem_id}").get_by_text(label).click()
+    expect(page.locator(f"#{elem_id} [data-testid=accordion-content] :is(input, textarea)").first).to_be_visible()
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0))))")
+
+
 def click_first_row(page: Page, elem_id: str, column: int = 1) -> None:
     """Click a cell of a gr.Dataframe's first body row (its cells are role=gridcell divs)."""
     page.locator(f"#{elem_id} [role=gridcell]").nth(column).click()
