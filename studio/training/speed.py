@@ -271,6 +271,8 @@ def trainer_kwargs(settings: SpeedSettings, known: set[str]) -> dict[str, Any]:
         kwargs["per_device_train_batch_size"] = settings.batch_size
     if settings.tf32:
         kwargs["tf32"] = True
+    # Renamed in later 5.x releases (the old name still works there, with a warning).
+    kwargs["activation_checkpointing" if "activation_checkpointing" in known else "gradient_checkpointing"] = kwargs.pop("gradient_checkpointing")
     if "train_sampling_strategy" in known:  # transformers >= 5
         kwargs["train_sampling_strategy"] = "group_by_length" if settings.group_by_length else "random"
     else:

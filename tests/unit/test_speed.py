@@ -56,6 +56,9 @@ def test_trainer_kwargs_use_the_names_the_release_knows():
     assert new["train_sampling_strategy"] == "group_by_length" and new["tf32"] is True and new["optim"] == "adamw_torch_fused"
     old = trainer_kwargs(s, {"group_by_length", "bf16"})
     assert old == {"group_by_length": True, "bf16": False}
+    renamed = trainer_kwargs(s, {"gradient_checkpointing", "activation_checkpointing"})
+    assert renamed == {"activation_checkpointing": False}
+    assert trainer_kwargs(s, {"gradient_checkpointing"}) == {"gradient_checkpointing": False}
 
 
 def test_gpu_batch_grows_to_a_token_budget_that_fits():
