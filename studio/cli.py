@@ -285,18 +285,15 @@ def _add_user_commands(sub) -> None:
 def cmd_settings(args) -> int:
     import getpass
 
-    from studio.settings import KEYS, SettingsStore
+    from studio.settings import KEYS, SettingsStore, shown
 
     store = SettingsStore(_workspace(args).root)
     if args.action == "set":
         store.update(by=f"{getpass.getuser()} (command line)", **{args.key: args.value})
         print(f"{args.key} changed; a running server applies it to the next run submitted")
     settings = store.load()
-    shown = {"model_roots": ", ".join(settings.model_roots) or "(none besides --model-dir)",
-             "trust_remote_code": "true" if settings.trust_remote_code else "false",
-             "max_queued_per_user": settings.max_queued_per_user or "none (no limit)"}
     for key, description in KEYS.items():
-        print(f"{key:20} {shown[key]}\n{'':20} {description}")
+        print(f"{key:20} {shown(settings, key)}\n{'':20} {description}")
     if settings.changed_by:
         print(f"last changed by {settings.changed_by} on {time.strftime('%Y-%m-%d %H:%M', time.localtime(settings.changed_at or 0))}")
     return 0
@@ -311,7 +308,7 @@ def _add_settings_commands(sub) -> None:
     change = actions.add_parser("set", help="change one setting, e.g. 'studio settings set max_queued_per_user 3'")
     change.add_argument("key", choices=list(KEYS))
     change.add_argument("value", help="model_roots: comma-separated folders ('' for none); trust_remote_code: true|false; "
-                                      "max_queued_per_user: a number or none")
+                                      "max_queued_per_user: a number or none; 'studio settings show' lists every key")
     for p in (settings, *actions.choices.values()):
         p.add_argument("--workspace", default=argparse.SUPPRESS)
     settings.set_defaults(func=cmd_settings)

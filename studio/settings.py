@@ -1,6 +1,6 @@
 """Workspace settings that only admins change: ``<workspace>/settings.json``.
 
-Three rules of a shared studio live here, next to the users file, so the web app, the job
+The rules of a shared studio live here, next to the users file, so the web app, the job
 manager and the command line read the same ones:
 
 - ``model_roots``: folders whose model subfolders members may train from (added to the folders
@@ -8,7 +8,9 @@ manager and the command line read the same ones:
 - ``trust_remote_code``: whether a run may execute Python code shipped with a model
   (``model.trust_remote_code``); off unless an admin turns it on;
 - ``max_queued_per_user``: how many runs one member may have waiting in the queue (admins are
-  exempt: they reorder and cancel anyone's runs, so a limit on them would protect nothing).
+  exempt: they reorder and cancel anyone's runs, so a limit on them would protect nothing);
+- the web server's rules: which other sites may call it with a user's sign-in, how long a sign-in
+  lasts, how much a user may keep uploaded and how large a data file may grow once decoded.
 
 The file is small JSON written atomically (a crash never leaves half of it); a missing file means
 the defaults, a damaged one is refused rather than read as "everything allowed".
@@ -41,12 +43,21 @@ class Settings:
     model_roots: tuple[str, ...] = ()
     trust_remote_code: bool = False
     max_queued_per_user: int | None = None
+    # The web server's rules (studio.web): cross-site callers, how long a sign-in lasts, what a
+    # member may store and what a file may grow to once decoded.
+    allowed_origins: tuple[str, ...] = ()
+    session_idle_hours: float = 8.0
+    session_max_hours: float = 168.0
+    upload_quota_mb: int | None = 2048
+    max_rows: int | None = 2_000_000
+    max_decoded_mb: int | None = 1024
     changed_by: str | None = None
     changed_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["model_roots"] = list(self.model_roots)
+        data["allowed_origins"] = list(self.allowed_origins)
         return data
 
 
@@ -57,36 +68,101 @@ KEYS: dict[str, str] = {
                          "(true/false; default false)",
     "max_queued_per_user": "most runs one member may have waiting in the queue (a number, or 'none' for no limit; "
                            "admins are exempt)",
+    "allowed_origins": "other web sites whose pages may call the studio with a user's sign-in (comma-separated, "
+                       "e.g. https://portal.example.com; default none: same origin only)",
+    "session_idle_hours": "a sign-in ends after this many hours without a request (default 8, a working day)",
+    "session_max_hours": "a sign-in ends this many hours after it began, used or not (default 168, a week)",
+    "upload_quota_mb": "megabytes of uploaded files one user may keep in the workspace (default 2048; 'none' for no limit)",
+    "max_rows": "most rows a data file may have (default 2000000; 'none' for no limit)",
+    "max_decoded_mb": "most megabytes a data file may take once decoded, e.g. a compressed Parquet file "
+                      "(default 1024; 'none' for no limit)",
 }
 """The keys an admin sets, and what each one means (``studio settings show`` prints these)."""
 
 
+def _flag(key: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise SettingsError(f"{key} must be true or false, not {raw!r}")
+
+
+def _items(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, (list, tuple)) else str(raw or "").replace("\n", ",").split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _limit(key: str, raw: Any) -> int | None:
+    """A whole number of at least 1, or None for no limit."""
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NO_LIMIT):
+        return None
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{key} must be a whole number or 'none', not {raw!r}") from None
+    if not number.is_integer() or number < 1:
+        raise SettingsError(f"{key} must be a whole number of at least 1 (or 'none' for no limit), not {raw!r}")
+    return int(number)
+
+
+def _hours(key: str, raw: Any) -> float:
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{key} must be a number of hours, not {raw!r}") from None
+    if not 0.05 <= number <= 24 * 366:
+        raise SettingsError(f"{key} must be between 0.05 and {24 * 366} hours, not {raw!r}")
+    return number
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    """Origins as browsers send them: scheme://host[:port], nothing after."""
+    from urllib.parse import urlsplit
+
+    checked: list[str] = []
+    for item in _items(raw):
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query:
+            raise SettingsError(f"allowed origin {item!r} must look like https://host or https://host:port (no path)")
+        origin = f"{parts.scheme}://{parts.netloc.lower()}"
+        if origin not in checked:
+            checked.append(origin)
+    return tuple(checked)
+
+
+_PARSERS = {
+    "model_roots": _items,
+    "trust_remote_code": lambda raw: _flag("trust_remote_code", raw),
+    "max_queued_per_user": lambda raw: _limit("max_queued_per_user", raw),
+    "allowed_origins": _origins,
+    "session_idle_hours": lambda raw: _hours("session_idle_hours", raw),
+    "session_max_hours": lambda raw: _hours("session_max_hours", raw),
+    "upload_quota_mb": lambda raw: _limit("upload_quota_mb", raw),
+    "max_rows": lambda raw: _limit("max_rows", raw),
+    "max_decoded_mb": lambda raw: _limit("max_decoded_mb", raw),
+}
+
+
 def parse_value(key: str, raw: Any) -> Any:
     """A setting's value from text (the command line, a form) or a plain value, checked."""
-    if key == "model_roots":
-        items = raw if isinstance(raw, (list, tuple)) else str(raw or "").replace("\n", ",").split(",")
-        return tuple(str(item).strip() for item in items if str(item).strip())
-    if key == "trust_remote_code":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise SettingsError(f"trust_remote_code must be true or false, not {raw!r}")
-    if key == "max_queued_per_user":
-        if raw is None or (isinstance(raw, str) and raw.strip().lower() in _NO_LIMIT):
-            return None
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            raise SettingsError(f"max_queued_per_user must be a whole number or 'none', not {raw!r}") from None
-        if not number.is_integer() or number < 1:
-            raise SettingsError(f"max_queued_per_user must be a whole number of at least 1 (or 'none' for no limit), "
-                                f"not {raw!r}")
-        return int(number)
-    raise SettingsError(f"there is no setting {key!r}; the settings are: {', '.join(KEYS)}")
+    parser = _PARSERS.get(key)
+    if parser is None:
+        raise SettingsError(f"there is no setting {key!r}; the settings are: {', '.join(KEYS)}")
+    return parser(raw)
+
+
+def shown(settings: Settings, key: str) -> str:
+    """A setting's value as ``studio settings show`` prints it."""
+    value = getattr(settings, key)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(value) or ("(none besides --model-dir)" if key == "model_roots" else "(none)")
+    return "none (no limit)" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def check_model_roots(roots: tuple[str, ...], workspace_root: Path) -> tuple[str, ...]:
@@ -147,8 +223,7 @@ class SettingsStore:
         return new
 
     def _save(self, settings: Settings) -> None:
-        data = {"model_roots": list(settings.model_roots), "trust_remote_code": settings.trust_remote_code,
-                "max_queued_per_user": settings.max_queued_per_user,
+        data = {**{key: value for key, value in settings.to_dict().items() if key in KEYS},
                 "changed": {"by": settings.changed_by, "at": settings.changed_at}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".settings-", dir=self.path.parent)
