@@ -213,10 +213,10 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from studio.ui.app import serve
+    from studio.web.server import serve
 
     return serve(host=args.host, port=args.port, workspace=args.workspace, model_dirs=args.model_dir,
-                 insecure=args.insecure, max_upload_mb=args.max_upload_mb)
+                 insecure=args.insecure, max_upload_mb=args.max_upload_mb, behind_https=args.behind_https)
 
 
 def cmd_demo(args) -> int:
@@ -238,8 +238,12 @@ def _read_password(args, confirm: bool = True) -> str:
 
 def cmd_users(args) -> int:
     from studio.users import UserStore
+    from studio.web.sessions import AuthStore
 
-    store = UserStore(_workspace(args).root)
+    root = _workspace(args).root
+    store = UserStore(root)
+    if args.action in ("lockouts", "unlock", "signout"):
+        return _sign_in_command(args, AuthStore(root))
     if args.action == "list":
         users = store.list()
         for user in users:
@@ -258,6 +262,31 @@ def cmd_users(args) -> int:
     elif args.action == "remove":
         store.remove(args.name)
         print(f"removed {args.name}")
+    if args.action in ("passwd", "role", "remove"):
+        # A running server ends them too (the user's stamp changed); this also clears the file.
+        ended = AuthStore(root).end_user(args.name)
+        if ended:
+            print(f"ended {ended} sign-in{'s' if ended != 1 else ''} of {args.name}")
+    return 0
+
+
+def _sign_in_command(args, auth) -> int:
+    from studio.web.sessions import account_key, address_key
+
+    if args.action == "lockouts":
+        lockouts = auth.lockouts()
+        for lockout in lockouts:
+            wait = f"locked for {lockout.retry_after:.0f} s more" if lockout.retry_after else "not locked"
+            print(f"{lockout.kind:8} {lockout.subject:32} {lockout.failures} failed sign-in(s) in a row, last "
+                  f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(lockout.last_failure))}; {wait}")
+        if not lockouts:
+            print("no failed sign-ins")
+    elif args.action == "unlock":
+        key = address_key(args.subject) if args.address else account_key(args.subject)
+        print(f"cleared the failed sign-ins of {args.subject}" if auth.clear(key) else f"{args.subject} had no failed sign-ins")
+    elif args.action == "signout":
+        ended = auth.end_user(args.name)
+        print(f"ended {ended} sign-in{'s' if ended != 1 else ''} of {args.name}")
     return 0
 
 
@@ -277,6 +306,12 @@ def _add_user_commands(sub) -> None:
     role.add_argument("role", choices=["admin", "member"])
     remove = actions.add_parser("remove", help="remove a user")
     remove.add_argument("name")
+    actions.add_parser("lockouts", help="accounts and addresses with failed sign-ins, and how long each must wait")
+    unlock = actions.add_parser("unlock", help="clear the failed sign-ins of an account (or, with --address, an address)")
+    unlock.add_argument("subject", metavar="NAME")
+    unlock.add_argument("--address", action="store_true", help="NAME is a client address, not an account")
+    signout = actions.add_parser("signout", help="end every sign-in of a user now")
+    signout.add_argument("name")
     for p in (users, *actions.choices.values()):
         p.add_argument("--workspace", default=argparse.SUPPRESS)
     users.set_defaults(func=cmd_users)
@@ -352,7 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="let users train model folders found in DIR (repeatable; also $STUDIO_MODEL_DIRS)")
     serve.add_argument("--insecure", action="store_true",
                        help="allow a non-loopback --host without accounts (anyone on the network gets in)")
-    serve.add_argument("--max-upload-mb", type=int, default=200, metavar="MB", help="largest file a browser may upload (default 200)")
+    serve.add_argument("--max-upload-mb", type=int, default=200, metavar="MB",
+                       help="largest upload a browser may send, in all (default 200)")
+    serve.add_argument("--behind-https", action="store_true",
+                       help="served to browsers over HTTPS by a reverse proxy: the sign-in cookie is HTTPS-only and the "
+                            "proxy's X-Forwarded-Host is believed (see the README)")
     serve.add_argument("--workspace", default=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
     demo = sub.add_parser("demo", help="sample data and a trained quick run, then the studio (for a first look)")

@@ -62,7 +62,8 @@ def seed_run(services, timeout: float = 900) -> str:
 
 
 def demo(workspace: str | Path | None = None, port: int = 7860, share: bool = False, host: str = "127.0.0.1") -> int:
-    from studio.ui.app import make_services, serve
+    from studio.ui.app import make_services
+    from studio.web.server import serve
     from studio.workspace import Workspace
 
     ws = Workspace.at(workspace or DEFAULT_WORKSPACE)

@@ -107,6 +107,12 @@ class UserStore:
         entry = self._load().get(name)
         return User(name, entry["role"]) if entry else None
 
+    def stamps(self) -> dict[str, str]:
+        """Each user's stamp: a digest of the name, role and password hash. A sign-in remembers
+        its user's stamp, so removing a user or changing a password or role ends every sign-in
+        of that user at once (in a running server too, which reads the file again)."""
+        return {name: _stamp(name, entry) for name, entry in self._load().items()}
+
     def add(self, name: str, password: str, role: str = "member") -> User:
         if not _NAME.match(name):
             raise UserError(f"user name {name!r} is not allowed: use letters, digits, '.', '_' or '-' (at most 64)")
@@ -155,6 +161,11 @@ class UserStore:
             _matches(password, _DUMMY)
             return None
         return User(name, entry["role"]) if _matches(password, entry["password"]) else None
+
+
+def _stamp(name: str, entry: dict) -> str:
+    text = "\0".join((name, str(entry.get("role")), str(entry.get("password"))))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _check_password(password: str) -> None:

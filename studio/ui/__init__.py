@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def serve(*args, **kwargs):
-    from studio.ui.app import serve as _serve
+    from studio.web.server import serve as _serve
 
     return _serve(*args, **kwargs)
 

@@ -9,24 +9,19 @@ re-attaches. What every browser shares (the workspace, the job manager, loaded m
 
 from __future__ import annotations
 
-import ipaddress
+import html
 import logging
 import os
-import sys
-import tempfile
-import threading
 from pathlib import Path
+
 import gradio as gr
 
 from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, settings_tab, train_tab
-from studio.ui.common import CSS
 from studio.ui.i18n import t
-from studio.ui.services import REPO_ASSETS, Services
+from studio.ui.services import REPO_ASSETS, Services, username
 
 log = logging.getLogger("studio.ui")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 TITLE = "The studio"
 
 
@@ -57,7 +52,7 @@ def build_app(services: Services) -> gr.Blocks:
             # Admins only: shown by on_roles below; its handlers check the role themselves.
             with gr.Tab(t("app.tab_settings"), id="settings", elem_id="tab-settings", visible=False) as settings_page:
                 settings = settings_tab.build(services)
-        gr.Markdown(t("app.footer", root=services.workspace.root), elem_id="studio-footer")
+        footer = gr.HTML("", elem_id="studio-footer")
 
         # Saving the settings re-enables (or disables) the admin's own trust_remote_code switch at once.
         settings["saved"].then(*train.refresh_trust, api_visibility="private")
@@ -65,13 +60,15 @@ def build_app(services: Services) -> gr.Blocks:
         admin_parts = [settings_page, *runs["admin_only"]]
 
         def on_roles(request: gr.Request):
-            """Show the admin's parts (the settings, the queue's order) to admins only."""
-            return [gr.update(visible=services.is_admin(request))] * len(admin_parts)
+            """Show the admin's parts (the settings, the queue's order) to admins only, and who is
+            signed in (with the workspace's folder for admins: members never see a server path)."""
+            admin = services.is_admin(request)
+            return [*[gr.update(visible=admin)] * len(admin_parts), footer_html(services, request, admin)]
 
         for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground), (settings_page, settings)):
             page.select(*tab["refresh"], api_visibility="private")
         page_loads = [*train.loads, *((*tab["refresh"], None) for tab in (runs, evaluate, playground, settings)),
-                      (*data["refresh"], None), (on_roles, None, admin_parts, None)]
+                      (*data["refresh"], None), (on_roles, None, [*admin_parts, footer], None)]
         # What the tabs' handlers write (before the language's own events are added below).
         written = {id(block) for dep in app.fns.values() for block in dep.outputs}
         written_md = {id(block) for dep in app.fns.values() for block in dep.outputs if isinstance(block, gr.Markdown)}
@@ -110,6 +107,17 @@ def build_app(services: Services) -> gr.Blocks:
     return app
 
 
+def footer_html(services: Services, request, admin: bool) -> str:
+    parts = []
+    name = username(request)
+    if name:
+        parts.append(t("app.signed_in_as", user=html.escape(name)))
+        parts.append(f'<a href="/logout" id="studio-logout">{html.escape(t("app.sign_out"))}</a>')
+    if admin:
+        parts.append(t("app.footer", root=html.escape(str(services.workspace.root))))
+    return f'<small>{" · ".join(parts)}</small>' if parts else ""
+
+
 def theme() -> gr.themes.Theme:
     # System fonts only: the studio must look right on a machine with no internet access.
     return gr.themes.Soft(primary_hue="blue", font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -131,156 +139,4 @@ def make_services(workspace: str | Path | None = None, model_dirs: list[str] | N
     ws = Workspace.at(workspace)
     # The command line's folders always stay allowed; admins add theirs in the settings.
     jobs = JobManager(ws, cpu_slots=cpu_slots, allowed_model_roots=model_roots(model_dirs))
-    services = Services(workspace=ws, jobs=jobs, models=ModelCache(), samples_dir=REPO_ASSETS / "data")
-    services.exports.mkdir(parents=True, exist_ok=True)
-    return services
-
-
-DEFAULT_MAX_UPLOAD_MB = 200
-QUEUE_IDLE_SLEEP_S = 0.01
-
-
-def blocked_paths(services: Services) -> list[str]:
-    """What Gradio's file routes must never serve: the users file, the settings, the run index and
-    every run's folder (checkpoints, models). Gradio compares these as path prefixes, resolved."""
-    from studio.jobs.store import DB_FILE
-    from studio.settings import SETTINGS_FILE
-    from studio.users import USERS_FILE
-
-    root = services.workspace.root
-    return [str(root / USERS_FILE), str(root / SETTINGS_FILE), *(str(root / (DB_FILE + s)) for s in ("", "-wal", "-shm", "-journal")),
-            str(services.workspace.runs)]
-
-
-class WorkspaceFileGuard:
-    """ASGI middleware: no file route serves a file inside the workspace directly. What the app
-    hands out (exports, predictions) reaches the browser as a copy in Gradio's cache, whose names
-    cannot be guessed, so another user cannot fetch a run's exports by their predictable path."""
-
-    def __init__(self, app, root: Path, cache: Path):
-        self.app, self.root, self.cache = app, Path(root).resolve(), Path(cache).resolve()
-
-    def _forbidden(self, path: str) -> bool:
-        marker = path.find("/file=")
-        if marker < 0:
-            return False
-        target = path[marker + len("/file="):]
-        if "://" in target:
-            return False  # URLs: Gradio's own SSRF-safe fetcher decides
-        try:
-            resolved = Path(os.path.abspath(target)).resolve()
-        except (OSError, ValueError):
-            return True
-        inside = lambda folder: resolved == folder or folder in resolved.parents  # noqa: E731
-        return (inside(self.root) or str(resolved).lower().startswith(str(self.root).lower())) and not inside(self.cache)
-
-    async def __call__(self, scope, receive, send):
-        if scope.get("type") == "http" and self._forbidden(scope.get("path", "")):
-            await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/plain")]})
-            await send({"type": "http.response.body", "body": b"File not allowed."})
-            return
-        await self.app(scope, receive, send)
-
-
-def launch(services: Services, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, block: bool = True, quiet: bool = False,
-           max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB, share: bool = False) -> gr.Blocks:
-    from starlette.middleware import Middleware
-
-    from studio.users import UserStore
-
-    # Gradio's queue summarises its last 10,000 events with pandas after every event, for the
-    # /monitoring page this server turns off: with pages polling a run every second that summary
-    # became the largest share of the server's CPU (read when the queue is made, below).
-    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(10**9))
-    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1")
-    app = build_app(services)
-    app.queue(default_concurrency_limit=8)
-    # Gradio's queue loop wakes every millisecond while it has nothing to do: ~6% of a core all
-    # day, taken from the training on a small machine. Every 10 ms costs an event at most 10 ms.
-    queue = getattr(app, "_queue", None)
-    if queue is not None and getattr(queue, "sleep_when_free", 1.0) < QUEUE_IDLE_SLEEP_S:
-        queue.sleep_when_free = QUEUE_IDLE_SLEEP_S
-    users = UserStore(services.workspace.root)
-    # With accounts ('studio users add'), the studio asks for a name and password; runs get owners.
-    auth = (lambda name, password: users.authenticate(name, password) is not None) if users.exists() else None
-    gradio_cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
-    # The sign-in page comes before any page language is known: it says it in both.
-    sign_in = " / ".join(t("app.sign_in", lang) for lang in i18n.LANGUAGES)
-    app.launch(
-        auth=auth, auth_message=sign_in if auth else None,
-        server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet, show_error=True, share=share,
-        # Hardening: no server-side rendering (no Node process), no run history, no /monitoring, no
-        # install-as-app manifest, no MCP server; uploads capped; files only from the exports folder.
-        ssr_mode=False, run_history=False, enable_monitoring=False, pwa=False, mcp_server=False,
-        max_file_size=f"{int(max_upload_mb)}mb",
-        allowed_paths=[str(services.exports)], blocked_paths=blocked_paths(services),
-        app_kwargs={"middleware": [Middleware(WorkspaceFileGuard, root=services.workspace.root, cache=gradio_cache)]},
-        theme=theme(), css=CSS, footer_links=["api", "settings"],
-    )
-    # Count tokens in the Data tab without a wait on the first upload: load the tokenizer now.
-    threading.Thread(target=_warm_up, args=(services,), name="studio-warm-up", daemon=True).start()
-    if block:
-        try:
-            app.block_thread()
-        finally:
-            services.jobs.shutdown()
-    return app
-
-
-def _warm_up(services: Services) -> None:
-    try:
-        from studio.config import RunConfig
-        from studio.tasks import get_task
-        from studio.ui.data_tab import services_tokenizer
-
-        services_tokenizer(services, get_task(RunConfig().task.name))
-    except Exception:  # noqa: BLE001 - only a head start
-        log.debug("warm-up failed", exc_info=True)
-
-
-def is_loopback(host: str) -> bool:
-    if host.strip().lower() in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to any interface
-
-
-def check_exposure(host: str, has_users: bool, insecure: bool) -> None:
-    """Refuse to listen beyond this machine without accounts, unless told to (--insecure)."""
-    from studio.errors import StudioError
-
-    if is_loopback(host) or has_users:
-        return
-    if not insecure:
-        raise StudioError(
-            f"refusing to listen on {host} without accounts: anyone on the network could use the studio. "
-            "Add an admin first ('studio users add admin --role admin'), or pass --insecure if this network is trusted.")
-    bar = "!" * 78
-    print(f"{bar}\nWARNING: the studio listens on {host} WITHOUT LOGIN (--insecure). Anyone who can reach this port\n"
-          f"can read every run and dataset, start training and delete runs. Add accounts with 'studio users add'.\n{bar}",
-          file=sys.stderr, flush=True)
-
-
-def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workspace: str | Path | None = None,
-          model_dirs: list[str] | None = None, cpu_slots: int = 1, *, insecure: bool = False,
-          max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB, share: bool = False, services: Services | None = None) -> int:
-    """Start the studio's web server and block until it is stopped (Ctrl-C)."""
-    from studio.users import UserStore
-    from studio.workspace import Workspace
-
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    root = services.workspace.root if services is not None else Workspace.at(workspace).root
-    has_users = UserStore(root).exists()
-    check_exposure(host, has_users, insecure)
-    if share and not has_users:
-        print("WARNING: --share publishes the studio on a public link WITHOUT LOGIN; add accounts with 'studio users add'.",
-              file=sys.stderr, flush=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    services = services or make_services(root, model_dirs, cpu_slots)
-    print(f"the studio: http://{host}:{port}  (workspace {services.workspace.root}; Ctrl-C stops it)", flush=True)
-    launch(services, host, port, block=True, quiet=not share, max_upload_mb=max_upload_mb, share=share)
-    return 0
+    return Services(workspace=ws, jobs=jobs, models=ModelCache(), samples_dir=REPO_ASSETS / "data")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,9 @@ import pandas as pd
 import yaml
 
 from studio.errors import StudioError
-from studio.tasks import get_task, list_tasks
+from studio.tasks import list_tasks
 from studio.ui import charts
-from studio.ui.common import error_html, error_text, messages_html, metric_text, run_choice, run_duration, when
+from studio.ui.common import error_html, messages_html, metric_text, run_choice, run_duration, when
 from studio.ui.services import Services
 
 STATUSES = ["queued", "starting", "running", "completed", "failed", "cancelled", "interrupted"]
@@ -100,64 +100,23 @@ def _show(value: Any) -> str:
 
 
 # ---- downloads ----------------------------------------------------------------------------------
-def export_folder(services: Services, run_id: str) -> Path:
-    folder = services.exports / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def downloads_html(services: Services, run_id: str | None, allowed: bool) -> str:
+    """One-click links to a run's files (the server's checked download route), for its owner and admins."""
+    if not run_id or not allowed:
+        return ""
+    from studio.ui.downloads import available
 
-
-def model_zip(services: Services, run_id: str) -> Path:
-    run_dir = services.jobs.run_dir(run_id)
-    model = run_dir / "model"
-    if not (model / "task.json").exists():
-        raise StudioError(t("runs.no_model", run=run_id, status=words.status(services.jobs.status(run_id))))
-    target = export_folder(services, run_id) / f"{run_id}-model"
-    # Include the config and the model card so the zip is usable on its own.
-    staging = export_folder(services, run_id) / ".zip-staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(model, staging / "model")
-    for name in ("config.yaml", "README.md", "metrics.json"):
-        if (run_dir / name).exists():
-            shutil.copy2(run_dir / name, staging / name)
-    archive = shutil.make_archive(str(target), "zip", root_dir=staging)
-    shutil.rmtree(staging, ignore_errors=True)
-    return Path(archive)
-
-
-def config_file(services: Services, run_id: str) -> Path:
-    source = services.jobs.run_dir(run_id) / "config.yaml"
-    if not source.exists():
-        raise StudioError(t("runs.no_config", run=run_id))
-    target = export_folder(services, run_id) / f"{run_id}.yaml"
-    shutil.copyfile(source, target)
-    return target
-
-
-def predictions_csv(services: Services, run_id: str) -> Path:
-    from studio.config import RunConfig
-    from studio.data.export import escape_formulas
-
-    run_dir = services.jobs.run_dir(run_id)
-    config = RunConfig.load(run_dir / "config.yaml")
-    task = get_task(config.task.name)
-    files = [run_dir / f"predictions_{split}.jsonl" for split in ("test", "validation")]
-    found = [f for f in files if f.exists()]
-    if not found:
-        raise StudioError(t("runs.no_predictions", run=run_id))
-    rows = []
-    for path in found:
-        split = path.stem.removeprefix("predictions_")
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            prediction = json.loads(line)
-            row = {"split": split, **task.render(prediction)}
-            if "probabilities" in prediction:
-                row["probabilities"] = json.dumps(prediction["probabilities"], ensure_ascii=False)
-            rows.append(row)
-    target = export_folder(services, run_id) / f"{run_id}-predictions.csv"
-    escape_formulas(pd.DataFrame(rows)).to_csv(target, index=False)
-    return target
+    labels = {"model": t("runs.model_zip"), "config": t("runs.config_yaml"), "predictions": t("runs.predictions_csv")}
+    try:
+        ready = available(services, run_id)
+    except StudioError:
+        return ""
+    quoted = urllib.parse.quote(run_id, safe="")
+    links = [f'<a class="studio-download" id="runs-download-{kind}" href="download/{quoted}/{kind}" download>'
+             f"{html.escape(label)}</a>" if kind in ready else
+             f'<span class="studio-download off" id="runs-download-{kind}">{html.escape(t("runs.download_unavailable", what=label))}</span>'
+             for kind, label in labels.items()]
+    return f'<div class="studio-downloads">{html.escape(t("runs.downloads"))} {" ".join(links)}</div>'
 
 
 def queue_choices(services: Services, current: str | None = None):
@@ -197,10 +156,7 @@ def build(services: Services) -> dict[str, Any]:
     gr.Markdown(t("runs.one_run"))
     with gr.Row():
         chosen = gr.Dropdown([], value=None, label=t("runs.run"), elem_id="runs-chosen", scale=3)
-        download_model = gr.Button(t("runs.model_zip"), elem_id="runs-download-model", scale=1)
-        download_config = gr.Button(t("runs.config_yaml"), elem_id="runs-download-config", scale=1)
-        download_predictions = gr.Button(t("runs.predictions_csv"), elem_id="runs-download-predictions", scale=1)
-    download = gr.File(label=t("runs.download"), interactive=False, elem_id="runs-download", visible=False, height=80)
+    downloads = gr.HTML("", elem_id="runs-downloads")
     owner_note = gr.HTML("", elem_id="runs-owner-note")
     with gr.Row():
         confirm = gr.Checkbox(label=t("runs.yes_delete_this_run_and"), elem_id="runs-delete-confirm")
@@ -236,32 +192,6 @@ def build(services: Services) -> dict[str, Any]:
         """The settings in which two runs' configurations differ."""
         return config_diff_html(services, a, b)
 
-    def _download(maker, run_id, request):
-        if not run_id:
-            return gr.update(visible=False, value=None), messages_html([("error", t("runs.pick_a_run"))])
-        try:
-            services.check_may_download(request, run_id)
-        except StudioError as error:
-            # Refused outright (not a message beside the buttons): a script calling the endpoint gets an error.
-            raise gr.Error(error_text(error)) from None
-        try:
-            path = maker(services, run_id)
-        except Exception as error:  # noqa: BLE001
-            return gr.update(visible=False, value=None), error_html(error)
-        return gr.update(visible=True, value=str(path)), messages_html([("ok", t("runs.ready_below", file=path.name))])
-
-    def download_model_fn(run_id, request: gr.Request = None):
-        """The run's model folder, config, model card and metrics as one zip (owner or admin)."""
-        return _download(model_zip, run_id, request)
-
-    def download_config_fn(run_id, request: gr.Request = None):
-        """The run's config.yaml (owner or admin)."""
-        return _download(config_file, run_id, request)
-
-    def download_predictions_fn(run_id, request: gr.Request = None):
-        """The run's predictions as CSV (owner or admin)."""
-        return _download(predictions_csv, run_id, request)
-
     def ownership_fn(run_id, request: gr.Request = None):
         """Offer downloads and delete only for a run the user may change; say whose it is otherwise."""
         try:
@@ -270,8 +200,8 @@ def build(services: Services) -> dict[str, Any]:
             record = None
         mine = record is None or services.may_change(request, record.owner)
         note = "" if mine else messages_html([("info", t("runs.not_yours", owner=record.owner or t("services.no_owner_run")))])
-        button = gr.update(interactive=mine)
-        return button, button, button, button, gr.update(interactive=mine, value=False), note
+        return (downloads_html(services, record and record.id, mine), gr.update(interactive=mine),
+                gr.update(interactive=mine, value=False), note)
 
     def move_fn(run_id, direction, request):
         if not run_id:
@@ -303,7 +233,6 @@ def build(services: Services) -> dict[str, Any]:
             run_dir = str(services.jobs.run_dir(run_id))
             services.jobs.delete(run_id)
             services.models.drop(run_dir)
-            shutil.rmtree(services.exports / run_id, ignore_errors=True)
             text_out = messages_html([("ok", t("runs.deleted", run=run_id))])
         except StudioError as error:
             text_out = error_html(error)
@@ -316,11 +245,7 @@ def build(services: Services) -> dict[str, Any]:
           list_inputs, list_outputs, api_name="runs_list")
     overlay_runs.change(overlay_fn, [overlay_runs], [overlay_plot], api_name="runs_overlay")
     gr.on([diff_a.change, diff_b.change], diff_fn, [diff_a, diff_b], [diff], api_name="runs_diff")
-    download_model.click(download_model_fn, [chosen], [download, message], api_name="runs_download_model")
-    download_config.click(download_config_fn, [chosen], [download, message], api_name="runs_download_config")
-    download_predictions.click(download_predictions_fn, [chosen], [download, message], api_name="runs_download_predictions")
-    chosen.change(ownership_fn, [chosen], [download_model, download_config, download_predictions, delete, confirm, owner_note],
-                  api_visibility="private")
+    chosen.change(ownership_fn, [chosen], [downloads, delete, confirm, owner_note], api_visibility="private")
     delete.click(delete_fn, [chosen, confirm, *filters, overlay_runs, diff_a, diff_b], [message, confirm, *list_outputs],
                  api_name="runs_delete")
     for direction, button in move_buttons.items():

@@ -11,7 +11,7 @@ def test_gradio_client_lists_and_calls_named_endpoints(server):
     client = gradio_client.Client(server["url"], verbose=False)
     names = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
     for name in ("/data_upload", "/data_sample", "/data_check", "/data_save", "/train_launch", "/train_poll",
-                 "/train_cancel", "/train_resume", "/runs_list", "/runs_download_config", "/eval_load",
+                 "/train_cancel", "/train_resume", "/runs_list", "/eval_load",
                  "/eval_compare", "/playground_predict"):
         assert name in names, name
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -90,10 +91,12 @@ def sign_in(browser, team_server):
         contexts.append(context)
         page = context.new_page()
         page.goto(team_server["url"])
-        page.locator("input[data-testid=textbox]").fill(name)
-        page.locator("input[type=password]").fill(PASSWORDS[name])
-        page.get_by_role("button", name="Login").click()
+        page.wait_for_url(re.compile(r"/login\?next="))  # the studio's sign-in page
+        page.locator("#username").fill(name)
+        page.locator("#password").fill(PASSWORDS[name])
+        page.locator("#login-submit").click()
         page.wait_for_selector("#data-file")
+        expect(page.locator("#studio-footer")).to_contain_text(f"signed in as {name}")
         return page
 
     yield open_as
@@ -151,8 +154,11 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     expect(bob.locator("#runs-table")).to_contain_text("alice-run")
     expect(bob.locator("#runs-chosen input")).to_have_value(re.compile(re.escape(run_id)))
     expect(bob.locator("#runs-owner-note")).to_contain_text("this run belongs to alice")
-    for button in ("runs-download-model", "runs-download-config", "runs-download-predictions", "runs-delete"):
-        expect(bob.locator(f"#{button}")).to_be_disabled()
+    for link in ("runs-download-model", "runs-download-config", "runs-download-predictions"):
+        expect(bob.locator(f"#{link}")).to_have_count(0)  # no download offered...
+    expect(bob.locator("#runs-delete")).to_be_disabled()
+    status = bob.evaluate(f"fetch('download/{run_id}/config').then(r => r.status)")
+    assert status == 403  # ...and the server refuses it too
     expect(bob.locator("#runs-queue")).to_be_hidden()
     shot(bob, "team-02-bob-runs")
     tab(bob, "Train")
@@ -171,7 +177,7 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     root.locator("#runs-refresh").click()
     expect(root.locator("#runs-queue")).to_be_visible()
     choose(root, "runs-chosen", run_id)
-    expect(root.locator("#runs-download-config")).to_be_enabled()
+    expect(root.locator("#runs-download-config")).to_be_visible()
     expect(root.locator("#runs-owner-note")).not_to_contain_text("belongs to")
     choose(root, "runs-queue-run", "bob-2")
     root.locator("#runs-queue-top").click()
@@ -188,8 +194,6 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     client.predict([], "", "", "", [], None, None, None, api_name="/runs_list")
     result = client.predict(run_id, True, [], "", "", "", [], None, None, api_name="/runs_delete")
     assert "belongs to alice" in json.dumps(result)
-    with pytest.raises(Exception, match="belongs to alice"):
-        client.predict(run_id, api_name="/runs_download_config")
     refused = client.predict("", True, "1", api_name="/settings_save")
     assert "only an admin can do this (bob is not one)" in json.dumps(refused)
     assert not (team_server["workspace"] / "settings.json").exists()
@@ -211,9 +215,15 @@ def test_members_see_the_teams_work_but_change_only_their_own(sign_in, team_serv
     tab(alice, "Runs")
     alice.locator("#runs-refresh").click()
     choose(alice, "runs-chosen", run_id)
-    expect(alice.locator("#runs-download-config")).to_be_enabled()
-    alice.locator("#runs-download-config").click()
-    expect(alice.locator("#runs-message")).to_contain_text(f"{run_id}.yaml is ready")
+    expect(alice.locator("a#runs-download-config")).to_be_visible()
+    with alice.expect_download() as download:  # one click: the file arrives
+        alice.locator("a#runs-download-config").click()
+    assert download.value.suggested_filename == f"{run_id}.yaml"
+    assert "task:" in Path(download.value.path()).read_text()
+    # Signing out ends the session: the page goes back to the sign-in form.
+    bob.locator("#studio-logout").click()
+    bob.wait_for_url(re.compile(r"/login$"))
+    assert bob.evaluate("fetch('config').then(r => r.status)") == 401
     # The admin's tab in Chinese.
     root.locator("#studio-lang").get_by_text("中文", exact=True).click()
     expect(root.get_by_role("tab", name="设置", exact=True)).to_be_visible()

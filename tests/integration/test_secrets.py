@@ -47,7 +47,7 @@ def test_tokens_and_passwords_never_reach_a_file_the_team_can_read(tmp_path, tin
     from studio.jobs.manager import JobManager
     from studio.settings import SettingsStore
     from studio.ui.model_cache import ModelCache
-    from studio.ui.runs_tab import config_file, model_zip, predictions_csv
+    from studio.ui.downloads import KINDS, build
     from studio.ui.services import Services
     from studio.users import USERS_FILE, UserStore
     from studio.workspace import Workspace
@@ -79,8 +79,11 @@ def test_tokens_and_passwords_never_reach_a_file_the_team_can_read(tmp_path, tin
         assert wait_until_done(manager, failed) == "failed"
         assert "Traceback" in (manager.run_dir(failed) / "worker.log").read_text()  # the error path wrote its log
         # What members download: the predictions as CSV, the config, the model with its card.
-        for make in (predictions_csv, config_file, model_zip):
-            assert make(services, completed).exists()
+        # (Written inside the workspace here, so the scan below reads them too.)
+        for kind in KINDS:
+            folder = services.exports / kind
+            folder.mkdir(parents=True)
+            assert build(services, completed, kind, folder).exists()
         assert (manager.run_dir(completed) / "README.md").exists()
     finally:
         manager.shutdown(cancel=True)

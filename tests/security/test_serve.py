@@ -12,7 +12,7 @@ from tests.security.conftest import free_port, start_server, stop, wait_until_up
 
 
 def test_loopback_addresses():
-    from studio.ui.app import is_loopback
+    from studio.web.server import is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "127.1.2.3"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.5", "studio.example.com"))
@@ -20,7 +20,7 @@ def test_loopback_addresses():
 
 def test_check_exposure(capsys):
     from studio.errors import StudioError
-    from studio.ui.app import check_exposure
+    from studio.web.server import check_exposure
 
     check_exposure("127.0.0.1", has_users=False, insecure=False)
     check_exposure("0.0.0.0", has_users=True, insecure=False)

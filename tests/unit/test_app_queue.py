@@ -12,6 +12,7 @@ pytest.importorskip("gradio")
 
 def test_launch_tunes_the_queue(tmp_path, monkeypatch):
     from studio.ui import app
+    from studio.web import server
     from tests.security.conftest import free_port
 
     monkeypatch.setenv("STUDIO_FAKE_GPUS", "0")
@@ -19,12 +20,12 @@ def test_launch_tunes_the_queue(tmp_path, monkeypatch):
         monkeypatch.setenv(name, "")  # recorded, so what launch sets is undone after the test
         monkeypatch.delenv(name)
     services = app.make_services(tmp_path / "ws")
-    launched = app.launch(services, port=free_port(), block=False, quiet=True)
+    web = server.WebServer(services, port=free_port(), quiet=True).start()
     try:
-        queue = launched._queue
-        assert queue.sleep_when_free >= app.QUEUE_IDLE_SLEEP_S
+        queue = web.blocks._queue
+        assert queue.sleep_when_free >= server.QUEUE_IDLE_SLEEP_S
         assert queue.ANAYLTICS_CACHE_FREQUENCY >= 10**6 and queue.ANALYTICS_MAX_EVENTS == 1
         assert os.environ["GRADIO_ANALYTICS_MAX_EVENTS"] == "1"
     finally:
-        launched.close()
+        web.close()
         services.jobs.shutdown()

@@ -10,7 +10,8 @@ from pathlib import Path
 from studio.ui import i18n
 
 UI = Path(i18n.__file__).resolve().parent
-KEY_CALL = re.compile(r"""\bt\(\s*(?:f?)["']([^"']+)["']""")
+WEB = UI.parent / "web"  # the sign-in page speaks both languages too
+KEY_CALL = re.compile(r"""\bt(?:_md)?\(\s*(?:f?)["']([^"']+)["']""")  # t(key) and t_md(key) (studio.ui.markup)
 
 
 def placeholders(text: str) -> set[str]:
@@ -19,7 +20,7 @@ def placeholders(text: str) -> set[str]:
 
 def used_keys() -> dict[str, str]:
     keys = {}
-    for path in sorted(UI.glob("*.py")):
+    for path in sorted([*UI.glob("*.py"), *WEB.glob("*.py")]):
         for key in KEY_CALL.findall(path.read_text(encoding="utf-8")):
             keys[key] = path.name
     return keys

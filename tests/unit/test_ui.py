@@ -52,7 +52,7 @@ def test_every_action_is_a_named_api_endpoint(services):
     public = {fn.api_name for fn in app.fns.values() if fn.api_name and fn.api_visibility == "public"}
     for name in ("data_upload", "data_sample", "data_check", "data_save", "train_estimate", "train_launch", "train_poll",
                  "train_attach", "train_reattach", "train_cancel", "train_resume", "runs_list", "runs_overlay", "runs_diff",
-                 "runs_delete", "runs_download_model", "runs_download_config", "runs_download_predictions", "eval_load",
+                 "runs_delete", "eval_load",
                  "eval_predictions", "eval_compare", "playground_predict"):
         assert name in public, name
 
@@ -276,9 +276,10 @@ def fake_run(services, run_id: str, predictions: list[dict], **config) -> None:
     (folder / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.5}}))
 
 
-def test_compare_runs_diff_configs_and_escape_exported_predictions(services):
+def test_compare_runs_diff_configs_and_escape_exported_predictions(services, tmp_path):
+    from studio.ui.downloads import config_file, predictions_csv
     from studio.ui.evaluate_tab import compare_runs
-    from studio.ui.runs_tab import config_diff_html, config_file, predictions_csv
+    from studio.ui.runs_tab import config_diff_html
 
     other = [dict(p) for p in PREDICTIONS]
     other[1] = {**other[1], "predicted": "negative", "confidence": 0.8, "correct": True}
@@ -290,10 +291,10 @@ def test_compare_runs_diff_configs_and_escape_exported_predictions(services):
     diff = config_diff_html(services, "run-a", "run-b")
     assert "training.learning_rate" in diff and "name" in diff and "training.epochs" not in diff
 
-    exported = pd.read_csv(predictions_csv(services, "run-a"))
+    exported = pd.read_csv(predictions_csv(services, "run-a", tmp_path))
     assert exported["text"].tolist()[1].startswith("'=")  # a formula-like cell is escaped
     assert json.loads(exported["probabilities"][0]) == {"positive": 0.9, "negative": 0.1}
-    assert "learning_rate" in config_file(services, "run-a").read_text()
+    assert "learning_rate" in config_file(services, "run-a", tmp_path).read_text()
 
 
 def test_model_cache_loads_once_and_evicts_the_least_recently_used():
@@ -336,17 +337,17 @@ def test_playground_text_becomes_each_tasks_unlabeled_input():
 
 
 def test_serve_command_and_bare_studio_open_the_app(monkeypatch, tmp_path):
-    import studio.ui.app
+    import studio.web.server
     from studio.cli import build_parser, main
 
     calls = []
-    monkeypatch.setattr(studio.ui.app, "serve", lambda **kwargs: calls.append(kwargs) or 0)
+    monkeypatch.setattr(studio.web.server, "serve", lambda **kwargs: calls.append(kwargs) or 0)
     assert main(["serve", "--port", "7999", "--host", "0.0.0.0", "--model-dir", str(tmp_path)]) == 0
     assert calls[-1] == {"host": "0.0.0.0", "port": 7999, "workspace": None, "model_dirs": [str(tmp_path)],
-                         "insecure": False, "max_upload_mb": 200}
+                         "insecure": False, "max_upload_mb": 200, "behind_https": False}
     assert main(["--workspace", str(tmp_path / "ws")]) == 0  # no command: the app on its defaults
     assert calls[-1] == {"host": "127.0.0.1", "port": 7860, "workspace": str(tmp_path / "ws"), "model_dirs": None,
-                         "insecure": False, "max_upload_mb": 200}
+                         "insecure": False, "max_upload_mb": 200, "behind_https": False}
     assert main(["serve", "--host", "0.0.0.0", "--insecure", "--max-upload-mb", "5"]) == 0
     assert calls[-1]["insecure"] is True and calls[-1]["max_upload_mb"] == 5
     assert main([]) == 0 and calls[-1]["port"] == 7860

@@ -114,13 +114,19 @@ def test_the_queue_order_is_changed_by_admins_only(services, app):
 
 
 def test_downloads_go_through_one_owner_check(services, app):
+    from studio.errors import StudioError
+
     queued_run(services, "run-a", "ann")
-    download = endpoint(app, "runs_download_config")
-    with pytest.raises(gr.Error, match="run run-a belongs to ann; only its owner or an admin can download it"):
-        download("run-a", request=BOB)
+    with pytest.raises(StudioError, match="run run-a belongs to ann; only its owner or an admin can download it"):
+        services.check_may_download(BOB, "run-a")
+    # The Runs tab links the run's files (the server's checked route) for its owner and admins only.
+    ownership = next(dep.fn for dep in app.fns.values() if getattr(dep.fn, "__name__", "") == "ownership_fn")
+    links, *_ = ownership("run-a", request=BOB)
+    assert "download/" not in links
     for who in (ANN, ROOT):
-        file, message = download("run-a", request=who)
-        assert file["visible"] and "run-a.yaml" in message
+        services.check_may_download(who, "run-a")
+        links, *_ = ownership("run-a", request=who)
+        assert 'href="download/run-a/config"' in links and 'id="runs-download-model"' in links
 
 
 def test_datasets_are_replaced_and_deleted_by_their_owner_or_an_admin(services, app, tmp_path):
