@@ -28,7 +28,7 @@ VOLUME ["/workspace"]
 EXPOSE 7860
 
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/', timeout=5)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/healthz', timeout=5)"]
 
 # Listening on all interfaces is refused until an admin exists (see README).
 ENTRYPOINT ["studio"]

@@ -7,7 +7,7 @@ account and of the client's address are looked up: past the limits (``sessions.A
 attempt counts as failed before its check (so parallel guesses count too) and is cleared when the
 password was right. Unknown names are answered like wrong passwords, in the same time.
 
-Browsers get the page back (or go where they were going); scripts (``gradio_client``'s login
+Browsers get the page back (or go where they were going: ``?next=``, a path on this server only); scripts (``gradio_client``'s login
 posts the same form) get JSON and the cookie.
 """
 
@@ -17,6 +17,7 @@ import asyncio
 import html
 import logging
 import os
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -61,20 +62,20 @@ class Login:
         if wait > 0:
             log.warning("sign-in refused for %r from %s: too many failures, %d s to wait", name, address, wait)
             return self._answer(request, 429, t("login.locked", self._lang(request), seconds=int(wait) + 1),
-                                headers={"Retry-After": str(int(wait) + 1)})
+                                headers={"Retry-After": str(int(wait) + 1)}, name=name)
         auth.fail(list(keys))
         async with self._semaphore():
             user = await run_in_threadpool(self.users.authenticate, name, password)
         if user is None:
             log.warning("sign-in failed for %r from %s", name, address)
-            return self._answer(request, 401, t("login.wrong", self._lang(request)))
+            return self._answer(request, 401, t("login.wrong", self._lang(request)), name=name)
         auth.clear(account_key(name))
         auth.forgive(address_key(address))
         stamp = self.users.stamps().get(user.name, "")
         token = auth.create(user.name, stamp, address)
         log.info("%s signed in from %s", user.name, address)
         if _wants_page(request):
-            response: Response = RedirectResponse(_local(str(form.get("next") or "/")), status_code=303)
+            response: Response = RedirectResponse(_local(request.query_params.get("next") or "/"), status_code=303)
         else:
             response = JSONResponse({"success": True, "user": user.name})
         response.headers.append("set-cookie", self.gate.cookie(token, request.url.scheme))
@@ -90,18 +91,20 @@ class Login:
     def _lang(self, request: Request) -> str:
         return pick_language(request.headers.get("accept-language"))
 
-    def _answer(self, request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+    def _answer(self, request: Request, status: int, message: str, headers: dict | None = None, name: str = "") -> Response:
         if _wants_page(request):
-            return self._page(request, message, status=status, headers=headers)
+            return self._page(request, message, status=status, headers=headers, name=name)
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    def _page(self, request: Request, message: str, *, status: int, headers: dict | None = None) -> HTMLResponse:
+    def _page(self, request: Request, message: str, *, status: int, headers: dict | None = None,
+              name: str = "") -> HTMLResponse:
         lang = self._lang(request)
         nxt = _local(request.query_params.get("next") or "/")
         alert = f'<p class="alert" role="alert">{html.escape(message)}</p>' if message else ""
         texts = {"title": t("app.title", lang), "heading": t("login.heading", lang), "intro": t("app.sign_in", lang),
                  "name": t("login.name", lang), "password": t("login.password", lang), "submit": t("login.submit", lang)}
-        body = PAGE.format(lang=lang, alert=alert, next=html.escape(nxt, quote=True), other=_other_languages(lang),
+        body = PAGE.format(lang=lang, alert=alert, next=html.escape(quote(nxt, safe="/"), quote=True), other=_other_languages(lang),
+                           username=html.escape(name, quote=True),
                            **{key: html.escape(text) for key, text in texts.items()})
         return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})
 
@@ -138,9 +141,8 @@ small {{display: block; margin-top: 16px; color: #6b7280;}}
 </style></head>
 <body><main>
 <h1>{heading}</h1><p>{intro}</p>{alert}
-<form method="post" action="/login">
-<input type="hidden" name="next" value="{next}">
-<label for="username">{name}</label><input id="username" name="username" autocomplete="username" required autofocus>
+<form method="post" action="/login?next={next}">
+<label for="username">{name}</label><input id="username" name="username" value="{username}" autocomplete="username" required autofocus>
 <label for="password">{password}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" id="login-submit">{submit}</button>

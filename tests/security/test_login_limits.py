@@ -70,13 +70,14 @@ def test_guessing_locks_the_account_and_others_stay_fast(secured):
 
 def test_the_page_says_what_happened(secured):
     url = secured["url"]
-    body = urllib.parse.urlencode({"username": "bob", "password": "wrong-password", "next": "//evil.example/"}).encode()
-    status, _, page = exchange(url, "/login", "POST", body, {"Content-Type": "application/x-www-form-urlencoded",
-                                                              "Accept": "text/html"})
-    assert status == 401 and b"do not match" in page and b'name="password"' in page
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
+    body = urllib.parse.urlencode({"username": "bob", "password": "wrong-password"}).encode()
+    status, _, page = exchange(url, "/login?next=//evil.example/", "POST", body, form)
+    assert status == 401 and b"do not match" in page and b'name="password"' in page and b'value="bob"' in page
     # Success goes back where the user was going, never to another site.
-    body = urllib.parse.urlencode({"username": "bob", "password": PASSWORDS["bob"], "next": "//evil.example/"}).encode()
-    status, headers, _ = exchange(url, "/login", "POST", body, {"Content-Type": "application/x-www-form-urlencoded",
-                                                                 "Accept": "text/html"})
-    assert status == 303 and dict((k.lower(), v) for k, v in headers)["location"] == "/"
+    body = urllib.parse.urlencode({"username": "bob", "password": PASSWORDS["bob"]}).encode()
+    for target, expected in (("//evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil.example", "/"),
+                             ("/?tab=runs", "/?tab=runs")):
+        status, headers, _ = exchange(url, f"/login?next={urllib.parse.quote(target, safe='')}", "POST", body, form)
+        assert status == 303 and dict((k.lower(), v) for k, v in headers)["location"] == expected, target
     users_command(secured["workspace"], "unlock", "bob")
