@@ -42,6 +42,10 @@ UPLOAD_ROUTE = re.compile(r"^/(gradio_api/)?upload/?$")
 MAX_FILES_PER_UPLOAD = 1
 MULTIPART_SLACK = 64 * 1024
 """Headers and boundaries of a multipart upload, beyond the file itself."""
+SIGN_IN_BODY = 16 * 1024
+OTHER_BODY = 16 * 2**20
+"""Request bodies besides uploads: the sign-in form (anyone may send it) is small; an event's
+inputs (JSON) are well under this."""
 
 
 class Cached:
@@ -192,37 +196,46 @@ class GateMiddleware:
                 log.warning("refused file route %s for %s", raw_path[:200], scope[USER_KEY] or "anonymous")
                 await _answer(scope, send, 403, "File not allowed.")
                 return
-        if scope["type"] == "http" and scope.get("method") == "POST" and UPLOAD_ROUTE.match(path):
-            await self._upload(scope, receive, send, headers)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, _headers_added(send))
+        await self._limited(scope, receive, send, headers, path)
 
-    async def _upload(self, scope, receive, send, headers):
-        limit = self.gate.max_upload_bytes + MULTIPART_SLACK
+    async def _limited(self, scope, receive, send, headers, path):
+        """Pass the request on with its body counted as it arrives; past the route's limit (or a
+        second file in an upload) the app sees a disconnect and the gate answers 413."""
+        upload = scope.get("method") == "POST" and UPLOAD_ROUTE.match(path)
+        if upload:
+            limit = self.gate.max_upload_bytes + MULTIPART_SLACK
+            what = f"An upload may carry at most {self.gate.max_upload_bytes // 2**20} MB in all."
+        elif path in PUBLIC_PATHS:
+            limit, what = SIGN_IN_BODY, "This form takes a user name and a password only."
+        else:
+            limit, what = OTHER_BODY, f"A request may carry at most {OTHER_BODY // 2**20} MB."
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _answer(scope, send, 413, f"An upload may carry at most {self.gate.max_upload_bytes // 2**20} MB in all.")
+            await _answer(scope, send, 413, what)
             return
-        boundary = _boundary(headers.get("content-type", ""))
-        counter = _UploadCounter(receive, limit, boundary)
-        guarded = _Guarded(send, counter)
+        boundary = _boundary(headers.get("content-type", "")) if upload else None
+        counter = _BodyCounter(receive, limit, what, boundary)
+        guarded = _Guarded(_headers_added(send), counter)
         try:
-            await self.app(scope, counter, _headers_added(guarded))
+            await self.app(scope, counter, guarded)
         except Exception:  # the app's parser failing on the cut-off body: the refusal answers instead
             if not counter.refused:
                 raise
         if counter.refused and not guarded.started:
-            log.warning("refused an upload from %s: %s", scope.get(USER_KEY) or "anonymous", counter.refused)
+            log.warning("refused a request to %s from %s: %s", path, scope.get(USER_KEY) or "anonymous", counter.refused)
             await _answer(scope, send, 413, counter.refused)
 
 
-class _UploadCounter:
-    """Counts an upload's bytes and files as they arrive and cuts it off past a limit: the app
-    behind then sees a disconnect, and the gate answers 413 instead."""
+class _BodyCounter:
+    """Counts a request body's bytes (and, for an upload, its files) as they arrive; past a limit
+    the app behind sees a disconnect instead of more."""
 
-    def __init__(self, receive, limit: int, boundary: bytes | None):
-        self.receive, self.limit = receive, limit
-        # Each part opens with "--boundary" and a line break; the closing one ends with "--".
+    def __init__(self, receive, limit: int, too_big: str, boundary: bytes | None):
+        self.receive, self.limit, self.too_big = receive, limit, too_big
+        # Each part of a multipart body opens with "--boundary" and a line break; the closing one ends with "--".
         self.opening = b"--" + boundary + b"\r\n" if boundary else None
         self.total = self.files = 0
         self.tail = b""
@@ -241,7 +254,7 @@ class _UploadCounter:
             self.files += window.count(self.opening)
             self.tail = window[-(len(self.opening) - 1):]
         if self.total > self.limit:
-            self.refused = f"An upload may carry at most {(self.limit - MULTIPART_SLACK) // 2**20} MB in all."
+            self.refused = self.too_big
         elif self.files > MAX_FILES_PER_UPLOAD:
             self.refused = f"An upload may carry at most {MAX_FILES_PER_UPLOAD} file."
         return {"type": "http.disconnect"} if self.refused else message
@@ -250,7 +263,7 @@ class _UploadCounter:
 class _Guarded:
     """Passes the app's response on unless the upload was refused first (then the gate answers)."""
 
-    def __init__(self, send, counter: _UploadCounter):
+    def __init__(self, send, counter: _BodyCounter):
         self.send, self.counter, self.started = send, counter, False
 
     async def __call__(self, message):

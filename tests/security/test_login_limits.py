@@ -68,6 +68,28 @@ def test_guessing_locks_the_account_and_others_stay_fast(secured):
     users_command(workspace, "unlock", "--address", "127.0.0.1")
 
 
+def test_the_sign_in_form_takes_no_large_body(secured):
+    """Anyone may post to /login: a large body is refused before it is read, declared or not."""
+    url = secured["url"]
+    body = b"username=bob&password=" + b"x" * (2 * 2**20)
+    status, _, answer = exchange(url, "/login", "POST", body, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 413 and b"user name and a password only" in answer
+
+    def chunks():
+        yield b"username=bob&password="
+        for _ in range(64):
+            yield b"x" * 65536
+
+    import http.client
+
+    parsed = urllib.parse.urlparse(url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+    conn.request("POST", "/login", body=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"},
+                 encode_chunked=True)
+    assert conn.getresponse().status == 413
+    conn.close()
+
+
 def test_the_page_says_what_happened(secured):
     url = secured["url"]
     form = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
