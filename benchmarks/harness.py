@@ -57,7 +57,7 @@ def timed_window(progress: list[dict[str, Any]], warmup: int) -> tuple[dict[str,
 def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout: float | None = None) -> dict[str, Any]:
     """The studio's worker on ``config``, prepared exactly as the app and the CLI prepare runs."""
     from studio.config import RunConfig
-    from studio.training.events import read_events
+    from studio.runs.events import read_events
     from studio.training.prepare import prepare_run
     from studio.workspace import Workspace
 

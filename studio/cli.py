@@ -41,8 +41,8 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
     """Show the worker's events as a progress bar until it exits; Ctrl-C asks it to stop."""
     from tqdm import tqdm
 
-    from studio.training.callbacks import STOP_FILE
-    from studio.training.events import read_events
+    from studio.runs import RunDir
+    from studio.runs.events import read_events
     from studio.training.speed import MEASURED_GPU, describe, describe_memory
 
     bar = None
@@ -94,7 +94,7 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
             time.sleep(0.3)
     except KeyboardInterrupt:
         print("\nstopping: saving a checkpoint (Ctrl-C again to kill)", file=sys.stderr)
-        (run_dir / STOP_FILE).touch()
+        RunDir(run_dir).request_stop()
         try:
             process.wait(STOP_GRACE_S)
         except (KeyboardInterrupt, subprocess.TimeoutExpired):
@@ -106,7 +106,7 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
         if bar:
             bar.close()
     if process.returncode and status not in ("failed", "cancelled"):
-        print(f"the training process ended unexpectedly (exit code {process.returncode}); see {run_dir / 'worker.log'}", file=sys.stderr)
+        print(f"the training process ended unexpectedly (exit code {process.returncode}); see {RunDir(run_dir).log}", file=sys.stderr)
     return process.returncode or 0
 
 
@@ -137,7 +137,9 @@ def cmd_train(args) -> int:
 
 
 def _report(run_dir: Path, code: int) -> int:
-    metrics_path = run_dir / "metrics.json"
+    from studio.runs import RunDir
+
+    metrics_path = RunDir(run_dir).metrics
     if code == 0 and metrics_path.exists():
         metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         for split in ("validation", "test"):
@@ -145,7 +147,7 @@ def _report(run_dir: Path, code: int) -> int:
                 print(f"{split}: {_fmt_metrics(metrics[split])}")
             if f"{split}_base" in metrics:
                 print(f"{split}, base model before fine-tuning: {_fmt_metrics(metrics[f'{split}_base'])}")
-        print(f"model saved in {run_dir / 'model'}")
+        print(f"model saved in {RunDir(run_dir).model}")
     return code
 
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.runs import RunDir
 
 def export_model(run_dir: str | Path, output: str | Path, *, merge: bool = False, overwrite: bool = False) -> Path:
     """Write the run's model to ``output`` (a new folder) and return it.
@@ -23,8 +24,9 @@ def export_model(run_dir: str | Path, output: str | Path, *, merge: bool = False
     """
     run_dir = Path(run_dir)
     output = Path(output).expanduser().resolve()
-    model_dir = run_dir / "model"
-    if not (model_dir / "task.json").exists():
+    folder = RunDir(run_dir)
+    model_dir = folder.model
+    if not folder.has_model():
         raise StudioError(f"run {run_dir.name} has no finished model (model/task.json is missing); was it completed?")
     taken = output.is_file() or (output.is_dir() and any(output.iterdir()))
     if taken and not overwrite:
@@ -44,10 +46,10 @@ def export_model(run_dir: str | Path, output: str | Path, *, merge: bool = False
             (staging / "task.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
         else:
             shutil.copytree(model_dir, staging, dirs_exist_ok=True)
-        if (run_dir / "config.yaml").exists():
-            shutil.copy2(run_dir / "config.yaml", staging / "training_config.yaml")
-        if (run_dir / "README.md").exists() and not (is_adapter and merge):  # the card describes the run's own files
-            shutil.copy2(run_dir / "README.md", staging / "README.md")
+        if folder.config.exists():
+            shutil.copy2(folder.config, staging / "training_config.yaml")
+        if folder.card.exists() and not (is_adapter and merge):  # the card describes the run's own files
+            shutil.copy2(folder.card, staging / "README.md")
         if output.is_dir():
             shutil.rmtree(output)
         elif output.exists():

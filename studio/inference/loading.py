@@ -9,6 +9,7 @@ from typing import Any
 
 from studio.config import RunConfig
 from studio.errors import StudioError
+from studio.runs import RunDir
 from studio.tasks.base import Task, TaskMeta, get_task
 
 
@@ -30,10 +31,11 @@ def load_trained(run_dir: str | Path, device: str | None = None) -> TrainedModel
     from studio.models.resolve import resolve_backbone
 
     run_dir = Path(run_dir)
-    model_dir = run_dir / "model"
-    if not (model_dir / "task.json").exists():
+    folder = RunDir(run_dir)
+    model_dir = folder.model
+    if not folder.has_model():
         raise StudioError(f"run {run_dir.name} has no finished model (model/task.json is missing); was it completed?")
-    config = RunConfig.load(run_dir / "config.yaml")
+    config = RunConfig.load(folder.config)
     task = get_task(config.task.name)
     meta = TaskMeta.from_dict(json.loads((model_dir / "task.json").read_text(encoding="utf-8")))
     tokenizer = load_tokenizer(str(model_dir), config.model.trust_remote_code)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.runs.state import ACTIVE
 
 
 def _manager(args, *, supervise: bool = False, **kwargs):
@@ -109,13 +110,14 @@ def cmd_runs_show(args) -> int:
 def _speed_fields(run_dir: Path) -> list[tuple[str, str]]:
     """What the worker chose for the machine (settings.json) and the memory it measured (metrics.json)."""
     from studio.jobs.store import read_json_dict
+    from studio.runs import RunDir
     from studio.training.speed import describe, describe_memory
 
     fields = []
-    settings = read_json_dict(run_dir / "settings.json")
+    settings = read_json_dict(RunDir(run_dir).settings)
     if settings:
         fields.append(("settings", describe(settings)))
-    train = read_json_dict(run_dir / "metrics.json").get("train") or {}
+    train = read_json_dict(RunDir(run_dir).metrics).get("train") or {}
     if "peak_memory_gib" in train:
         on_gpu = settings.get("device") == "cuda"
         fields.append(("memory", describe_memory(train.get("peak_memory_gib"), train.get("estimated_peak_gib"), on_gpu)))
@@ -185,7 +187,7 @@ def cmd_queue(args) -> int:
         if run_id:
             position = manager.move(run_id, direction)
             print(f"{run_id} is now at position {position}")
-    active = manager.list(status=("starting", "running"))
+    active = manager.list(status=ACTIVE)
     queued = manager.queue()
     if not active and not queued:
         print("the queue is empty and nothing is running")
@@ -201,7 +203,7 @@ def _work(args) -> int:
     print(f"scheduling on {', '.join(manager.devices.gpus) or f'{manager.devices.cpu_slots} CPU slot(s)'}; Ctrl-C stops "
           "scheduling (running workers continue)")
     try:
-        while manager.queue() or manager.list(status=("starting", "running")):
+        while manager.queue() or manager.list(status=ACTIVE):
             time.sleep(max(manager.poll_s, 1.0))
     except KeyboardInterrupt:
         pass

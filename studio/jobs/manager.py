@@ -28,17 +28,17 @@ from typing import Any, Iterable
 
 from studio.jobs import policy, process
 from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
-from studio.jobs.runstate import ACTIVE, QUEUED, RESUMABLE, EventSummary, append_event, events_size, summarize
-from studio.jobs.store import (JOB_FILE, SPAWN_GRACE_S, JobError, QueueLimitReached, RunRecord, RunStore,
+from studio.runs.state import ACTIVE, QUEUED, RESUMABLE, EventSummary, summarize
+from studio.runs import RunDir
+from studio.runs.events import append_event, events_size
+from studio.jobs.store import (SPAWN_GRACE_S, JobError, QueueLimitReached, RunRecord, RunStore,
                                headline_from_metrics, reindex)
 from studio.settings import Settings, allowed_model_roots
-from studio.training.events import read_events
+from studio.runs.events import read_events
 from studio.workspace import Workspace
 
 log = logging.getLogger("studio.jobs")
 
-STOP_FILE = "STOP"
-"""Same name as ``studio.training.callbacks.STOP_FILE`` (not imported: that module imports transformers)."""
 STEP_WRITE_S = 2.0
 """How often a running run's step goes into the index at most (it changes many times a second)."""
 
@@ -157,10 +157,10 @@ class JobManager:
             queued = len(self.store.list(status=QUEUED, owner=owner))
             if queued >= limit:
                 raise QueueLimitReached(owner, queued, limit)  # before the data is prepared: nothing to clean up
-        prepared = prepare_run(config, self.workspace, allowed_model_roots=self.model_roots(settings))
+        prepared = prepare_run(config, self.workspace, allowed_model_roots=self.model_roots(settings), settings=settings)
         now = time.time()
         run_dir = prepared.run_dir
-        (run_dir / JOB_FILE).write_text(
+        RunDir(run_dir).job.write_text(
             json.dumps({"owner": owner, "gpus": gpus, "created": now}, ensure_ascii=False, indent=2), encoding="utf-8")
         offset = append_event(run_dir, "status", status=QUEUED, owner=owner, gpus=gpus)
         record = RunRecord(
@@ -233,7 +233,7 @@ class JobManager:
             record = self.get(run_id)  # it was started meanwhile
         if not record.active:
             raise JobError(f"run {run_id} is {record.status}; only queued or running runs can be cancelled")
-        (run_dir / STOP_FILE).touch()
+        RunDir(run_dir).request_stop()
         if record.cancel_requested is None:
             self.store.update(run_id, expect=ACTIVE, cancel_requested=time.time())
         self._wake.set()
@@ -266,7 +266,7 @@ class JobManager:
             queued = len(self.store.list(status=QUEUED, owner=record.owner))
             if queued >= limit:
                 raise QueueLimitReached(record.owner, queued, limit)
-        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        RunDir(run_dir).clear_stop()
         checkpoint = self.checkpoint(run_id)
         offset = append_event(run_dir, "status", status=QUEUED, resume=True,
                               checkpoint=checkpoint.name if checkpoint else None)
@@ -286,9 +286,7 @@ class JobManager:
 
     def checkpoint(self, run_id: str) -> Path | None:
         """The checkpoint a resume would continue from (the last complete one), if any."""
-        from studio.training.worker import complete_checkpoints
-
-        done = complete_checkpoints(self.run_dir(run_id))
+        done = RunDir(self.run_dir(run_id)).complete_checkpoints()
         return done[-1] if done else None
 
     def move(self, run_id: str, direction: str) -> int:
@@ -511,7 +509,7 @@ class JobManager:
             if not summary.finished:
                 reason = "killed after the cancel grace period" if values["status"] == "cancelled" else "worker gone"
                 append_event(run_dir, "status", status=values["status"], step=summary.step, exit_code=exit_code, reason=reason)
-            (run_dir / STOP_FILE).unlink(missing_ok=True)
+            RunDir(run_dir).clear_stop()
             log.info("run %s: %s", record.id, values["status"])
         self._summaries.pop(record.id, None)
         return self.store.get(record.id) or record

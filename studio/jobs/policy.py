@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio.jobs.store import JobError, QueueLimitReached
+from studio.runs import RunDir
 from studio.settings import Settings, SettingsStore
 
 
@@ -34,7 +35,7 @@ def run_trusts_remote_code(run_dir: Path) -> bool:
     import yaml
 
     try:
-        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
+        config = yaml.safe_load(RunDir(run_dir).config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return False
     return bool(isinstance(config, dict) and isinstance(config.get("model"), dict) and config["model"].get("trust_remote_code"))

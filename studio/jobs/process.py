@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from studio.runs import RunDir
+
 # Start times read twice for the same process agree to the microsecond; a pid reused by another
 # process cannot start within this window of the original (the original must have ended first).
 SAME_START_TOLERANCE_S = 0.5
@@ -22,7 +24,7 @@ SAME_START_TOLERANCE_S = 0.5
 def spawn(cmd: list[str], run_dir: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start a worker in its own session (so signals to the server do not reach it and the
     whole tree can be found by session id), writing stdout and stderr to ``worker.log``."""
-    with open(Path(run_dir) / "worker.log", "ab") as log:
+    with open(RunDir(run_dir).log, "ab") as log:
         return subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True, close_fds=True,

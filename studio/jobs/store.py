@@ -23,12 +23,11 @@ import yaml
 from studio.errors import StudioError
 from studio.jobs import process
 from studio.jobs.devices import CPU_PREFIX
-from studio.jobs.runstate import ACTIVE, QUEUED, STATUSES, summarize
+from studio.runs.state import ACTIVE, QUEUED, STATUSES, summarize
+from studio.runs import RunDir
 from studio.workspace import Workspace
 
 DB_FILE = "studio.db"
-JOB_FILE = "job.json"
-"""Written into a run directory at submit: who asked for the run and with which devices."""
 
 
 # A run taken from the queue gets this long to have its worker's pid recorded before a
@@ -424,14 +423,14 @@ def read_json_dict(path: Path) -> dict:
 
 def _read_config(run_dir: Path) -> dict:
     try:
-        data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load(RunDir(run_dir).config.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
     except (OSError, yaml.YAMLError):
         return {}
 
 
 def headline_from_metrics(run_dir: Path) -> tuple[str | None, float | None]:
-    metrics = read_json_dict(run_dir / "metrics.json")
+    metrics = read_json_dict(RunDir(run_dir).metrics)
     name = (metrics.get("headline") or {}).get("name")
     if not name:
         return None, None
@@ -445,10 +444,10 @@ def headline_from_metrics(run_dir: Path) -> tuple[str | None, float | None]:
 def record_from_dir(run_dir: Path, existing: RunRecord | None = None) -> RunRecord:
     """A run's index record as its directory tells it (status from events.jsonl and liveness)."""
     config = _read_config(run_dir)
-    job = read_json_dict(run_dir / JOB_FILE)
+    job = read_json_dict(RunDir(run_dir).job)
     summary = summarize(run_dir)
     try:
-        created = float(job.get("created") or (run_dir / "config.yaml").stat().st_mtime)
+        created = float(job.get("created") or RunDir(run_dir).config.stat().st_mtime)
     except OSError:
         created = time.time()
     record = RunRecord(
@@ -499,7 +498,7 @@ def reindex(workspace: Workspace | str | Path, store: RunStore | None = None) ->
     existing = {r.id: r for r in store.list()}
     records = []
     for run_dir in sorted(ws.runs.iterdir()) if ws.runs.is_dir() else []:
-        if not run_dir.is_dir() or run_dir.name.startswith(".") or not (run_dir / "config.yaml").is_file():
+        if not run_dir.is_dir() or run_dir.name.startswith(".") or not RunDir(run_dir).config.is_file():
             continue
         known = existing.get(run_dir.name)
         if known is not None and known.active and not known.pid and time.time() - (known.started or 0) < SPAWN_GRACE_S:

@@ -1,39 +1,41 @@
 """The events log: one JSON object a line in ``<run_dir>/events.jsonl``.
 
-The worker appends and flushes each event; readers (CLI progress, job manager, UI charts) read
-from a byte offset and only ever parse complete lines, so a half-written last line is simply
-picked up on the next read.
+The worker appends and flushes each event (``EventLog``); the job system appends its own when no
+worker is writing (``append_event``). Readers (CLI progress, job manager, UI charts) read from a
+byte offset and only ever parse complete lines, so a half-written last line is simply picked up
+on the next read.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
-EVENTS_FILE = "events.jsonl"
+from studio.runs.folder import RunDir
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
     """JSON has no NaN/inf: write them as null so every reader can parse every line."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
     return value
 
 
 class EventLog:
     def __init__(self, run_dir: str | Path):
-        self.path = Path(run_dir) / EVENTS_FILE
+        self.path = RunDir(run_dir).events
         self._file = open(self.path, "a", encoding="utf-8")
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
-        event = {"t": round(time.time(), 3), "kind": kind, **_clean(fields)}
+        event = {"t": round(time.time(), 3), "kind": kind, **clean(fields)}
         self._file.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
         self._file.flush()
         return event
@@ -45,7 +47,7 @@ class EventLog:
 def _complete_lines(run_dir: str | Path, offset: int) -> bytes:
     """The bytes after ``offset`` up to the last newline: a half-written line waits for the next read."""
     try:
-        with open(Path(run_dir) / EVENTS_FILE, "rb") as f:
+        with open(RunDir(run_dir).events, "rb") as f:
             f.seek(offset)
             chunk = f.read()
     except FileNotFoundError:
@@ -83,3 +85,29 @@ def last_status(run_dir: str | Path) -> str | None:
         if event.get("kind") == "status":
             status = event.get("status")
     return status
+
+
+def events_size(run_dir: str | Path) -> int:
+    try:
+        return RunDir(run_dir).events.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def append_event(run_dir: str | Path, kind: str, **fields: Any) -> int:
+    """Append one event on behalf of the job system (only when no worker is writing).
+
+    A worker killed in the middle of a write leaves a line without its newline; that fragment
+    is closed first so the new event stays a line of its own. Returns the new file size.
+    """
+    path = RunDir(run_dir).events
+    event = {"t": round(time.time(), 3), "kind": kind, **clean(fields)}
+    with open(path, "ab+") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write((json.dumps(event, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+        f.flush()
+        return f.tell()

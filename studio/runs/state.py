@@ -1,4 +1,4 @@
-"""What a run's ``events.jsonl`` says about it, folded into one summary.
+"""A run's statuses, and what its ``events.jsonl`` says about it folded into one summary.
 
 The worker appends events; the job manager, the run index and the CLI read them. Each reader
 keeps an ``EventSummary`` and feeds it the lines after the byte offset it last reached, so a
@@ -8,22 +8,23 @@ same file) and resets what belonged to the previous one.
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.training.events import EVENTS_FILE, _clean, iter_events
+from studio.runs.events import iter_events
 
-# Statuses written by the worker, plus those the job system writes for it.
+# Statuses written by the worker, plus those the job system writes for it:
+# queued -> starting -> running -> (completed | failed | cancelled | interrupted).
 QUEUED = "queued"
 ACTIVE = ("starting", "running")
+"""A worker is (about to be) at work."""
+UNFINISHED = (QUEUED,) + ACTIVE
+"""Not over yet: waiting or at work (what a page keeps watching, what a cancel applies to)."""
 FINISHED = ("completed", "failed", "cancelled")
 """Final statuses a worker writes itself."""
 TERMINAL = FINISHED + ("interrupted",)
-STATUSES = (QUEUED,) + ACTIVE + TERMINAL
+STATUSES = UNFINISHED + TERMINAL
 RESUMABLE = ("interrupted", "failed", "cancelled")
 
 
@@ -104,29 +105,3 @@ def summarize(run_dir: str | Path, summary: EventSummary | None = None) -> Event
         summary.feed(event, start)
         summary.offset = end
     return summary
-
-
-def events_size(run_dir: str | Path) -> int:
-    try:
-        return (Path(run_dir) / EVENTS_FILE).stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def append_event(run_dir: str | Path, kind: str, **fields: Any) -> int:
-    """Append one event on behalf of the job system (only when no worker is writing).
-
-    A worker killed in the middle of a write leaves a line without its newline; that fragment
-    is closed first so the new event stays a line of its own. Returns the new file size.
-    """
-    path = Path(run_dir) / EVENTS_FILE
-    event = {"t": round(time.time(), 3), "kind": kind, **_clean(fields)}
-    with open(path, "ab+") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-        f.write((json.dumps(event, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
-        f.flush()
-        return f.tell()

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from studio.training.events import EventLog
-
-STOP_FILE = "STOP"
-"""Created in the run directory to ask the worker to checkpoint and stop at the next step."""
+from studio.runs import RunDir
+from studio.runs.events import EventLog
 
 # Throttle progress events so a fast GPU does not write thousands of lines a minute.
 PROGRESS_INTERVAL_S = 0.5
@@ -61,7 +59,7 @@ class EventsCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         inject_faults(state.global_step)
         now = time.time()
-        if (self.run_dir / STOP_FILE).exists():
+        if RunDir(self.run_dir).stop_requested():
             # Checkpoint first so a cancelled run can be resumed where it stopped.
             control.should_save = True
             control.should_training_stop = True

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.config import RunConfig
+from studio.runs import RunDir
 from studio.tasks.base import Task, TaskMeta
 
 
@@ -61,4 +62,4 @@ def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMet
         "rerun it with `studio train config.yaml`.",
         "",
     ]
-    (run_dir / "README.md").write_text("\n".join(lines), encoding="utf-8")
+    RunDir(run_dir).card.write_text("\n".join(lines), encoding="utf-8")

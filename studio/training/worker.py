@@ -20,11 +20,10 @@ from studio.config import RunConfig
 from studio.data.loading import read_splits
 from studio.errors import StudioError
 from studio.tasks.base import Task, TaskMeta, get_task
-from studio.training.events import EventLog
+from studio.runs import RunDir
+from studio.runs.events import EventLog
 from studio.training.speed import MEASURED_CPU, MEASURED_GPU
 
-CHECKPOINTS = "checkpoints"
-MODEL_DIR = "model"
 
 
 def classify_failure(error: BaseException) -> tuple[str, str | None]:
@@ -40,21 +39,6 @@ def classify_failure(error: BaseException) -> tuple[str, str | None]:
     return "internal", None
 
 
-def complete_checkpoints(run_dir: Path) -> list[Path]:
-    """Checkpoints whose save finished (the Trainer writes trainer_state.json last), oldest first."""
-    root = run_dir / CHECKPOINTS
-    found = []
-    for path in root.glob("checkpoint-*"):
-        step = path.name.rsplit("-", 1)[-1]
-        if step.isdigit() and (path / "trainer_state.json").is_file():
-            try:
-                json.loads((path / "trainer_state.json").read_text())
-            except ValueError:
-                continue
-            found.append((int(step), path))
-    return [p for _, p in sorted(found)]
-
-
 def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_validation: bool, metric: str, greater: bool, settings=None):
     import inspect
 
@@ -67,7 +51,7 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
     evaluate = has_validation and t.eval_strategy != "no"
     save = t.save_strategy if t.save_strategy != "best" or evaluate else "epoch"
     kwargs: dict[str, Any] = dict(
-        output_dir=str(run_dir / CHECKPOINTS),
+        output_dir=str(RunDir(run_dir).checkpoints),
         num_train_epochs=t.epochs or 1.0,
         max_steps=t.max_steps or -1,
         learning_rate=t.learning_rate,
@@ -136,7 +120,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 def _log_tail(run_dir: Path, lines: int = 20) -> list[str]:
     try:
-        return (run_dir / "worker.log").read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        return RunDir(run_dir).log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
     except OSError:
         return []
 
@@ -182,12 +166,13 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
 
     from studio.models.loading import load_tokenizer, model_folder
     from studio.models.resolve import resolve_backbone
-    from studio.training.callbacks import STOP_FILE, EventsCallback
+    from studio.training.callbacks import EventsCallback
 
-    config = RunConfig.load(run_dir / "config.yaml")
+    folder = RunDir(run_dir)
+    config = RunConfig.load(folder.config)
     task = get_task(config.task.name)
-    meta = TaskMeta.from_dict(json.loads((run_dir / "task.json").read_text(encoding="utf-8")))
-    splits = read_splits(run_dir / "data")
+    meta = TaskMeta.from_dict(json.loads(folder.task.read_text(encoding="utf-8")))
+    splits = read_splits(folder.data)
     set_seed(config.training.seed)
 
     cache = run_dir.parent.parent / "cache"
@@ -216,7 +201,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
     if is_main_process():
-        _write_json(run_dir / "settings.json", settings.to_dict())
+        _write_json(folder.settings, settings.to_dict())
     args, total_steps = training_arguments(config, run_dir, len(datasets["train"]), has_validation, metric, greater, settings)
     progress = EventsCallback(events, run_dir)
     callbacks = [progress]
@@ -252,7 +237,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
             events.emit("eval", split=name, step=0, metrics=_numbers(base_metrics[name]))
     checkpoint = None
     if resume:
-        done = complete_checkpoints(run_dir)
+        done = folder.complete_checkpoints()
         checkpoint = str(done[-1]) if done else None
         events.emit("log", step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over")
     started = time.time()
@@ -261,11 +246,11 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     events.emit("memory", step=trainer.state.global_step, peak_gib=peak, estimated_gib=settings.estimated_peak_gib, measured=measured)
     _ready_for_generation(trainer.model, use_cache, settings)
     if progress.stopped_by_request:
-        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        folder.clear_stop()
         events.emit("status", status="cancelled", step=trainer.state.global_step)
         return 0
 
-    model_dir = run_dir / MODEL_DIR
+    model_dir = folder.model
     trainer.save_model(str(model_dir))  # every rank: the Trainer gathers sharded weights itself
     if is_main_process():
         tokenizer.save_pretrained(str(model_dir))
@@ -284,7 +269,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
                         "peak_memory_gib": peak, "estimated_peak_gib": settings.estimated_peak_gib}
     if not is_main_process():
         return 0
-    _write_json(run_dir / "metrics.json", metrics)
+    _write_json(folder.metrics, metrics)
     from studio.training.modelcard import write_model_card
 
     write_model_card(run_dir, config, task, meta, metrics, backbone.display_name, settings.to_dict())
@@ -364,7 +349,7 @@ def _tokenized_splits(run_dir: Path, cache: Path, config: RunConfig, task: Task,
     tokenizer_id = tokenizer_fingerprint(tokenizer, model_path)
     datasets, hits = {}, []
     for name, df in splits.items():
-        key = cache_key(split_file=run_dir / "data" / f"{name}.jsonl", task=task.name, meta=meta.to_dict(),
+        key = cache_key(split_file=RunDir(run_dir).data / f"{name}.jsonl", task=task.name, meta=meta.to_dict(),
                         max_length=max_length, tokenizer_id=tokenizer_id)
         datasets[name], hit = cached(cache / "tokenized", key, lambda df=df: task.tokenize(df, tokenizer, meta, max_length))
         if hit:
@@ -421,7 +406,7 @@ def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int
         result["examples"] = len(dataset)
         return result
     predictions = task.predict(trainer.model, tokenizer, rows, meta, max_length)
-    with open(run_dir / f"predictions_{name}.jsonl", "w", encoding="utf-8") as f:
+    with open(RunDir(run_dir).predictions(name), "w", encoding="utf-8") as f:
         for row in predictions:
             f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     result.update(task.full_metrics(predictions, meta))
@@ -435,11 +420,12 @@ def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _prune_checkpoints(run_dir: Path, best: str | None) -> None:
     """Keep the best and the last complete checkpoint; drop the rest (they are large)."""
-    done = complete_checkpoints(run_dir)
+    folder = RunDir(run_dir)
+    done = folder.complete_checkpoints()
     keep = {done[-1].resolve()} if done else set()
     if best:
         keep.add(Path(best).resolve())
-    for path in (run_dir / CHECKPOINTS).glob("checkpoint-*"):
+    for path in folder.checkpoints.glob("checkpoint-*"):
         if path.resolve() not in keep:
             shutil.rmtree(path, ignore_errors=True)
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from studio.cli import main
-from studio.training.events import read_events
+from studio.runs.events import read_events
 from tests.conftest import only_run, train_quietly, write_csv
 from tests.tiny_generation import colour_rows, tiny_causal_lm, tiny_t5
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from studio.cli import main
-from studio.training.events import read_events
+from studio.runs.events import read_events
 from tests.conftest import ASSETS
 
 # Context words are in the tiny encoder's vocabulary; the names are not (they read as [UNK]), so

@@ -11,7 +11,7 @@ import yaml
 
 from studio.cli import main
 from studio.models.estimate import memory_text
-from studio.training.events import read_events
+from studio.runs.events import read_events
 from tests.conftest import only_run, toy_sentiment_rows, train_quietly, write_csv
 
 

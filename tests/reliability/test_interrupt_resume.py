@@ -58,14 +58,14 @@ def test_kill9_is_interrupted_within_two_polls_and_resume_reaches_the_same_step(
 
 
 def test_resume_skips_a_truncated_latest_checkpoint(managers, make_config):
-    from studio.training.worker import complete_checkpoints
+    from studio.runs import RunDir
 
     manager = managers(cancel_grace_s=60)
     run_id = manager.submit(make_config("truncated"), env={"STUDIO_STEP_DELAY": "0.15"})
     wait_for(lambda: _checkpoint_at(manager, run_id, 8),
              timeout=90, what="a checkpoint at step 8", run=(manager, run_id))
     assert manager.cancel(run_id, wait=True).status == "cancelled"
-    done = complete_checkpoints(manager.run_dir(run_id))
+    done = RunDir(manager.run_dir(run_id)).complete_checkpoints()
     assert len(done) >= 2
     latest, previous = done[-1], done[-2]
     for name in ("trainer_state.json", "model.safetensors"):  # a save cut short (disk full, power cut)

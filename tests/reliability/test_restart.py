@@ -46,7 +46,7 @@ def _dead_pid() -> int:
 
 
 def test_restart_marks_dead_and_impostor_workers_interrupted(managers, make_config):
-    from studio.jobs.runstate import append_event
+    from studio.runs.events import append_event
 
     setup = managers(supervise=False)
     gone = setup.submit(make_config("gone"))
@@ -69,7 +69,7 @@ def test_restart_marks_dead_and_impostor_workers_interrupted(managers, make_conf
 
 
 def test_auto_resume_requeues_interrupted_runs(managers, make_config):
-    from studio.jobs.runstate import append_event
+    from studio.runs.events import append_event
 
     setup = managers(supervise=False)
     run_id = setup.submit(make_config("auto"))

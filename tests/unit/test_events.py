@@ -1,6 +1,6 @@
 import json
 
-from studio.training.events import EventLog, last_status, read_events
+from studio.runs.events import EventLog, last_status, read_events
 
 
 def test_events_read_by_offset_and_only_complete_lines(tmp_path):

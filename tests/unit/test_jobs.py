@@ -86,7 +86,7 @@ def test_a_running_runs_step_reaches_the_index_now_and_then_but_every_look_sees_
     every STEP_WRITE_S."""
     from studio.jobs import manager as manager_module
     from studio.jobs.manager import JobManager
-    from studio.jobs.runstate import append_event
+    from studio.runs.events import append_event
     from studio.jobs.store import RunRecord, RunStore
 
     clock = [1000.0]

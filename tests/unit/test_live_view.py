@@ -79,7 +79,7 @@ def page(n: int) -> SimpleNamespace:
 
 
 def test_a_tick_answers_only_what_changed_since_the_pages_last_answer(services):
-    from studio.jobs.runstate import append_event
+    from studio.runs.events import append_event
     from studio.ui.app import build_app
 
     app = build_app(services)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from studio.jobs.runstate import append_event
+from studio.runs.events import append_event
 from studio.jobs.store import JobError, RunRecord, RunStore, reindex
 
 
