@@ -114,22 +114,57 @@ def offline_choices(kind: str | None = None) -> list[str]:
 
 
 def _within(path: Path, roots: list[Path]) -> bool:
-    real = path.resolve()
-    return any(real == r.resolve() or r.resolve() in real.parents for r in roots)
+    """Whether ``path`` is one of ``roots`` or inside one, once symlinks and ``..`` are resolved
+    (a path that cannot be resolved, e.g. a symlink loop, is inside none)."""
+    try:
+        real = path.resolve()
+        resolved = [r.resolve() for r in roots]
+    except (OSError, RuntimeError):
+        return False
+    return any(real == r or r in real.parents for r in resolved)
+
+
+def local_folder(name: str, allowed_roots: list[Path] | None) -> Path | None:
+    """The local folder ``name`` names, or None when it names a model of the hub or the catalog.
+
+    ``allowed_roots=None`` allows any folder (CLI use). Otherwise the allowed folders are checked
+    on the resolved path before anything on disk is looked at: a path outside them gets one
+    refusal whether or not it exists (so a member cannot learn which folders the server has), and
+    a relative name outside them is never taken for a folder (``org/model`` is a hub id). Only
+    inside an allowed folder may the answer then say that a folder does not exist.
+    """
+    name = name.strip()
+    explicit = name.startswith((".", "/", "~"))
+    try:
+        local = Path(name).expanduser()
+    except RuntimeError:  # '~' with no home to expand to: taken as written
+        local = Path(name)
+    if allowed_roots is None:
+        return local if explicit or local.is_dir() else None
+    # '..' is taken by its letters first, so no folder outside is walked through (the kernel would
+    # need '/secret/x' to exist to reach '/secret/x/../../models'); then symlinks are followed, and
+    # the folder used from here on is the real one the check was made on.
+    try:
+        real = Path(os.path.abspath(local)).resolve()
+    except (OSError, RuntimeError, ValueError):
+        real = None
+    if real is not None and _within(real, allowed_roots):
+        return real if explicit or real.is_dir() else None
+    if explicit:
+        raise ModelNotAvailableError(
+            f"model folder {name} is outside the folders an admin allowed for local models",
+            hint="ask an admin to add its parent folder to the allowed model roots",
+        )
+    return None
 
 
 def resolve_backbone(name: str, *, kind: str | None = None, allowed_roots: list[Path] | None = None) -> ResolvedBackbone:
     """Find ``name`` locally or fetch it. ``allowed_roots=None`` allows any local folder (CLI use)."""
     name = name.strip()
-    local = Path(name).expanduser()
-    if name.startswith((".", "/", "~")) or local.is_dir():
+    local = local_folder(name, allowed_roots)
+    if local is not None:
         if not local.is_dir():
             raise ModelNotAvailableError(f"model folder {name} does not exist")
-        if allowed_roots is not None and not _within(local, allowed_roots):
-            raise ModelNotAvailableError(
-                f"model folder {name} is outside the folders an admin allowed for local models",
-                hint="ask an admin to add its parent folder to the allowed model roots",
-            )
         if not (local / "config.json").exists():
             raise ModelNotAvailableError(f"model folder {name} has no config.json; it is not a Hugging Face model folder")
         cfg = read_model_config(local)

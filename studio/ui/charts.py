@@ -8,6 +8,7 @@ tick costs the new lines, not the whole log.
 from __future__ import annotations
 
 import functools
+import html
 import math
 import threading
 from collections import OrderedDict
@@ -167,11 +168,18 @@ def _white_template() -> dict[str, Any]:
     return pio.templates["plotly_white"].to_plotly_json()
 
 
+def plot_text(value: Any) -> str:
+    """Text for a chart's title, axis, legend or category label: plotly reads a few HTML tags in
+    them (bold, links...) and decodes entities, so a run's name, a label value or a column's name
+    is escaped here and shown as it was typed."""
+    return html.escape(str(value), quote=False)
+
+
 def _trace(points: list[tuple[int, float]], name: str, dash: str | None = None, markers: bool = True) -> dict[str, Any] | None:
     if not points:
         return None
     xs, ys = zip(*points)
-    trace = {"type": "scatter", "x": list(xs), "y": list(ys), "name": name, "mode": "lines+markers" if markers else "lines",
+    trace = {"type": "scatter", "x": list(xs), "y": list(ys), "name": plot_text(name), "mode": "lines+markers" if markers else "lines",
              "marker": {"size": 5}}
     if dash:
         trace["line"] = {"dash": dash}
@@ -180,20 +188,21 @@ def _trace(points: list[tuple[int, float]], name: str, dash: str | None = None, 
 
 def _chart(title: str, y_title: str, traces: list[dict[str, Any] | None], note: str | None = None, height: int = 280,
            x_title: str | None = None, **layout_extra: Any):
-    """A chart of ``traces`` (None entries skipped); ``note`` in the middle of an empty one."""
+    """A chart of ``traces`` (None entries skipped); ``note`` in the middle of an empty one. The
+    titles and the note are plain text (escaped here); traces escape their own names."""
     import plotly.graph_objects as go
 
     layout: dict[str, Any] = {
-        "title": {"text": title, "x": 0.02, "font": {"size": 14}}, "template": _white_template(), "height": height,
-        "margin": {"l": 50, "r": 10, "t": 40, "b": 40}, "xaxis": {"title": {"text": x_title or t("charts.step")}},
-        "yaxis": {"title": {"text": y_title}},
+        "title": {"text": plot_text(title), "x": 0.02, "font": {"size": 14}}, "template": _white_template(), "height": height,
+        "margin": {"l": 50, "r": 10, "t": 40, "b": 40}, "xaxis": {"title": {"text": plot_text(x_title or t("charts.step"))}},
+        "yaxis": {"title": {"text": plot_text(y_title or "")}},
         "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0, "font": {"size": 11}},
         "uirevision": "keep",
     }
     for name, value in layout_extra.items():
         layout[name] = {**layout[name], **value} if isinstance(layout.get(name), dict) else value
     if note:
-        layout["annotations"] = layout.get("annotations", []) + [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+        layout["annotations"] = layout.get("annotations", []) + [{"text": plot_text(note), "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
                                   "font": {"color": "#888"}}]
         layout["xaxis"]["showticklabels"] = False
         layout["yaxis"]["showticklabels"] = False
@@ -286,7 +295,7 @@ def overlay_figure(runs: dict[str, RunSeries]):
 
 def bar_figure(counts: dict[str, int | float], title: str, x_title: str, y_title: str | None = None, height: int = 300):
     y_title = y_title or t("data.chart_rows")
-    bars = {"type": "bar", "x": [str(k) for k in counts], "y": list(counts.values()), "marker": {"color": "#5b8def"}}
+    bars = {"type": "bar", "x": [plot_text(k) for k in counts], "y": list(counts.values()), "marker": {"color": "#5b8def"}}
     return _chart(title, y_title, [bars if counts else None], None if counts else t("charts.nothing_to_show"), height,
                   x_title=x_title)
 
@@ -295,7 +304,7 @@ def heatmap_figure(labels: list[str], matrix: list[list[int]], title: str | None
     title = title or t("charts.confusion_matrix")
     import plotly.colors
 
-    labels = [str(label) for label in labels]
+    labels = [plot_text(label) for label in labels]  # the data's own label values
     size = max(320, min(720, 60 * len(labels) + 160))
     cells = {"type": "heatmap", "z": matrix, "x": labels, "y": labels, "colorscale": plotly.colors.get_colorscale("Blues"),
              "text": matrix, "texttemplate": "%{text}",
@@ -305,13 +314,13 @@ def heatmap_figure(labels: list[str], matrix: list[list[int]], title: str | None
 
 
 def histogram_figure(values: dict[str, list[int]], limit: int | None, title: str, x_title: str):
-    bars = [{"type": "histogram", "x": data, "name": name, "opacity": 0.7, "nbinsx": 40} for name, data in values.items() if data]
+    bars = [{"type": "histogram", "x": data, "name": plot_text(name), "opacity": 0.7, "nbinsx": 40} for name, data in values.items() if data]
     extra: dict[str, Any] = {"barmode": "overlay"}
     if limit:
         # What plotly's add_vline(annotation_position="top") makes: a dashed line and its label above.
         extra["shapes"] = [{"type": "line", "x0": limit, "x1": limit, "xref": "x", "y0": 0, "y1": 1, "yref": "y domain",
                             "line": {"color": "#d62728", "dash": "dash"}}]
-        extra["annotations"] = [{"text": t("charts.max_length", limit=limit), "showarrow": False, "x": limit, "xref": "x",
+        extra["annotations"] = [{"text": plot_text(t("charts.max_length", limit=limit)), "showarrow": False, "x": limit, "xref": "x",
                                  "xanchor": "center", "y": 1, "yref": "y domain", "yanchor": "bottom"}]
     return _chart(title, t("charts.examples"), bars, None if any(values.values()) else t("charts.nothing_to_show"), 300,
                   x_title=x_title, **extra)

@@ -29,6 +29,7 @@ from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
 from studio.ui.data_profile import profile_text
+from studio.ui.markup import md_text, t_md
 from studio.ui.services import Services, username
 
 PAGE_ROWS = 20
@@ -181,16 +182,17 @@ def summary_md(state: dict[str, Any]) -> str:
     try:
         table = _raw_table(state)
     except StudioError:
-        return f"**{state['name']}**"
-    parts = [f"**{state['name']}**", t("data.summary_rows", rows=f"{len(table.df):,}"),
+        return f"**{md_text(state['name'])}**"
+    # Markdown: the file's name, encoding and separator and the other files' names are escaped.
+    parts = [f"**{md_text(state['name'])}**", t("data.summary_rows", rows=f"{len(table.df):,}"),
              t("data.summary_columns", columns=len([c for c in table.df.columns if not str(c).startswith('_')])),
-             table.format.upper()]
+             md_text(table.format.upper())]
     if table.encoding:
-        parts.append(table.encoding)
+        parts.append(md_text(table.encoding))
     if table.delimiter:
-        parts.append(separated(table.delimiter))
-    extra = [t("data.summary_validation_file", name=Path(state['validation_path']).name) if state.get("validation_path") else "",
-             t("data.summary_test_file", name=Path(state['test_path']).name) if state.get("test_path") else ""]
+        parts.append(md_text(separated(table.delimiter)))
+    extra = [t_md("data.summary_validation_file", name=Path(state['validation_path']).name) if state.get("validation_path") else "",
+             t_md("data.summary_test_file", name=Path(state['test_path']).name) if state.get("test_path") else ""]
     return " · ".join(parts + [e for e in extra if e])
 
 
@@ -483,11 +485,11 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
             READS.read(get_task(RunConfig().task.name), kept)
         except StudioError as error:
             state.update(task=None, ok=False)
-            return [state, f"**{state['name']}**", messages_html([("error", data_error(error))]), gr.update(value=None),
+            return [state, f"**{md_text(state['name'])}**", messages_html([("error", data_error(error))]), gr.update(value=None),
                     *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         except Exception as error:  # noqa: BLE001
             state.update(task=None, ok=False)
-            return [state, f"**{state['name']}**", error_html(error), gr.update(value=None),
+            return [state, f"**{md_text(state['name'])}**", error_html(error), gr.update(value=None),
                     *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         analysis = detect_task(state)
         state.update(task=analysis.task, columns=analysis.columns, ok=analysis.ok,

@@ -25,6 +25,7 @@ from studio.errors import StudioError
 from studio.tasks import get_task
 from studio.ui import charts
 from studio.ui.common import cell, error_html, messages_html, run_choice
+from studio.ui.markup import t_md
 from studio.ui.services import Services
 
 SHOWN_ROWS = 200
@@ -253,13 +254,14 @@ def compare_runs(services: Services, a: str, b: str, split: str) -> tuple[str, p
             rows.append(row)
     n = len(pa)
     scored = any("correct" in p for p in pa)
-    summary = t("evaluate.agree", share=f"{agree / n:.1%}", n=n, split=words.split(split), disagreements=n - agree)
+    # Markdown (the comparison's summary): the split's name may be anything a caller sent.
+    summary = t_md("evaluate.agree", share=f"{agree / n:.1%}", n=n, split=words.split(split), disagreements=n - agree)
     if scored:
-        summary += " " + t("evaluate.right_shares", a=f"{a_right / n:.1%}", b=f"{b_right / n:.1%}")
+        summary += " " + t_md("evaluate.right_shares", a=f"{a_right / n:.1%}", b=f"{b_right / n:.1%}")
         if rows:
             wins_a = sum(1 for r in rows if r.get(RIGHT) == "A")
             wins_b = sum(1 for r in rows if r.get(RIGHT) == "B")
-            summary += " " + t("evaluate.wins", a=wins_a, b=wins_b)
+            summary += " " + t_md("evaluate.wins", a=wins_a, b=wins_b)
     who = {"both": t("evaluate.right_both"), "neither": t("evaluate.right_neither")}
     shown = [{**row, RIGHT: who.get(row[RIGHT], row[RIGHT])} if RIGHT in row else row for row in rows[:SHOWN_ROWS]]
     return summary, pd.DataFrame(shown).rename(columns={RIGHT: t("evaluate.col_right")})
@@ -364,7 +366,7 @@ def build(services: Services) -> dict[str, Any]:
                                           count=len(predictions)))])
         scored = any("correct" in p for p in predictions)
         confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
-        return [info, metrics_frame(metrics), t("evaluate.split_heading", split=words.split(split_name)) if tables else "",
+        return [info, metrics_frame(metrics), t_md("evaluate.split_heading", split=words.split(split_name)) if tables else "",
                 first, second, confusion_update,
                 gr.update(choices=all_choice() + golds[:200], value=ALL, visible=bool(golds)),
                 gr.update(choices=all_choice() + preds[:200], value=ALL, visible=bool(preds)), state,
@@ -381,9 +383,9 @@ def build(services: Services) -> dict[str, Any]:
         indexes = filter_rows(predictions, rows, outcome_v, gold_v, predicted_v, float(min_conf or 0), text)
         state = {**state, "indexes": indexes}
         if len(indexes) > SHOWN_ROWS:
-            count_text = t("evaluate.count_first", shown=len(indexes), total=len(rows), first=SHOWN_ROWS)
+            count_text = t_md("evaluate.count_first", shown=len(indexes), total=len(rows), first=SHOWN_ROWS)
         else:
-            count_text = t("evaluate.count", shown=len(indexes), total=len(rows))
+            count_text = t_md("evaluate.count", shown=len(indexes), total=len(rows))
         return state, rows_frame(rows, indexes), count_text
 
     def select_fn(state, event: gr.SelectData):

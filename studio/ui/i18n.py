@@ -31,7 +31,11 @@ def strings(lang: str) -> dict[str, str]:
 
 
 def t(key: str, lang: str | None = None, /, **kwargs: Any) -> str:
-    """The text for ``key`` in ``lang`` (the current request's language when None), formatted."""
+    """The text for ``key`` in ``lang`` (the current request's language when None), formatted.
+
+    Plain text: the values (user data among them) go in as they are, and a template's own markup
+    is the catalogue's. Escaping happens where a text meets a component that reads markup, never
+    here (``studio.ui.markup`` says where): a Markdown text with values is made with ``t_md``."""
     lang = lang or current_lang()
     table = strings(lang if lang in LANGUAGES else DEFAULT)
     text = table.get(key)

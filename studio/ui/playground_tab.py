@@ -22,6 +22,7 @@ from studio.errors import StudioError
 from studio.tasks import get_task
 from studio.ui.common import cell, error_html, messages_html, run_choice
 from studio.ui.evaluate_tab import highlighted, shown_frame
+from studio.ui.markup import chat_source, chat_text, md_text, t_md
 from studio.ui.services import Services
 
 NONE = ""
@@ -191,7 +192,10 @@ def build(services: Services) -> dict[str, Any]:
                             info=t("playground.another_run_or_the_base"))
         refresh = gr.Button(t("playground.runs"), elem_id="play-refresh", scale=1)
     with gr.Column(visible=False, elem_id="play-chat-box") as chat_box:
-        chatbot = gr.Chatbot(label=t("playground.chat_this_run_was_trained"), height=360, elem_id="play-chat")
+        # The model's words as it wrote them (text, not Markdown): a model trained on someone's
+        # data may write any markup, and Gradio's chatbot renders a message as HTML.
+        chatbot = gr.Chatbot(label=t("playground.chat_this_run_was_trained"), height=360, elem_id="play-chat",
+                             render_markdown=False)
         with gr.Row():
             chat_input = gr.Textbox(show_label=False, placeholder=t("playground.your_message"), scale=5, elem_id="play-chat-input")
             chat_send = gr.Button(t("playground.send"), variant="primary", scale=1, elem_id="play-chat-send")
@@ -246,14 +250,15 @@ def build(services: Services) -> dict[str, Any]:
         message = (message or "").strip()
         if not a or not message:
             return history, message, ""
-        turns = [{"role": m["role"], "content": _text_of(m["content"])} for m in history if m.get("role") in ("user", "assistant")]
+        turns = [{"role": m["role"], "content": chat_source(_text_of(m["content"]))} for m in history
+                 if m.get("role") in ("user", "assistant")]
         turns.append({"role": "user", "content": message})
         try:
             prediction = predict_one(services, a, message, None, decoding_kwargs(max_new_v, temperature_v, top_p_v), history=turns)
         except Exception as error:  # noqa: BLE001
             return history, message, error_html(error)
         answer = next((prediction.get(k) for k in ("generation", "output", "predicted") if isinstance(prediction.get(k), str)), "")
-        return history + [{"role": "user", "content": message}, {"role": "assistant", "content": answer}], "", ""
+        return history + [{"role": "user", "content": chat_text(message)}, {"role": "assistant", "content": chat_text(answer)}], "", ""
 
     def predict_fn(a, b, text_v, pair_v, max_new_v, temperature_v, top_p_v):
         """Predict the typed text with one run (and a second run or the base model beside it)."""
@@ -276,8 +281,9 @@ def build(services: Services) -> dict[str, Any]:
                 prediction = predict_one(services, run_id, text_v, pair_v, decoding, base)
                 record = services.jobs.get(run_id)
                 name = record.name or run_id
-                name = t("playground.base_of", name=name) if base else f"{name} <small>{run_id}</small>"
-                out += [gr.update(visible=True), f"**{name}**", *display(trained.task, prediction)]
+                title = (f"**{t_md('playground.base_of', name=name)}**" if base
+                         else f"**{md_text(name)}** <small>{md_text(run_id)}</small>")
+                out += [gr.update(visible=True), title, *display(trained.task, prediction)]
             except Exception as error:  # noqa: BLE001
                 problems.append(error)
                 out += [gr.update(visible=True), "", hidden, hidden, hidden, pd.DataFrame()]

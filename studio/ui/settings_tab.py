@@ -16,6 +16,7 @@ import gradio as gr
 from studio.errors import StudioError
 from studio.ui.common import error_html, messages_html, when
 from studio.ui.i18n import t
+from studio.ui.markup import Markup, md_code, t_md
 from studio.ui.services import Services, username
 
 
@@ -23,7 +24,8 @@ def fixed_roots_md(services: Services) -> str:
     roots = services.jobs.allowed_model_roots or []
     if not roots:
         return t("settings.fixed_roots_none")
-    return t("settings.fixed_roots", roots=", ".join(f"`{root}`" for root in roots))
+    # Markdown: each folder as escaped code (a backtick in a folder's name cannot end a code span).
+    return t_md("settings.fixed_roots", roots=Markup(", ".join(md_code(root) for root in roots)))
 
 
 def changed_text(settings) -> str:

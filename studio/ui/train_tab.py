@@ -28,6 +28,7 @@ from studio.models.estimate import memory_text
 from studio.tasks import get_task, list_tasks
 from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
+from studio.ui.markup import t_md
 from studio.ui.services import Services
 
 UPLOAD = "@upload"
@@ -187,25 +188,27 @@ def build_config(services: Services, data_state: dict[str, Any] | None, source: 
 
 
 def estimate_md(services: Services, data_state, source, task_name, backbone, method, preset, device, advanced) -> str:
-    """Memory and time before launch, from the backbone's config.json and the data size."""
+    """Memory and time before launch, from the backbone's config.json and the data size (Markdown:
+    every value is escaped by ``t_md``, among them the backbone's name and a refusal's message)."""
     from studio.config import apply_preset
     from studio.models import catalog
     from studio.models.estimate import estimate
-    from studio.models.resolve import bundled_path, estimate_parameters, read_model_config
+    from studio.models.resolve import bundled_path, estimate_parameters, local_folder, read_model_config
 
     try:
         config = build_config(services, data_state, source, task_name, backbone, method, preset, device, None, advanced)
     except StudioError as error:
-        return t("train.estimate_not_yet", reason=str(error).splitlines()[0])
+        return t_md("train.estimate_not_yet", reason=str(error).splitlines()[0])
     name = config.model.backbone
     entry = catalog.find(name)
     folder = None
-    local = Path(name).expanduser()
-    if local.is_dir():
-        from studio.models.resolve import _within
-
-        if not _within(local, services.model_roots()):
-            return t("train.estimate_folder_not_allowed")
+    try:
+        # The allowed folders first, as a launch checks them: the estimate says the same for a
+        # folder outside them whether or not it exists.
+        local = local_folder(name, services.model_roots())
+    except StudioError:
+        return t_md("train.estimate_folder_not_allowed")
+    if local is not None and local.is_dir():
         folder = local
     elif entry and entry.bundled and bundled_path(entry):
         folder = Path(bundled_path(entry)[0])
@@ -213,7 +216,7 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
         folder = converted if (converted / "config.json").exists() else folder
     model_config = read_model_config(folder) if folder else {}
     if not model_config and entry is None:
-        return t("train.estimate_unknown_backbone")
+        return t_md("train.estimate_unknown_backbone")
     parameters = entry.parameters if entry else estimate_parameters(model_config)
     resolved = apply_preset(config, parameters)
     tc = resolved.training
@@ -240,8 +243,8 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
         # state from the parameter count alone.
         trainable = parameters * (0.01 if resolved.method.kind == "lora" else 1.0)
         memory = (parameters * 4 + trainable * 12) / 2**30
-        steps_text = t("train.estimate_steps_suffix", steps=f"{steps:,}") if steps else ""
-        return with_fit_warning(t("train.estimate_from_size", name=entry.name, size=entry.size, memory=memory_text(memory),
+        steps_text = t_md("train.estimate_steps_suffix", steps=f"{steps:,}") if steps else ""
+        return with_fit_warning(t_md("train.estimate_from_size", name=entry.name, size=entry.size, memory=memory_text(memory),
                                   steps=steps_text), memory, None)
     def estimated(checkpointing: bool):
         return estimate(model_config, batch_size=tc.batch_size, seq_len=seq_len,
@@ -253,17 +256,17 @@ def estimate_md(services: Services, data_state, source, task_name, backbone, met
 
     est = estimated(bool(tc.gradient_checkpointing))
     if est is None:
-        return t("train.estimate_no_shape")
-    where = t("train.estimate_gpus", count=len(gpus)) if on_gpu else "CPU"
+        return t_md("train.estimate_no_shape")
+    where = t_md("train.estimate_gpus", count=len(gpus)) if on_gpu else "CPU"
     length = t("common.auto") if config.training.max_length is None else seq_len
-    parts = [t("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}", batch=tc.batch_size,
+    parts = [t_md("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}", batch=tc.batch_size,
                lr=f"{tc.learning_rate:g}", length=length),
-             t("train.estimate_memory", memory=memory_text(est.total_gib)), t("train.estimate_trainable", count=f"{est.trainable:,}")]
+             t_md("train.estimate_memory", memory=memory_text(est.total_gib)), t_md("train.estimate_trainable", count=f"{est.trainable:,}")]
     if steps:
-        parts.append(t("train.estimate_steps", steps=f"{steps:,}"))
+        parts.append(t_md("train.estimate_steps", steps=f"{steps:,}"))
     if est.total_seconds is not None:
-        took = t("train.estimate_few_seconds") if est.total_seconds < 10 else duration(est.total_seconds)
-        parts.append(t("train.estimate_time", took=took))
+        took = t_md("train.estimate_few_seconds") if est.total_seconds < 10 else duration(est.total_seconds)
+        parts.append(t_md("train.estimate_time", took=took))
     return with_fit_warning(" · ".join(parts), est.total_gib, lambda: estimated(True).total_gib)
 
 
@@ -279,18 +282,18 @@ def _fit_warning(total_gib: float, checkpointed_gib: Callable[[], float] | None,
 
     if gpus:
         memory = gpu_info.memory_gib(gpus)
-        device = t("train.estimate_the_gpu", memory=memory_text(memory)) if memory else None
+        device = t_md("train.estimate_the_gpu", memory=memory_text(memory)) if memory else None
     else:
         memory = psutil.virtual_memory().total / 2**30
-        device = t("train.estimate_this_machine", memory=memory_text(memory))
+        device = t_md("train.estimate_this_machine", memory=memory_text(memory))
     if not memory:
         return ""
     if gpus and checkpointing is None and checkpointed_gib and total_gib > CHECKPOINTING_MEMORY_SHARE * memory:
         lighter = checkpointed_gib()
         if lighter <= memory:
-            return "⚠️ " + t("train.estimate_checkpointing", memory=memory_text(total_gib), device=device, lighter=memory_text(lighter))
+            return "⚠️ " + t_md("train.estimate_checkpointing", memory=memory_text(total_gib), device=device, lighter=memory_text(lighter))
     if total_gib > memory:
-        return "⚠️ **" + t("train.estimate_too_big", memory=memory_text(total_gib), device=device) + "**"
+        return "⚠️ **" + t_md("train.estimate_too_big", memory=memory_text(total_gib), device=device) + "**"
     return ""
 
 

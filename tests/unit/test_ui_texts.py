@@ -125,7 +125,7 @@ class Scan(ast.NodeVisitor):
                     return "shown"
             if isinstance(parent, ast.Call):
                 name = _name(parent)
-                if name == "t" and parent.args and child is parent.args[0]:
+                if name in ("t", "t_md") and parent.args and child is parent.args[0]:
                     return "skip"
                 if name in IDENTIFIER_METHODS or name == "print" or (name in LOG_CALLS and _receiver(parent) in ("log", "logging")):
                     return "skip"
