@@ -196,11 +196,11 @@ def cmd_export(args) -> int:
 
 def cmd_models(args) -> int:
     from studio.models import catalog
-    from studio.models.resolve import bundled_path, _cached_snapshot
+    from studio.models.resolve import bundled_path, cached_snapshot
 
     print(f"{'name':26} {'kind':8} {'size':>6}  {'licence':11} {'offline':8} languages")
     for b in catalog.CATALOG:
-        offline = "bundled" if b.bundled and bundled_path(b) else ("cached" if _cached_snapshot(b.hub_id) else "-")
+        offline = "bundled" if b.bundled and bundled_path(b) else ("cached" if cached_snapshot(b.hub_id) else "-")
         print(f"{b.name:26} {b.kind:8} {b.size:>6}  {b.license:11} {offline:8} {b.languages}")
     return 0
 

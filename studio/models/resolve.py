@@ -63,7 +63,7 @@ def bundled_path(entry: Backbone, cache_dir: Path | None = None) -> tuple[str, s
     return None
 
 
-def _cached_snapshot(repo_id: str) -> str | None:
+def cached_snapshot(repo_id: str) -> str | None:
     try:
         from huggingface_hub import snapshot_download
 
@@ -108,7 +108,7 @@ def offline_choices(kind: str | None = None) -> list[str]:
     for entry in catalog.CATALOG:
         if kind and entry.kind != kind:
             continue
-        if (entry.bundled and bundled_path(entry)) or _cached_snapshot(entry.hub_id):
+        if (entry.bundled and bundled_path(entry)) or cached_snapshot(entry.hub_id):
             names.append(entry.name)
     return names
 
@@ -172,7 +172,7 @@ def resolve_backbone(name: str, *, kind: str | None = None, allowed_roots: list[
 
     entry = catalog.find(name)
     repo_id = entry.hub_id if entry else name
-    cached = _cached_snapshot(repo_id)
+    cached = cached_snapshot(repo_id)
     if cached:
         cfg = read_model_config(cached)
         params = entry.parameters if entry else estimate_parameters(cfg)

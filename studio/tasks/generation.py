@@ -395,7 +395,7 @@ def architecture_of(path: str | Path) -> str:
 def guess_architecture(backbone: str) -> str:
     """The architecture of ``model.backbone`` before it is loaded, without downloading anything."""
     from studio.models import catalog
-    from studio.models.resolve import _cached_snapshot
+    from studio.models.resolve import cached_snapshot
 
     local = Path(backbone).expanduser()
     if local.is_dir():
@@ -403,7 +403,7 @@ def guess_architecture(backbone: str) -> str:
     entry = catalog.find(backbone)
     if entry:
         return "seq2seq" if entry.kind == "seq2seq" else "causal"
-    cached = _cached_snapshot(backbone)
+    cached = cached_snapshot(backbone)
     return architecture_of(cached) if cached else "causal"
 
 

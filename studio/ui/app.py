@@ -18,6 +18,7 @@ import gradio as gr
 
 from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, settings_tab, train_tab
 from studio.ui.i18n import t
+from studio.ui.markup import escape_errors
 from studio.ui.services import REPO_ASSETS, Services, username
 
 log = logging.getLogger("studio.ui")
@@ -104,6 +105,8 @@ def build_app(services: Services) -> gr.Blocks:
             step = switched
             for fn, inputs, outputs_of in chain:
                 step = step.then(fn, inputs, outputs_of, api_visibility="private")
+    # An error a handler lets out reaches the page as a toast, which Gradio renders as HTML.
+    escape_errors(app)
     return app
 
 

@@ -117,6 +117,10 @@ CSS = """
 .studio-status {font-size: 1.05em;}
 .studio-facts {font-size: 0.9em; color: #4b5563; margin-top: 2px;}
 #studio-header h1 {margin-bottom: 0;}
+.studio-downloads {display: flex; gap: 10px; align-items: center; flex-wrap: wrap; margin: 4px 0;}
+.studio-download {padding: 6px 14px; border-radius: 6px; border: 1px solid #cbd5e1; text-decoration: none;}
+a.studio-download {background: #eef4fd; color: #1b3761;}
+.studio-download.off {color: #6b7280;}
 """
 
 
