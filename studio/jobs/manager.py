@@ -331,6 +331,10 @@ class JobManager:
             raise JobError(f"'{run_id}' is not a run id")
         return path
 
+    def folder(self, run_id: str) -> RunDir:
+        """The run's folder with its paths named (``run_dir``'s checks)."""
+        return RunDir(self.run_dir(run_id))
+
     def poll(self) -> None:
         """One supervisor tick: update running runs from their events and processes, then start
         what fits. The supervisor thread calls it every ``poll_s``; tests and the CLI may too."""

@@ -15,9 +15,6 @@ from studio.ui.i18n import DEFAULT, current_lang, t
 
 log = logging.getLogger("studio.ui")
 
-FINISHED_OK = ("completed",)
-ACTIVE = ("queued", "starting", "running")
-
 
 def error_text(error: BaseException) -> str:
     """What the user reads for a failure: a StudioError's own message (and hint), or a short line

@@ -19,19 +19,18 @@ from studio.ui.i18n import t
 from studio.ui.services import Services
 
 KINDS = ("model", "config", "predictions")
-MODEL_EXTRAS = ("config.yaml", "README.md", "metrics.json")
 PREDICTION_SPLITS = ("test", "validation")
 
 
 def available(services: Services, run_id: str) -> list[str]:
     """The kinds a run has files for now."""
-    run_dir = services.jobs.run_dir(run_id)
+    folder = services.jobs.folder(run_id)
     kinds = []
-    if (run_dir / "model" / "task.json").exists():
+    if folder.has_model():
         kinds.append("model")
-    if (run_dir / "config.yaml").exists():
+    if folder.config.exists():
         kinds.append("config")
-    if any((run_dir / f"predictions_{split}.jsonl").exists() for split in PREDICTION_SPLITS):
+    if any(folder.predictions(split).exists() for split in PREDICTION_SPLITS):
         kinds.append("predictions")
     return kinds
 
@@ -45,9 +44,9 @@ def build(services: Services, run_id: str, kind: str, folder: Path) -> Path:
 
 
 def model_zip(services: Services, run_id: str, folder: Path) -> Path:
-    run_dir = services.jobs.run_dir(run_id)
-    model = run_dir / "model"
-    if not (model / "task.json").exists():
+    run = services.jobs.folder(run_id)
+    model = run.model
+    if not run.has_model():
         raise StudioError(t("runs.no_model", run=run_id, status=words.status(services.jobs.status(run_id))))
     target = folder / f"{run_id}-model.zip"
     # The config and the model card go in too, so the zip is usable on its own.
@@ -55,14 +54,14 @@ def model_zip(services: Services, run_id: str, folder: Path) -> Path:
         for path in sorted(model.rglob("*")):
             if path.is_file():
                 archive.write(path, Path("model") / path.relative_to(model))
-        for name in MODEL_EXTRAS:
-            if (run_dir / name).is_file():
-                archive.write(run_dir / name, name)
+        for extra in (run.config, run.card, run.metrics):
+            if extra.is_file():
+                archive.write(extra, extra.name)
     return target
 
 
 def config_file(services: Services, run_id: str, folder: Path) -> Path:
-    source = services.jobs.run_dir(run_id) / "config.yaml"
+    source = services.jobs.folder(run_id).config
     if not source.exists():
         raise StudioError(t("runs.no_config", run=run_id))
     target = folder / f"{run_id}.yaml"
@@ -77,15 +76,13 @@ def predictions_csv(services: Services, run_id: str, folder: Path) -> Path:
     from studio.data.export import escape_formulas
     from studio.tasks import get_task
 
-    run_dir = services.jobs.run_dir(run_id)
-    found = [run_dir / f"predictions_{split}.jsonl" for split in PREDICTION_SPLITS
-             if (run_dir / f"predictions_{split}.jsonl").exists()]
+    run = services.jobs.folder(run_id)
+    found = {split: run.predictions(split) for split in PREDICTION_SPLITS if run.predictions(split).exists()}
     if not found:
         raise StudioError(t("runs.no_predictions", run=run_id))
-    task = get_task(RunConfig.load(run_dir / "config.yaml").task.name)
+    task = get_task(RunConfig.load(run.config).task.name)
     rows = []
-    for path in found:
-        split = path.stem.removeprefix("predictions_")
+    for split, path in found.items():
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue

@@ -22,6 +22,7 @@ from studio.ui.i18n import t
 import pandas as pd
 
 from studio.errors import StudioError
+from studio.runs import RunDir
 from studio.tasks import get_task
 from studio.ui import charts
 from studio.ui.common import cell, error_html, messages_html, run_choice
@@ -65,25 +66,25 @@ def all_choice() -> list[tuple[str, str]]:
 
 
 def finished_runs(services: Services) -> list:
-    return [r for r in services.jobs.list(limit=500) if (Path(r.run_dir) / "metrics.json").exists()]
+    return [r for r in services.jobs.list(limit=500) if RunDir(r.run_dir).metrics.exists()]
 
 
 def run_task(services: Services, run_id: str):
     from studio.config import RunConfig
 
-    config = RunConfig.load(services.jobs.run_dir(run_id) / "config.yaml")
+    config = RunConfig.load(services.jobs.folder(run_id).config)
     return get_task(config.task.name), config
 
 
 def load_metrics(services: Services, run_id: str) -> dict[str, Any]:
-    path = services.jobs.run_dir(run_id) / "metrics.json"
+    path = services.jobs.folder(run_id).metrics
     if not path.exists():
         raise StudioError(t("evaluate.no_metrics", run=run_id, status=words.status(services.jobs.status(run_id))))
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def load_predictions(services: Services, run_id: str, split: str) -> list[dict[str, Any]]:
-    path = services.jobs.run_dir(run_id) / f"predictions_{split}.jsonl"
+    path = services.jobs.folder(run_id).predictions(split)
     if not path.exists():
         return []
     return PREDICTIONS.load(path)

@@ -19,6 +19,7 @@ from studio.ui.i18n import t
 import pandas as pd
 
 from studio.errors import StudioError
+from studio.runs import RunDir
 from studio.tasks import get_task
 from studio.ui.common import cell, error_html, messages_html, run_choice
 from studio.ui.evaluate_tab import highlighted, shown_frame
@@ -31,7 +32,7 @@ SOURCE_NAME = "the playground input"
 
 
 def model_runs(services: Services) -> list:
-    return [r for r in services.jobs.list(limit=500) if (Path(r.run_dir) / "model" / "task.json").exists()]
+    return [r for r in services.jobs.list(limit=500) if RunDir(r.run_dir).has_model()]
 
 
 def generative(services: Services, run_id: str | None) -> bool:
@@ -40,7 +41,7 @@ def generative(services: Services, run_id: str | None) -> bool:
     try:
         from studio.config import RunConfig
 
-        config = RunConfig.load(services.jobs.run_dir(run_id) / "config.yaml")
+        config = RunConfig.load(services.jobs.folder(run_id).config)
         return get_task(config.task.name).model_kind != "encoder"
     except (StudioError, OSError):
         return False
@@ -79,9 +80,9 @@ def _load_base(run_dir: Path):
     from studio.models.resolve import resolve_backbone
     from studio.tasks.base import TaskMeta
 
-    config = RunConfig.load(run_dir / "config.yaml")
+    config = RunConfig.load(RunDir(run_dir).config)
     task = get_task(config.task.name)
-    meta = TaskMeta.from_dict(json.loads((run_dir / "model" / "task.json").read_text(encoding="utf-8")))
+    meta = TaskMeta.from_dict(json.loads((RunDir(run_dir).model / "task.json").read_text(encoding="utf-8")))
     folder = model_folder(resolve_backbone(config.model.backbone, kind=task.model_kind), run_dir.parent.parent / "cache")
     model = task.load_model(folder, meta, config)
     model.eval()
@@ -95,7 +96,7 @@ def run_meta(services: Services, run_id: str | None) -> dict[str, Any]:
     if not run_id:
         return {}
     try:
-        return json.loads((services.jobs.run_dir(run_id) / "model" / "task.json").read_text(encoding="utf-8"))
+        return json.loads((services.jobs.folder(run_id).model / "task.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, StudioError):
         return {}
 

@@ -23,12 +23,13 @@ import pandas as pd
 import yaml
 
 from studio.errors import StudioError
+from studio.runs import state as run_state
 from studio.tasks import list_tasks
 from studio.ui import charts
 from studio.ui.common import error_html, messages_html, metric_text, run_choice, run_duration, when
 from studio.ui.services import Services
 
-STATUSES = ["queued", "starting", "running", "completed", "failed", "cancelled", "interrupted"]
+STATUSES = list(run_state.STATUSES)
 MOVES = ("top", "up", "down", "bottom")
 
 
@@ -69,8 +70,8 @@ def config_diff_html(services: Services, a: str | None, b: str | None) -> str:
     if not a or not b:
         return messages_html([("info", t("runs.pick_two_runs"))])
     try:
-        left = _flat(yaml.safe_load((services.jobs.run_dir(a) / "config.yaml").read_text(encoding="utf-8")) or {})
-        right = _flat(yaml.safe_load((services.jobs.run_dir(b) / "config.yaml").read_text(encoding="utf-8")) or {})
+        left = _flat(yaml.safe_load(services.jobs.folder(a).config.read_text(encoding="utf-8")) or {})
+        right = _flat(yaml.safe_load(services.jobs.folder(b).config.read_text(encoding="utf-8")) or {})
     except (OSError, StudioError, yaml.YAMLError) as error:
         return error_html(error if isinstance(error, StudioError) else StudioError(t("runs.config_unreadable", error=str(error))))
     keys = [k for k in dict.fromkeys([*left, *right]) if left.get(k) != right.get(k)]

@@ -25,6 +25,7 @@ from studio.ui.i18n import t
 from studio.config import RunConfig, field_help
 from studio.errors import ConfigError, StudioError
 from studio.models.estimate import memory_text
+from studio.runs.state import UNFINISHED
 from studio.tasks import get_task, list_tasks
 from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
@@ -383,7 +384,7 @@ def log_text(services: Services, record, series: charts.RunSeries | None) -> str
     lines = list(series.log[-LOG_SHOWN:]) if series else []
     if record is not None and record.status in ("failed", "interrupted"):
         try:
-            tail = (services.jobs.run_dir(record.id) / "worker.log").read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
+            tail = services.jobs.folder(record.id).log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
         except OSError:
             tail = []
         if tail:
@@ -527,9 +528,9 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         events, offset = services.jobs.events(run_id, series.offset)
         series.feed(events)
         series.offset = offset
-        if record.status not in ("queued", "starting", "running"):
+        if record.status not in UNFINISHED:
             series.status = record.status
-        running = record.status in ("queued", "starting", "running")
+        running = record.status in UNFINISHED
         mine = services.may_change(request, record.owner)
         tick = watchers.tick(getattr(request, "session_hash", None)) if running else live.TICK_S
         grown = [force or new != old for new, old in zip(charts.live_sizes(series), sizes)]
@@ -575,7 +576,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                 chosen = None
         if not chosen:
             records = services.jobs.list(limit=50)
-            active = [r for r in records if r.status in ("queued", "starting", "running")]
+            active = [r for r in records if r.status in UNFINISHED]
             chosen = (active or records or [None])[0]
             chosen = chosen.id if chosen else None
         page_runs.choose(page, chosen)
