@@ -29,8 +29,10 @@ class PreparedData:
     notes: list[str] = field(default_factory=list)
 
 
-def read_sources(config: "RunConfig", task: "Task", datasets_root: Path | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[str]]:
-    """The raw tables named by the config: {split: DataFrame}, {split: source name}, notes."""
+def read_sources(config: "RunConfig", task: "Task", datasets_root: Path | None = None,
+                 limits: dict[str, int | None] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[str]]:
+    """The raw tables named by the config: {split: DataFrame}, {split: source name}, notes.
+    ``limits``: what one file may hold (``readers.read_limits``; the defaults without them)."""
     data = config.data
     if data.dataset:
         if datasets_root is None:
@@ -48,18 +50,20 @@ def read_sources(config: "RunConfig", task: "Task", datasets_root: Path | None =
         path = getattr(data, split)
         if not path:
             continue
-        table = task.read_file(path)
+        table = task.read_file(path, **(limits or {}))
         raw[split] = table.df
         sources[split] = Path(path).name
         notes.extend(table.notes)
     return raw, sources, notes
 
 
-def load_task_data(config: "RunConfig", task: "Task", datasets_root: Path | None = None) -> PreparedData:
-    """Read, normalize, split and validate; raise ``DataError`` listing every blocking problem."""
+def load_task_data(config: "RunConfig", task: "Task", datasets_root: Path | None = None, *,
+                   limits: dict[str, int | None] | None = None) -> PreparedData:
+    """Read, normalize, split and validate; raise ``DataError`` listing every blocking problem.
+    ``limits``: the rows and decoded size one file may take (see ``readers.read_limits``)."""
     from studio.data.split import split_frame
 
-    raw, sources, notes = read_sources(config, task, datasets_root)
+    raw, sources, notes = read_sources(config, task, datasets_root, limits)
     problems: list[Problem] = []
     splits: dict[str, pd.DataFrame] = {}
     for split, df in raw.items():

@@ -26,11 +26,38 @@ from typing import Any, Iterator
 import pandas as pd
 
 from studio.errors import DataError
+from studio.settings import Settings
 
+MIB = 1024**2
 DEFAULT_MAX_BYTES = 2 * 1024**3
 """Biggest file read_table accepts: the whole file is held in memory while it is parsed."""
 DEFAULT_MAX_FIELD_CHARS = 1_000_000
 """Longest single cell; longer ones are nearly always an unclosed quote that swallowed the file."""
+DEFAULT_MAX_ROWS: int | None = Settings.max_rows
+"""Most rows of one file when no workspace settings are at hand (the ``max_rows`` setting's default)."""
+DEFAULT_MAX_DECODED_BYTES: int | None = None if Settings.max_decoded_mb is None else Settings.max_decoded_mb * MIB
+"""Most bytes one file may take once decoded, by default (the ``max_decoded_mb`` setting's default)."""
+
+# A compressed file (Parquet) that decodes to more than BOMB_RATIO times its size on disk is a
+# decompression bomb rather than data: text data compresses 3-10x, tables of repeated labels and
+# numbers rarely past 30x, while a few kilobytes of zstd hold gigabytes of one repeated row. The
+# rule starts only past BOMB_FLOOR decoded, so small files (a 100 KiB file may decode to 64 MiB,
+# whatever its shape) are never refused by it; past it, a bomb is stopped at 64 MiB instead of at
+# the (much larger) decoded-size limit, which matters when several requests arrive at once. It is
+# part of the decoded-size limit: ``max_decoded_mb: none`` turns both off.
+BOMB_RATIO = 100
+BOMB_FLOOR = 64 * MIB
+
+# What pandas holds per value beyond its characters, for the decoded-size estimate: a Python
+# object header (a str is 49+ bytes, an int 28, a float 24) and the 8-byte pointer in the frame;
+# a dict (a JSON record) is about 230 bytes before its keys and values. Conservative: values that
+# pandas shares (repeated strings) are counted each time, as the tasks' cleaning makes copies.
+_OBJECT_BYTES = 56
+_DICT_BYTES = 232
+# Parquet is decoded this many bytes at a time (by its metadata's estimate), so a refusal comes
+# before more than one such batch beyond the limit is held.
+_PARQUET_BATCH_BYTES = 8 * MIB
+_PARQUET_BATCH_ROWS = 65_536
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 _EXTENSIONS = {
@@ -87,13 +114,27 @@ class Table:
     """Human-readable warnings (odd encoding, padded rows...) to show beside the preview."""
 
 
+def read_limits(settings: Settings | None) -> dict[str, int | None]:
+    """``read_table``'s limits (``max_rows``, ``max_decoded_bytes``) from a workspace's settings;
+    the defaults without settings. Every reader of user files takes them as keyword arguments."""
+    settings = settings or Settings()
+    mb = settings.max_decoded_mb
+    return {"max_rows": settings.max_rows, "max_decoded_bytes": None if mb is None else mb * MIB}
+
+
 def read_table(
     path: str | Path,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    max_rows: int | None = DEFAULT_MAX_ROWS,
+    max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
 ) -> Table:
-    """Read a CSV/TSV/JSONL/JSON/Parquet file; raise ``DataError`` with a fix-it message if it can't be."""
+    """Read a CSV/TSV/JSONL/JSON/Parquet file; raise ``DataError`` with a fix-it message if it can't be.
+
+    ``max_rows`` and ``max_decoded_bytes`` (None: no limit) bound what the file may become in
+    memory; they are checked while the file is read (Parquet: its metadata first, then batch by
+    batch), so a refusal comes before the file is decoded in full."""
     path = Path(path)
     name = path.name or str(path)
     size = check_file(path, name, max_bytes)
@@ -102,10 +143,14 @@ def read_table(
     head = read_bytes(path, name, 4)
     if fmt == "parquet" or head == b"PAR1":
         # A Parquet file is recognised by its bytes too, so 'data.bin' or 'export' still work.
-        return _read_parquet(path, name, head)
+        budget = ReadBudget(name, size, max_rows=max_rows, max_decoded_bytes=max_decoded_bytes, compressed=True)
+        return _read_parquet(path, name, head, budget)
     if size == 0:
         raise DataError(f"file {name} is empty", hint=f"upload {_SUPPORTED} with a header row and data rows")
 
+    # Text is not compressed here (gzip is refused below), so its size on disk is its decoded text.
+    budget = ReadBudget(name, size, max_rows=max_rows, max_decoded_bytes=max_decoded_bytes)
+    budget.check_text()
     raw = read_bytes(path, name)
     _refuse_known_binary(raw, name)
     text, encoding, notes = decode_text(raw, name)
@@ -122,19 +167,95 @@ def read_table(
     delimiter = None
     if fmt == "jsonl":
         if text.lstrip()[:1] == "[":  # a JSON array saved as .jsonl: read it rather than fail on line 1
-            df = _read_json(text, name, notes)
+            df = _read_json(text, name, notes, budget)
             notes.append(f"{name} holds one JSON array, not one object per line; read it as JSON")
         else:
-            df = _read_jsonl(text, name, notes)
+            df = _read_jsonl(text, name, notes, budget)
     elif fmt == "json":
-        df = _read_json(text, name, notes)
+        df = _read_json(text, name, notes, budget)
     else:
-        df, delimiter, delimited_notes = _read_delimited(text, name, None if sniffed else fmt, max_field_chars)
+        df, delimiter, delimited_notes = _read_delimited(text, name, None if sniffed else fmt, max_field_chars, budget)
         notes.extend(delimited_notes)
         fmt = "tsv" if delimiter == "\t" or (delimiter is None and fmt == "tsv") else "csv"
 
     _check_frame(df, name)
     return Table(df=df, path=path, format=fmt, encoding=encoding, delimiter=delimiter, notes=notes)
+
+
+# ---- what a file may become in memory ------------------------------------------------------------
+class ReadBudget:
+    """The rows and decoded bytes one file may take, counted while it is read.
+
+    Readers report their running totals (``count``) and a total from a file's own metadata
+    (``declared_rows``); the first total past a limit ends the read with a ``DataError`` naming
+    the file, what was measured, the limit and what to do. Decoded bytes are an estimate of what
+    the file takes in memory once read: its values plus a Python object per value (see
+    ``_OBJECT_BYTES``), the way the DataFrame holds it."""
+
+    def __init__(self, name: str, size: int, *, max_rows: int | None = DEFAULT_MAX_ROWS,
+                 max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES, compressed: bool = False):
+        self.name = name
+        self.size = size
+        self.max_rows = max_rows
+        self.max_decoded_bytes = max_decoded_bytes
+        self.compressed = compressed
+        self.rows = 0
+        self.decoded = 0
+
+    def declared_rows(self, rows: int, where: str) -> None:
+        """Rows a file says it holds (e.g. Parquet metadata), before any is decoded."""
+        if self.max_rows is not None and rows > self.max_rows:
+            raise DataError(
+                f"file {self.name} has {rows:,} rows ({where}), more than the {self.max_rows:,} rows allowed for one data file",
+                hint=self._rows_hint())
+
+    def declared_bytes(self, nbytes: int, where: str) -> None:
+        """Bytes a file says its values take uncompressed (they only grow when decoded)."""
+        if self.max_decoded_bytes is not None and nbytes > self.max_decoded_bytes:
+            raise DataError(
+                f"file {self.name} holds {_human_bytes(nbytes)} of values ({where}), more than the "
+                f"{_human_bytes(self.max_decoded_bytes)} one data file may take once decoded",
+                hint=self._bytes_hint())
+
+    def check_text(self) -> None:
+        """Text files: the text alone is as big as the file."""
+        if self.max_decoded_bytes is not None and self.size > self.max_decoded_bytes:
+            raise DataError(
+                f"file {self.name} is {_human_bytes(self.size)}: its text alone is more than the "
+                f"{_human_bytes(self.max_decoded_bytes)} one data file may take once decoded",
+                hint=self._bytes_hint())
+
+    def count(self, rows: int, decoded: int) -> None:
+        """The running totals so far; raises as soon as one passes its limit."""
+        self.rows, self.decoded = rows, decoded
+        if self.max_rows is not None and rows > self.max_rows:
+            raise DataError(
+                f"file {self.name} has more than {self.max_rows:,} rows, the most allowed for one data file "
+                "(reading stopped there)",
+                hint=self._rows_hint())
+        limit = self.max_decoded_bytes
+        if limit is None:
+            return
+        if decoded > limit:
+            raise DataError(
+                f"file {self.name} takes more than {_human_bytes(limit)} once decoded, the most one data file may take "
+                f"(reading stopped after {rows:,} rows, at about {_human_bytes(decoded)})",
+                hint=self._bytes_hint())
+        if self.compressed and decoded > BOMB_FLOOR and decoded > BOMB_RATIO * self.size:
+            raise DataError(
+                f"file {self.name} is {_human_bytes(self.size)} on disk but decodes to more than {_human_bytes(decoded)} "
+                f"(over {BOMB_RATIO} times its size; reading stopped after {rows:,} rows); real data rarely compresses "
+                "that much, so the file is refused as a likely decompression bomb",
+                hint="if the data is real, remove the repeated rows, or save it as CSV or JSON lines; an admin can turn "
+                     "this check off together with the decoded-size limit ('studio settings set max_decoded_mb none')")
+
+    def _rows_hint(self) -> str:
+        return (f"split it into files of at most {self.max_rows:,} rows, or sample the rows you need; an admin can "
+                "raise the limit with 'studio settings set max_rows <number>'")
+
+    def _bytes_hint(self) -> str:
+        return ("split it into smaller files, or drop the columns you do not need; an admin can raise the limit "
+                "with 'studio settings set max_decoded_mb <megabytes>'")
 
 
 # ---- the file itself ---------------------------------------------------------------------------
@@ -342,8 +463,11 @@ class _Lines:
         return line
 
 
-def _read_delimited(text: str, name: str, fmt: str | None, max_field_chars: int) -> tuple[pd.DataFrame, str | None, list[str]]:
+def _read_delimited(text: str, name: str, fmt: str | None, max_field_chars: int,
+                    budget: ReadBudget | None = None) -> tuple[pd.DataFrame, str | None, list[str]]:
     """Parse delimited text; returns the frame, the separator (None: a single column) and notes."""
+    budget = budget or ReadBudget(name, len(text))
+    max_rows = budget.max_rows if budget.max_rows is not None else float("inf")
     notes: list[str] = []
     skipped_lines = 0
     first_line, _, rest = text.partition("\n")
@@ -397,6 +521,9 @@ def _read_delimited(text: str, name: str, fmt: str | None, max_field_chars: int)
                     row.extend([""] * (width - found))
                     short.append(last_line)
                 records.append(row)
+                if len(records) > max_rows or not len(records) & 1023:
+                    # The cells' text is about the file's; each cell is one more Python object.
+                    budget.count(len(records), budget.size + len(records) * width * _OBJECT_BYTES)
         except csv.Error as err:
             line = end_line + 1  # the record being read when the parser gave up started here
             if "field larger than field limit" in str(err):
@@ -435,6 +562,7 @@ def _read_delimited(text: str, name: str, fmt: str | None, max_field_chars: int)
     columns = _clean_columns(header, name)
     if not records:
         raise DataError(f"file {name} has a header ({_list(columns)}) but no data rows", hint="add rows below the header")
+    budget.count(len(records), budget.size + len(records) * width * _OBJECT_BYTES)
     df = pd.DataFrame(records, columns=columns)
     # A blank header over an all-empty column is a stray separator at the end of every line: drop it.
     blank = [c for raw, c in zip(header, columns) if not raw.strip()]
@@ -550,8 +678,10 @@ def _show(delimiter: str | None) -> str:
 _JSONL_HINT = 'each line of a JSONL file must be one complete JSON object, like {"text": "...", "label": "..."}'
 
 
-def _read_jsonl(text: str, name: str, notes: list[str]) -> pd.DataFrame:
+def _read_jsonl(text: str, name: str, notes: list[str], budget: ReadBudget | None = None) -> pd.DataFrame:
+    budget = budget or ReadBudget(name, len(text))
     records = []
+    decoded = 0
     for number, line in enumerate(io.StringIO(text, newline=""), start=1):
         stripped = line.strip(" \t\r\n")
         if not stripped:
@@ -566,21 +696,37 @@ def _read_jsonl(text: str, name: str, notes: list[str]) -> pd.DataFrame:
         if not isinstance(obj, dict):
             raise DataError(f"file {name}, line {number}: expected a JSON object ({{...}}), found {_json_kind(obj)}", hint=_JSONL_HINT)
         records.append(obj)
+        # Each line's keys are new strings (one json.loads a line), its values one object each.
+        decoded += len(line) + _DICT_BYTES + 2 * _OBJECT_BYTES * len(obj)
+        budget.count(len(records), decoded)
     if not records:
         raise DataError(f"file {name} has no records", hint=_JSONL_HINT)
     return _frame_from_records(records, name, notes)
 
 
-def _read_json(text: str, name: str, notes: list[str]) -> pd.DataFrame:
+def _read_json(text: str, name: str, notes: list[str], budget: ReadBudget | None = None) -> pd.DataFrame:
+    budget = budget or ReadBudget(name, len(text))
+    objects = [0, len(text)]  # JSON objects decoded so far, bytes they take
+
+    def counted(obj: dict) -> dict:
+        # Called by the parser for every object it builds, so an array of millions of small
+        # records is stopped at the decoded-size limit, not after it is all in memory. (Rows are
+        # counted once the records are known: nested objects are not rows.)
+        objects[0] += 1
+        objects[1] += _DICT_BYTES + _OBJECT_BYTES * len(obj)
+        if not objects[0] & 1023:
+            budget.count(0, objects[1])
+        return obj
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_hook=counted)
     except RecursionError:
         raise DataError(f"file {name}: the JSON is nested too deeply to read", hint="a JSON file must be one array of objects") from None
     except json.JSONDecodeError as err:
         if err.msg == "Extra data" and _first_line_is_object(text):
             # One object per line saved as .json: that is JSONL, read it as such.
             notes.append(f"{name} holds one JSON object per line (JSONL), not one JSON document; read it as JSONL")
-            return _read_jsonl(text, name, notes)
+            return _read_jsonl(text, name, notes, budget)
         raise DataError(
             f"file {name}, line {err.lineno}: not valid JSON ({err.msg} at column {err.colno})",
             hint="fix the file or export it again; a JSON file must be one array of objects",
@@ -596,6 +742,7 @@ def _read_json(text: str, name: str, notes: list[str]) -> pd.DataFrame:
             # Column-oriented JSON ({"text": [...], "label": [...]}), as pandas' to_json writes it.
             notes.append(f"{name}: read as columns (one list per column)")
             length = len(next(iter(data.values())))
+            budget.count(length, objects[1] + length * len(data) * _OBJECT_BYTES)
             records = [{k: v[i] for k, v in data.items()} for i in range(length)]
         else:
             keys = _list([str(k) for k in data])
@@ -610,6 +757,7 @@ def _read_json(text: str, name: str, notes: list[str]) -> pd.DataFrame:
         )
     if not records:
         raise DataError(f"file {name} holds an empty array: there are no rows", hint="add records to the array")
+    budget.count(len(records), objects[1])
     for index, item in enumerate(records):
         if not isinstance(item, dict):
             raise DataError(
@@ -662,24 +810,58 @@ def _json_kind(value: Any) -> str:
 
 
 # ---- Parquet -----------------------------------------------------------------------------------
-def _read_parquet(path: Path, name: str, head: bytes) -> Table:
+def _read_parquet(path: Path, name: str, head: bytes, budget: ReadBudget | None = None) -> Table:
+    """Read a Parquet file within the budget: rows and sizes from its metadata first (nothing
+    decoded), then batch by batch, each batch's decoded size counted before it is kept.
+
+    Text written with a dictionary (a value repeated a million times is stored once, with a few
+    bits per row) is read as a dictionary, so a batch is measured from its dictionary and indices
+    before its values are written out; only batches within the budget are decoded. Batches are
+    sized from the metadata (bytes and values per row), so plain values come a few MiB at a time.
+    What stays out of reach: a hand-made file whose metadata lies about its sizes can still make
+    one batch of plain (not dictionary) values larger than planned before it is counted."""
     if head != b"PAR1":
         raise DataError(f"file {name} is not a Parquet file (it does not start with the Parquet marker 'PAR1'){_what_it_looks_like(path)}")
     import pyarrow as pa  # heavy: only when a Parquet file is read
     import pyarrow.parquet as pq
 
+    budget = budget or ReadBudget(name, path.stat().st_size, compressed=True)
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        metadata = parquet.metadata
+        schema = parquet.schema_arrow
+        groups = [metadata.row_group(i) for i in range(metadata.num_row_groups)]
+        leaves = [metadata.schema.column(j) for j in range(metadata.num_columns)]
     except (pa.ArrowException, OSError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(
-            f"file {name} could not be read as Parquet ({reason})",
-            hint="the file may be truncated or damaged; export it again",
-        ) from None
+        raise _unreadable_parquet(name, err) from None
+    budget.declared_rows(metadata.num_rows, "as its Parquet metadata says")
+    budget.declared_bytes(sum(g.total_byte_size for g in groups), "uncompressed, as its Parquet metadata says")
     notes: list[str] = []
-    columns = _clean_columns(list(table.column_names), name)
-    _note_blank_names([c for k, c in zip(table.column_names, columns) if not k.strip()], name, notes)
-    table = table.rename_columns(columns)
+    columns = _clean_columns(list(schema.names), name)
+    _note_blank_names([c for k, c in zip(schema.names, columns) if not k.strip()], name, notes)
+
+    dictionary_leaves = [j for j, leaf in enumerate(leaves)
+                         if leaf.physical_type == "BYTE_ARRAY" and leaf.logical_type.type in ("STRING", "NONE", "ENUM", "JSON", "BSON")
+                         and any(g.column(j).has_dictionary_page for g in groups)]
+    batches = []
+    rows = decoded = 0
+    try:
+        if dictionary_leaves:
+            parquet = pq.ParquetFile(path, metadata=metadata, read_dictionary=dictionary_leaves)
+        for batch in _parquet_batches(parquet, groups):
+            rows += batch.num_rows
+            decoded += sum(_decoded_bytes(pa, column, top=True) for column in batch.columns)
+            budget.count(rows, decoded)
+            # Within the budget: the values as the file's schema has them (dictionaries written out).
+            arrays = [column if column.type == wanted.type else column.cast(wanted.type)
+                      for column, wanted in zip(batch.columns, schema)]
+            batches.append(pa.RecordBatch.from_arrays(arrays, names=columns))
+        # The schema's metadata goes along: pandas' (index columns, dtypes) is read from it.
+        table = (pa.Table.from_batches(batches).replace_schema_metadata(schema.metadata) if batches
+                 else schema.empty_table().rename_columns(columns))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise _unreadable_parquet(name, err) from None
+    del batches
     df = table.to_pandas(integer_object_nulls=True)  # ints with gaps stay ints, not floats
     for index, arrow_field in enumerate(table.schema):
         if pa.types.is_nested(arrow_field.type):
@@ -687,6 +869,55 @@ def _read_parquet(path: Path, name: str, head: bytes) -> Table:
             df[arrow_field.name] = pd.Series(table.column(index).to_pylist(), dtype=object)
     _check_frame(df, name)
     return Table(df=df, path=path, format="parquet", notes=notes)
+
+
+def _parquet_batches(parquet, groups) -> Iterator[Any]:
+    """The file's record batches, row group by row group (a batch of lists read as dictionaries
+    cannot span two), about ``_PARQUET_BATCH_BYTES`` each by the metadata: the group's encoded
+    bytes per row, or 8 bytes per value if more (a row can hold a list of many values)."""
+    for index, group in enumerate(groups):
+        if not group.num_rows:
+            continue
+        values = sum(group.column(j).num_values for j in range(group.num_columns))
+        per_row = max(group.total_byte_size, 8 * values) / group.num_rows
+        batch_rows = int(min(_PARQUET_BATCH_ROWS, max(1, _PARQUET_BATCH_BYTES // max(per_row, 1.0))))
+        yield from parquet.iter_batches(batch_size=batch_rows, row_groups=[index], use_pandas_metadata=False)
+
+
+def _unreadable_parquet(name: str, err: BaseException) -> DataError:
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return DataError(f"file {name} could not be read as Parquet ({reason})", hint="the file may be truncated or damaged; export it again")
+
+
+def _is_text(pa, kind) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+
+
+def _decoded_bytes(pa, array, top: bool = False) -> int:
+    """What an array takes once decoded: its values (text in dictionaries counted as written
+    out, without writing it out) and the Python objects pandas makes for them (``_OBJECT_BYTES``
+    each: text, lists, records, and numbers inside lists; numbers at the top level stay numpy).
+    The dictionaries themselves are not counted: they go once a batch is decoded, and they are
+    within the row group's declared size, checked before reading."""
+    import pyarrow.compute as pc
+
+    kind = array.type
+    n = len(array)
+    if pa.types.is_dictionary(kind):
+        values = array.dictionary
+        if _is_text(pa, values.type):
+            written = pc.sum(pc.take(pc.binary_length(values), array.indices)).as_py() or 0
+            return int(written) + n * (8 + _OBJECT_BYTES)
+        return n * (8 + (0 if top else _OBJECT_BYTES))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return n * (8 + _OBJECT_BYTES) + _decoded_bytes(pa, array.flatten())
+    if pa.types.is_struct(kind):
+        return n * _DICT_BYTES + sum(_decoded_bytes(pa, child) for child in array.flatten())
+    if pa.types.is_map(kind):
+        return n * (8 + _DICT_BYTES) + _decoded_bytes(pa, array.keys) + _decoded_bytes(pa, array.items)
+    if _is_text(pa, kind) or not top or (array.null_count and pa.types.is_integer(kind)):  # ints with gaps: objects
+        return array.nbytes + n * _OBJECT_BYTES
+    return array.nbytes
 
 
 def _what_it_looks_like(path: Path) -> str:

@@ -6,7 +6,7 @@ there is no ``if task == ...`` anywhere else.
 
 Data flows through a task like this (the worker drives it):
 
-    read_file(path)            -> raw DataFrame (default: studio.data.read_table)
+    read_file(path, **limits)  -> raw DataFrame (default: studio.data.read_table)
     normalize(df, cfg, split)  -> DataFrame with the task's role columns, cleaned; notes
     stratify_key(df)           -> column to stratify the split on (or None)
     fit(splits, cfg)           -> TaskMeta: label names, problem type... (JSON, saved with the model)
@@ -69,11 +69,13 @@ class Task(ABC):
     """Which backbones fit: 'encoder', 'decoder', 'seq2seq' (the catalog filters on this)."""
 
     # ---- data --------------------------------------------------------------------------------
-    def read_file(self, path: str | Path):
-        """Read one user file; tasks with their own formats (CoNLL...) override this."""
+    def read_file(self, path: str | Path, **limits):
+        """Read one user file; tasks with their own formats (CoNLL...) override this. ``limits``
+        are ``read_table``'s ``max_rows`` and ``max_decoded_bytes`` (``readers.read_limits``
+        makes them from the workspace's settings); without them, the defaults apply."""
         from studio.data.readers import read_table
 
-        return read_table(path)
+        return read_table(path, **limits)
 
     @abstractmethod
     def normalize(self, df: pd.DataFrame, config: "RunConfig", source: str, labeled: bool = True) -> tuple[pd.DataFrame, list[Problem]]:

@@ -219,20 +219,29 @@ def looks_like_conll(text: str, sample_lines: int = 400) -> bool:
     return tagged >= max(1.0, 0.9 * len(lines) - 1)  # one line of slack for a header such as 'token<TAB>tag'
 
 
-def read_conll(path: str | Path):
+def read_conll(path: str | Path, **limits):
     """Read a CoNLL-style file into one row per sentence: tokens, tags (when the file has a tag
-    column), _line (the line of the sentence's first word)."""
-    from studio.data.readers import DEFAULT_MAX_BYTES, Table, check_file, decode_text, read_bytes
+    column), _line (the line of the sentence's first word). ``limits``: ``max_rows`` (sentences)
+    and ``max_decoded_bytes``, as ``read_table`` takes them."""
+    from studio.data.readers import DEFAULT_MAX_BYTES, ReadBudget, Table, check_file, decode_text, read_bytes
 
     path = Path(path)
     name = path.name
-    if check_file(path, name, DEFAULT_MAX_BYTES) == 0:
+    size = check_file(path, name, DEFAULT_MAX_BYTES)
+    if size == 0:
         raise DataError(f"file {name} is empty", hint="give one 'token<TAB>tag' line per word and a blank line between sentences")
+    budget = ReadBudget(name, size, **limits)
+    budget.check_text()
     text, encoding, notes = decode_text(read_bytes(path, name), name)
-    return Table(df=parse_conll(text, name, notes), path=path, format="conll", encoding=encoding, notes=notes)
+    return Table(df=parse_conll(text, name, notes, budget), path=path, format="conll", encoding=encoding, notes=notes)
 
 
-def parse_conll(text: str, name: str = "data.conll", notes: list[str] | None = None) -> pd.DataFrame:
+# Each word line becomes two strings (word, tag) and their two places in the sentence's lists.
+_WORD_BYTES = 2 * 56 + 16
+
+
+def parse_conll(text: str, name: str = "data.conll", notes: list[str] | None = None, budget=None) -> pd.DataFrame:
+    """``budget``: a ``readers.ReadBudget`` counting sentences (rows) and decoded bytes as the text is read."""
     notes = notes if notes is not None else []
     sentences: list[tuple[int, list[str], list[str | None]]] = []
     tokens: list[str] = []
@@ -242,6 +251,8 @@ def parse_conll(text: str, name: str = "data.conll", notes: list[str] | None = N
     header_skipped = False
     docstarts = 0
     for number, raw in enumerate(text.splitlines(), start=1):
+        if budget is not None and not number & 4095:
+            budget.count(len(sentences), len(text) + number * _WORD_BYTES)
         line = raw.strip()
         if not line or line.startswith("-DOCSTART-"):
             docstarts += line.startswith("-DOCSTART-")
@@ -264,6 +275,8 @@ def parse_conll(text: str, name: str = "data.conll", notes: list[str] | None = N
         sentences.append((first_line, tokens, tags))
     if not sentences:
         raise DataError(f"file {name} holds no sentences", hint="give one 'token<TAB>tag' line per word and a blank line between sentences")
+    if budget is not None:
+        budget.count(len(sentences), len(text) + sum(len(s[1]) for s in sentences) * _WORD_BYTES)
 
     has_tags = widths[2] >= widths[1]
     if has_tags:
@@ -430,13 +443,13 @@ class TokenClassification(Task):
     hf_auto_class = "AutoModelForTokenClassification"
 
     # ---- data --------------------------------------------------------------------------------
-    def read_file(self, path):
+    def read_file(self, path, **limits):
         from studio.data.readers import read_table
 
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix in _ALWAYS_CONLL:
-            return read_conll(path)
+            return read_conll(path, **limits)
         if suffix in CONLL_SUFFIXES and path.is_file():
             from studio.data.readers import DEFAULT_MAX_BYTES, check_file, read_bytes
 
@@ -444,8 +457,8 @@ class TokenClassification(Task):
                 head = read_bytes(path, path.name, 256 * 1024)
                 text = head.decode("utf-8", errors="ignore") if b"\x00" not in head else ""
                 if text and looks_like_conll(text):
-                    return read_conll(path)
-        return read_table(path)
+                    return read_conll(path, **limits)
+        return read_table(path, **limits)
 
     def _mapping(self, df: pd.DataFrame, config, source: str, labeled: bool) -> tuple[str, dict[str, str]]:
         """('tokens' or 'spans', role -> column) from the config, else from the column names."""

@@ -19,6 +19,7 @@ from studio.data.loading import load_task_data, write_splits
 from studio.errors import ConfigError
 from studio.gpus import detected_gpus
 from studio.models.resolve import ResolvedBackbone, resolve_backbone
+from studio.settings import Settings, SettingsStore
 from studio.tasks.base import Problem, get_task
 from studio.workspace import Workspace
 
@@ -46,8 +47,11 @@ def check_backbone_fits(task_kind: str, backbone: ResolvedBackbone, task_title: 
         )
 
 
-def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots: list[Path] | None = None) -> PreparedRun:
+def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots: list[Path] | None = None,
+                settings: Settings | None = None) -> PreparedRun:
+    """``settings``: the workspace's (read from it when not given): they bound the data files."""
     from studio.data.profile import choose_max_length, profile
+    from studio.data.readers import read_limits
     from studio.models.loading import tokenizer_folder
     from studio.training.lengths import count_tokens
 
@@ -56,7 +60,8 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
         raise ConfigError("bad value for 'training.device': cuda was asked for but no GPU is visible; use auto or cpu")
     backbone = resolve_backbone(config.model.backbone, kind=task.model_kind, allowed_roots=allowed_model_roots)
     check_backbone_fits(task.model_kind, backbone, task.title)
-    data = load_task_data(config, task, workspace.datasets)
+    limits = read_limits(settings or SettingsStore(workspace.root).load())
+    data = load_task_data(config, task, workspace.datasets, limits=limits)
 
     # Counted without importing torch here (this runs in the web server); a GGUF backbone is
     # converted by its worker, not at submit time.

@@ -51,15 +51,17 @@ class _Reads:
         self._lock = threading.Lock()
         self.size = size
 
-    def read(self, task: Task, path: str | Path):
+    def read(self, task: Task, path: str | Path, limits: dict[str, int | None] | None = None):
+        """``limits``: what the file may hold (``readers.read_limits`` of the workspace's settings)."""
         p = Path(path)
         stat = p.stat() if p.exists() else None
-        key = (type(task).__name__, str(p), stat.st_mtime_ns if stat else None, stat.st_size if stat else None)
+        key = (type(task).__name__, str(p), stat.st_mtime_ns if stat else None, stat.st_size if stat else None,
+               tuple(sorted((limits or {}).items())))
         with self._lock:
             if key in self._tables:
                 self._tables.move_to_end(key)
                 return self._tables[key]
-        table = task.read_file(p)
+        table = task.read_file(p, **(limits or {}))
         with self._lock:
             self._tables[key] = table
             while len(self._tables) > self.size:
@@ -77,8 +79,8 @@ class _CachedTask:
     def __init__(self, task: Task):
         self._task = task
 
-    def read_file(self, path):
-        return READS.read(self._task, path)
+    def read_file(self, path, **limits):
+        return READS.read(self._task, path, limits)
 
     def __getattr__(self, name):
         return getattr(self._task, name)
@@ -122,7 +124,7 @@ def analyze(state: dict[str, Any], task: str | None = None, columns: dict[str, s
     try:
         config = make_config(state, name, columns)
         task_obj = get_task(name)
-        data = load_task_data(config, _CachedTask(task_obj))
+        data = load_task_data(config, _CachedTask(task_obj), limits=state.get("limits"))
     except StudioError as error:
         result.error = data_error(error)
         return result
@@ -159,7 +161,7 @@ def detect_task(state: dict[str, Any]) -> Analysis:
 
 # ---- what the page shows -------------------------------------------------------------------------
 def _raw_table(state: dict[str, Any]):
-    return READS.read(get_task(state["task"] or RunConfig().task.name), state["path"])
+    return READS.read(get_task(state["task"] or RunConfig().task.name), state["path"], state.get("limits"))
 
 
 def data_error(error: BaseException) -> str:
@@ -463,26 +465,32 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
                 gr.update(value=state.get("task")), *role_updates(state.get("task"), columns, available, slots),
                 _preview(frame), info]
 
-    def load_file(file, sample_name, val_path, test_path, state):
+    def load_file(file, sample_name, val_path, test_path, state, request: gr.Request = None):
         """Read a new training file (an upload or a sample) and detect its task and columns."""
+        from studio.data.readers import read_limits
+
         state = dict(state or empty_state())
         path = file or (str(samples[sample_name]) if sample_name in samples else None)
         if not path:
             fresh = empty_state()
             fresh["split"] = state.get("split", fresh["split"])
             return _render(fresh, None)
-        try:
-            kept = services.keep_upload(path) if file else Path(path)
-        except OSError as error:
+        user = username(request)
+        try:  # uploads are kept in the user's own uploads, within their quota
+            kept = services.keep_upload(path, user) if file else Path(path)
+            val_kept = services.keep_upload(val_path, user) if val_path else None
+            test_kept = services.keep_upload(test_path, user) if test_path else None
+        except (OSError, StudioError) as error:
             state.update(empty_state())
             return [state, "", messages_html([("error", t("data.not_stored", error=str(error)))]),
                     gr.update(), *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
+        # The workspace's limits on rows and decoded size, as they are now, for every read of these files.
         state.update(path=str(kept), name=Path(path).name, columns={}, page=0, dataset=None, ok=False,
-                     validation_path=str(services.keep_upload(val_path)) if val_path else None,
-                     test_path=str(services.keep_upload(test_path)) if test_path else None)
+                     validation_path=str(val_kept) if val_kept else None, test_path=str(test_kept) if test_kept else None,
+                     limits=read_limits(services.settings()))
         # Read with the generic reader first, so an unreadable file gets the data layer's message.
         try:
-            READS.read(get_task(RunConfig().task.name), kept)
+            READS.read(get_task(RunConfig().task.name), kept, state["limits"])
         except StudioError as error:
             state.update(task=None, ok=False)
             return [state, f"**{md_text(state['name'])}**", messages_html([("error", data_error(error))]), gr.update(value=None),
@@ -589,7 +597,10 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
     upload.upload(load_file, load_inputs, outputs_main, api_name="data_upload").then(
         profile_fn, [data_state], profile_outputs, api_name="data_profile")
     upload.clear(load_file, load_inputs, outputs_main, api_visibility="private")
-    sample.input(lambda s, v, t, st: load_file(None, s, v, t, st), [sample, validation_file, test_file, data_state],
+    def load_sample(sample_name, val_path, test_path, state, request: gr.Request = None):
+        return load_file(None, sample_name, val_path, test_path, state, request)
+
+    sample.input(load_sample, [sample, validation_file, test_file, data_state],
                  outputs_main, api_name="data_sample").then(profile_fn, [data_state], profile_outputs, api_visibility="private")
     for extra in (validation_file, test_file):
         extra.upload(load_file, load_inputs, outputs_main, api_visibility="private").then(

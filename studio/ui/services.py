@@ -11,8 +11,6 @@ Without accounts (a studio on this machine's loopback address) whoever uses it r
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,21 +43,20 @@ class Services:
     def exports(self) -> Path:
         return self.workspace.cache / "exports"
 
-    def keep_upload(self, path: str | Path) -> Path:
-        """Copy an uploaded file into the workspace (the browser's upload folder is temporary), so
-        a run's config.yaml keeps pointing at a file that exists. Same content, same place."""
-        source = Path(path)
-        digest = hashlib.sha256()
-        with open(source, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        target = self.uploads / digest.hexdigest()[:16] / _original_name(source)
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".part")
-            shutil.copyfile(source, tmp)
-            tmp.replace(target)
-        return target
+    def keep_upload(self, path: str | Path, user: str | None = None) -> Path:
+        """Copy a file ``user`` uploaded into their uploads in the workspace (the browser's upload
+        folder is temporary), so a run's config.yaml keeps pointing at a file that exists. Same
+        content, same place. Raises ``UploadQuotaExceeded`` past the ``upload_quota_mb`` setting."""
+        from studio.data.uploads import UploadStore
+
+        return UploadStore(self.workspace.root).keep(path, user, self.settings().upload_quota_mb)
+
+    def clean_uploads(self) -> list[Path]:
+        """Delete the uploads no run uses that are older than a week (``studio.data.uploads``);
+        the server calls this when it starts, and new uploads do it now and then."""
+        from studio.data.uploads import UploadStore
+
+        return UploadStore(self.workspace.root).clean()
 
     # ---- who is asking -----------------------------------------------------------------------------
     def user(self, request) -> "User | None":
@@ -135,9 +132,3 @@ class Services:
 
 def username(request) -> str | None:
     return getattr(request, "username", None) if request is not None else None
-
-
-def _original_name(path: Path) -> str:
-    # Gradio keeps the uploaded file's own name as the last path component.
-    name = path.name.strip() or "data"
-    return name.replace("/", "_").replace("\\", "_")
