@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.runs import RunDir
 
 UPLOADS = "uploads"
 NOBODY = "_"
@@ -183,7 +184,7 @@ class UploadStore:
         if not runs.is_dir():
             return referenced
         for run in runs.iterdir():
-            config = run / "config.yaml"
+            config = RunDir(run).config
             try:
                 text = config.read_text(encoding="utf-8", errors="replace")
             except OSError:

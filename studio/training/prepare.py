@@ -19,6 +19,7 @@ from studio.data.loading import load_task_data, write_splits
 from studio.errors import ConfigError
 from studio.gpus import detected_gpus
 from studio.models.resolve import ResolvedBackbone, resolve_backbone
+from studio.runs import RunDir
 from studio.settings import Settings, SettingsStore
 from studio.tasks.base import Problem, get_task
 from studio.workspace import Workspace
@@ -85,10 +86,11 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
     staging = workspace.runs / f".staging-{run_id}"
     staging.mkdir(parents=True)
     try:
-        resolved.save(staging / "config.yaml")
-        write_splits(data.splits, staging / "data")
-        (staging / "task.json").write_text(json.dumps(data.meta.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-        (staging / "profile.json").write_text(json.dumps({
+        folder = RunDir(staging)
+        resolved.save(folder.config)
+        write_splits(data.splits, folder.data)
+        folder.task.write_text(json.dumps(data.meta.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        folder.profile.write_text(json.dumps({
             **stats,
             "notes": data.notes,
             "problems": [p.__dict__ for p in data.problems],

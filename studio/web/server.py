@@ -230,7 +230,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workspace: str | P
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     services = services or make_services(root, model_dirs, cpu_slots)
-    _clean_exports(services)
+    _clean_up(services)
     web = WebServer(services, host, port, quiet=not share, max_upload_mb=max_upload_mb, behind_https=behind_https)
     print(f"the studio: http://{host}:{port}  (workspace {services.workspace.root}; Ctrl-C stops it)", flush=True)
     threading.Thread(target=_warm_up, args=(services,), name="studio-warm-up", daemon=True).start()
@@ -243,9 +243,13 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workspace: str | P
     return 0
 
 
-def _clean_exports(services: Services) -> None:
-    """Downloads are deleted once sent; what a crash left behind goes at the next start."""
+def _clean_up(services: Services) -> None:
+    """Downloads are deleted once sent (what a crash left behind goes now), and uploads no run
+    uses go a week after they came."""
     shutil.rmtree(services.exports, ignore_errors=True)
+    removed = services.clean_uploads()
+    if removed:
+        log.info("deleted %d upload folder(s) no run used for a week", len(removed))
 
 
 def _share(web: WebServer, host: str, port: int) -> None:
