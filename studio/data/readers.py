@@ -213,16 +213,16 @@ class ReadBudget:
         """Bytes a file says its values take uncompressed (they only grow when decoded)."""
         if self.max_decoded_bytes is not None and nbytes > self.max_decoded_bytes:
             raise DataError(
-                f"file {self.name} holds {_human_bytes(nbytes)} of values ({where}), more than the "
-                f"{_human_bytes(self.max_decoded_bytes)} one data file may take once decoded",
+                f"file {self.name} holds {human_bytes(nbytes)} of values ({where}), more than the "
+                f"{human_bytes(self.max_decoded_bytes)} one data file may take once decoded",
                 hint=self._bytes_hint())
 
     def check_text(self) -> None:
         """Text files: the text alone is as big as the file."""
         if self.max_decoded_bytes is not None and self.size > self.max_decoded_bytes:
             raise DataError(
-                f"file {self.name} is {_human_bytes(self.size)}: its text alone is more than the "
-                f"{_human_bytes(self.max_decoded_bytes)} one data file may take once decoded",
+                f"file {self.name} is {human_bytes(self.size)}: its text alone is more than the "
+                f"{human_bytes(self.max_decoded_bytes)} one data file may take once decoded",
                 hint=self._bytes_hint())
 
     def count(self, rows: int, decoded: int) -> None:
@@ -238,12 +238,12 @@ class ReadBudget:
             return
         if decoded > limit:
             raise DataError(
-                f"file {self.name} takes more than {_human_bytes(limit)} once decoded, the most one data file may take "
-                f"(reading stopped after {rows:,} rows, at about {_human_bytes(decoded)})",
+                f"file {self.name} takes more than {human_bytes(limit)} once decoded, the most one data file may take "
+                f"(reading stopped after {rows:,} rows, at about {human_bytes(decoded)})",
                 hint=self._bytes_hint())
         if self.compressed and decoded > BOMB_FLOOR and decoded > BOMB_RATIO * self.size:
             raise DataError(
-                f"file {self.name} is {_human_bytes(self.size)} on disk but decodes to more than {_human_bytes(decoded)} "
+                f"file {self.name} is {human_bytes(self.size)} on disk but decodes to more than {human_bytes(decoded)} "
                 f"(over {BOMB_RATIO} times its size; reading stopped after {rows:,} rows); real data rarely compresses "
                 "that much, so the file is refused as a likely decompression bomb",
                 hint="if the data is real, remove the repeated rows, or save it as CSV or JSON lines; an admin can turn "
@@ -267,7 +267,7 @@ def check_file(path: Path, name: str, max_bytes: int) -> int:
     size = path.stat().st_size
     if size > max_bytes:
         raise DataError(
-            f"file {name} is {_human_bytes(size)}, over the {_human_bytes(max_bytes)} limit for one data file",
+            f"file {name} is {human_bytes(size)}, over the {human_bytes(max_bytes)} limit for one data file",
             hint="split it into smaller files, or sample the rows you need",
         )
     return size
@@ -287,10 +287,11 @@ def _refuse_known_binary(raw: bytes, name: str) -> None:
             raise DataError(f"file {name} is {what}, not a data table", hint=f"{todo}, then upload {_SUPPORTED}")
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: float) -> str:
+    """A size as people read it: '812 bytes', '3.4 MiB'."""
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+            return f"{int(n):,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} bytes"  # pragma: no cover
 

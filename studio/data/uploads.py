@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.data.readers import human_bytes
 from studio.errors import StudioError
 from studio.runs import RunDir
 
@@ -97,9 +98,9 @@ class UploadStore:
                     used = self.used(user)
                 if used + size > quota:
                     raise UploadQuotaExceeded(
-                        f"{name} ({_human(size)}) cannot be stored: "
-                        f"{'your' if user else 'the'} uploads already take {_human(used)} of the {quota_mb:,} MB each user "
-                        f"may keep (the upload quota), and this file would take {_human(used + size - quota)} more than that",
+                        f"{name} ({human_bytes(size)}) cannot be stored: "
+                        f"{'your' if user else 'the'} uploads already take {human_bytes(used)} of the {quota_mb:,} MB each user "
+                        f"may keep (the upload quota), and this file would take {human_bytes(used + size - quota)} more than that",
                         hint=f"uploads that no run uses are deleted {KEEP_DAYS} days after they were uploaded (after "
                              f"{QUOTA_GRACE_DAYS} day when you need the space); delete runs you no longer need, or ask an admin "
                              "to raise the quota with 'studio settings set upload_quota_mb <megabytes>'")
@@ -259,14 +260,6 @@ def _touch(target: Path) -> None:
             os.utime(path, (now, now))
         except OSError:
             pass
-
-
-def _human(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{int(n):,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"  # pragma: no cover
 
 
 def _original_name(path: Path) -> str:
