@@ -67,6 +67,12 @@ class Task(ABC):
     """One example row, in the roles' terms."""
     model_kind: ClassVar[str] = "encoder"
     """Which backbones fit: 'encoder', 'decoder', 'seq2seq' (the catalog filters on this)."""
+    peft_task_type: str = "SEQ_CLS"
+    """The PEFT task type a LoRA adapter is made for (a task may set it per run in ``fit``)."""
+    hf_auto_class: str = "AutoModelForSequenceClassification"
+    """The transformers class that loads the trained model (the model card's example)."""
+    compare_with_base: ClassVar[bool] = False
+    """Score the backbone before fine-tuning too, so the report shows what training changed."""
 
     # ---- data --------------------------------------------------------------------------------
     def read_file(self, path: str | Path, **limits):
@@ -127,10 +133,18 @@ class Task(ABC):
         """Rich metrics from stored predictions (per-class tables, confusion matrix)."""
         return {}
 
+    def loss_metrics(self, loss: float) -> dict[str, float | None]:
+        """Metrics that follow from a split's mean loss (e.g. perplexity); none by default."""
+        return {}
+
     # ---- predictions -------------------------------------------------------------------------
     @abstractmethod
     def predict(self, model, tokenizer, df: pd.DataFrame, meta: TaskMeta, max_length: int, batch_size: int = 32) -> list[dict[str, Any]]:
         """One JSON-able dict per row, holding the inputs, the gold value (if any) and the prediction."""
+
+    def prediction_rows(self, splits: dict[str, pd.DataFrame], meta: TaskMeta) -> dict[str, pd.DataFrame]:
+        """The rows predicted after training, by split: all of validation and test by default."""
+        return {split: splits[split] for split in ("validation", "test") if split in splits}
 
     def render(self, prediction: dict[str, Any]) -> dict[str, Any]:
         """A flat row for the evaluation table; the default shows the prediction as it is."""

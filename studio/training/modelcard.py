@@ -22,7 +22,7 @@ def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMet
     t = config.training
     settings = settings or {}
     batch = settings.get("batch_size") or t.batch_size
-    auto_class = getattr(task, "hf_auto_class", "AutoModelForSequenceClassification")
+    auto_class = task.hf_auto_class
     lines = [
         f"# {config.name or run_dir.name}",
         "",

@@ -191,7 +191,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     baseline_gib = _resident_gib()
     model = task.load_model(path, meta, config, **_model_kwargs(settings, config, meta))
     if config.method.kind == "lora":
-        model = apply_lora(model, config, getattr(task, "peft_task_type", "SEQ_CLS"))
+        model = apply_lora(model, config, task.peft_task_type)
     # No key/value cache while training: it is never used, and with it the model would not
     # look for packed examples in position_ids (they would attend to each other). Recent
     # Trainers switch it off themselves (TrainingArguments.use_cache); we do not rely on that.
@@ -224,11 +224,9 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         train_tokens=sum(len(ids) for ids in datasets["train"]["input_ids"]),
         torch_threads=torch.get_num_threads(),
     )
-    # Rows that get predictions after training: all of validation and test, unless the task narrows it.
-    choose = getattr(task, "prediction_rows", None)
-    to_predict = choose(splits, meta) if choose else {s: splits[s] for s in ("validation", "test") if s in splits}
+    to_predict = task.prediction_rows(splits, meta)
     base_metrics: dict[str, Any] = {}
-    if getattr(task, "compare_with_base", False):
+    if task.compare_with_base:
         # The same evaluation on the model before fine-tuning, so the report shows what training changed.
         for split in [s for s in ("validation", "test") if s in datasets and len(datasets[s])][-1:]:
             name = f"{split}_base"
@@ -399,9 +397,8 @@ def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int
     metrics of them."""
     loss = trainer.evaluate(dataset, metric_key_prefix=name).get(f"{name}_loss")
     result: dict[str, Any] = {"loss": loss}
-    derived = getattr(task, "loss_metrics", None)
-    if derived and loss is not None:
-        result.update(derived(loss))
+    if loss is not None:
+        result.update(task.loss_metrics(loss))
     if rows is None or not is_main_process():  # the loss needs every rank; predictions only rank 0
         result["examples"] = len(dataset)
         return result
