@@ -1,4 +1,4 @@
-"""Small helpers the tabs share: messages, error text, run labels, table cells."""
+"""Small helpers the tabs share: messages, error text, run labels, table cells, predictions shown as tables."""
 
 from __future__ import annotations
 
@@ -100,6 +100,38 @@ def cell(value: Any, limit: int = 300) -> Any:
     if value is None:
         return ""
     return value
+
+
+# ---- predictions as the Evaluate and Playground tabs show them -----------------------------
+def shown_frame(rows: list[dict[str, Any]]):
+    """Rows as a table whose headers are the fields' names in the page's language."""
+    import pandas as pd
+
+    from studio.ui import words
+
+    yes_no = {True: t("common.yes"), False: t("common.no")}
+    frame = pd.DataFrame([{key: yes_no[value] if isinstance(value, bool) else value for key, value in row.items()} for row in rows])
+    return frame.rename(columns={name: words.column(name) for name in frame.columns if isinstance(name, str)})
+
+
+def highlighted(text: str | None, entities: Any) -> list[tuple[str, str | None]] | None:
+    """Text cut into (piece, label or None) for gr.HighlightedText; None if there are no spans."""
+    if not isinstance(text, str) or not isinstance(entities, list):
+        return None
+    spans = sorted((e for e in entities if isinstance(e, dict) and isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
+                   key=lambda e: e["start"])
+    pieces: list[tuple[str, str | None]] = []
+    at = 0
+    for e in spans:
+        if e["start"] < at:
+            continue
+        if e["start"] > at:
+            pieces.append((text[at:e["start"]], None))
+        pieces.append((text[e["start"]:e["end"]], str(e.get("label"))))
+        at = e["end"]
+    if at < len(text):
+        pieces.append((text[at:], None))
+    return pieces
 
 
 CSS = """

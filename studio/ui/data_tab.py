@@ -29,19 +29,13 @@ from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
 from studio.ui.data_profile import profile_text
+from studio.ui.data_state import TASK_OPTIONS, empty_state, make_config
 from studio.ui.markup import md_text, t_md
 from studio.ui.services import Services, username
 
 PAGE_ROWS = 20
 FILE_TYPES = [".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".conll", ".bio", ".iob"]
 NO_COLUMN = "(none)"
-TASK_OPTIONS = [f.name for f in TaskConfig.__dataclass_fields__.values() if f.name != "name"]
-
-
-def empty_state() -> dict[str, Any]:
-    return {"path": None, "name": None, "validation_path": None, "test_path": None, "task": None,
-            "columns": {}, "options": {}, "split": {"validation": 0.1, "test": 0.1, "stratify": True, "seed": 42},
-            "ok": False, "rows": None, "page": 0, "dataset": None}
 
 
 # ---- reading, with a small cache so changing a dropdown does not re-read a big file ------------------
@@ -100,19 +94,6 @@ class Analysis:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def make_config(state: dict[str, Any], task: str | None = None, columns: dict[str, str] | None = None) -> RunConfig:
-    options = {k: v for k, v in (state.get("options") or {}).items() if k in TASK_OPTIONS and v not in (None, "")}
-    return RunConfig.from_dict({
-        "task": {"name": task or state["task"], **options},
-        "data": {
-            "train": state.get("path"), "validation": state.get("validation_path"), "test": state.get("test_path"),
-            "columns": dict(columns if columns is not None else state.get("columns") or {}),
-            "split": {k: state["split"][k] for k in ("validation", "test", "stratify")},
-            "seed": int(state["split"].get("seed", 42)),
-        },
-    })
 
 
 def analyze(state: dict[str, Any], task: str | None = None, columns: dict[str, str] | None = None) -> Analysis:

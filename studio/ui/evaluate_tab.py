@@ -25,7 +25,7 @@ from studio.errors import StudioError
 from studio.runs import RunDir
 from studio.tasks import get_task
 from studio.ui import charts
-from studio.ui.common import cell, error_html, messages_html, run_choice
+from studio.ui.common import cell, error_html, highlighted, messages_html, run_choice, shown_frame
 from studio.ui.markup import t_md
 from studio.ui.services import Services
 
@@ -183,33 +183,6 @@ def filter_rows(predictions: list[dict[str, Any]], rows: list[dict[str, Any]], o
 def rows_frame(rows: list[dict[str, Any]], indexes: list[int]) -> pd.DataFrame:
     shown = [{"#": i + 1, **{k: cell(v) for k, v in rows[i].items()}} for i in indexes[:SHOWN_ROWS]]
     return shown_frame(shown)
-
-
-def shown_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows as a table whose headers are the fields' names in the page's language."""
-    yes_no = {True: t("common.yes"), False: t("common.no")}
-    frame = pd.DataFrame([{key: yes_no[value] if isinstance(value, bool) else value for key, value in row.items()} for row in rows])
-    return frame.rename(columns={name: words.column(name) for name in frame.columns if isinstance(name, str)})
-
-
-def highlighted(text: str | None, entities: Any) -> list[tuple[str, str | None]] | None:
-    """Text cut into (piece, label or None) for gr.HighlightedText; None if there are no spans."""
-    if not isinstance(text, str) or not isinstance(entities, list):
-        return None
-    spans = sorted((e for e in entities if isinstance(e, dict) and isinstance(e.get("start"), int) and isinstance(e.get("end"), int)),
-                   key=lambda e: e["start"])
-    pieces: list[tuple[str, str | None]] = []
-    at = 0
-    for e in spans:
-        if e["start"] < at:
-            continue
-        if e["start"] > at:
-            pieces.append((text[at:e["start"]], None))
-        pieces.append((text[e["start"]:e["end"]], str(e.get("label"))))
-        at = e["end"]
-    if at < len(text):
-        pieces.append((text[at:], None))
-    return pieces
 
 
 def side_by_side(prediction: dict[str, Any], row: dict[str, Any]) -> list[tuple[str, str]]:

@@ -21,8 +21,7 @@ import pandas as pd
 from studio.errors import StudioError
 from studio.runs import RunDir
 from studio.tasks import get_task
-from studio.ui.common import cell, error_html, messages_html, run_choice
-from studio.ui.evaluate_tab import highlighted, shown_frame
+from studio.ui.common import cell, error_html, highlighted, messages_html, run_choice, shown_frame
 from studio.ui.markup import chat_source, chat_text, md_text, t_md
 from studio.ui.services import Services
 

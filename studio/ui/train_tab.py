@@ -26,6 +26,7 @@ from studio.config import RunConfig, field_help
 from studio.errors import ConfigError, StudioError
 from studio.models.estimate import memory_text
 from studio.runs.state import UNFINISHED
+from studio.ui.data_state import make_config
 from studio.tasks import get_task, list_tasks
 from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
@@ -150,8 +151,6 @@ def default_backbone(services: Services, task_name: str | None) -> str | None:
 def build_config(services: Services, data_state: dict[str, Any] | None, source: str | None, task_name: str | None,
                  backbone: str | None, method: str, preset: str, device: str, name: str | None,
                  advanced: dict[str, Any]) -> RunConfig:
-    from studio.ui.data_tab import make_config
-
     if not source:
         raise ConfigError(t("train.choose_data"))
     if source == UPLOAD:

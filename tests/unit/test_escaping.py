@@ -236,7 +236,7 @@ def test_the_playground_title_and_chat_show_planted_text_as_text(planted, monkey
 def test_the_data_tab_shows_a_planted_file_column_and_labels_as_text(planted):
     path = write_csv(planted.tmp / "upload" / f"{PLANTED}.csv",
                      [{"text": f"row {i} good", "label": LABEL if i % 2 else "ok", COLUMN: "x"} for i in range(24)])
-    from studio.ui.data_tab import empty_state
+    from studio.ui.data_state import empty_state
 
     dep, result, texts = call(planted, "data_upload", str(path), None, None, None, empty_state())
     summary = result[1]

@@ -132,3 +132,14 @@ def test_the_rule_catches_an_upward_import(tmp_path, monkeypatch):
         test_imports_point_down()
     with pytest.raises(pytest.fail.Exception, match="cycle"):
         test_packages_form_no_cycle()
+
+
+def test_tabs_do_not_import_other_tabs():
+    """What two tabs share lives in a module of its own (common, data_state, services...)."""
+    crossing = []
+    for path in sorted((STUDIO / "ui").glob("*_tab.py")):
+        for line, module, names in imports(path):
+            targets = [module, *(f"{module}.{name}" for name in names)]
+            crossing += [f"ui/{path.name}:{line} imports {target}" for target in targets
+                         if target.rsplit(".", 1)[-1].endswith("_tab") and target.rsplit(".", 1)[-1] != path.stem]
+    assert not crossing, "\n".join(crossing)

@@ -178,7 +178,8 @@ def reviews(tmp_path):
 
 
 def test_data_detects_the_task_and_the_user_fixes_the_label_column(tmp_path):
-    from studio.ui.data_tab import analyze, detect_task, empty_state
+    from studio.ui.data_state import empty_state
+    from studio.ui.data_tab import analyze, detect_task
 
     state = {**empty_state(), "path": str(reviews(tmp_path)), "name": "reviews.csv"}
     detected = detect_task(state)
@@ -196,14 +197,16 @@ def test_data_detects_the_task_and_the_user_fixes_the_label_column(tmp_path):
      "generation"),
 ])
 def test_data_detects_the_task_by_its_column_names(tmp_path, rows, task):
-    from studio.ui.data_tab import detect_task, empty_state
+    from studio.ui.data_state import empty_state
+    from studio.ui.data_tab import detect_task
 
     path = write_csv(tmp_path / "data.csv", rows)
     assert detect_task({**empty_state(), "path": str(path), "name": "data.csv"}).task == task
 
 
 def test_data_errors_are_the_data_layers_messages(tmp_path):
-    from studio.ui.data_tab import analyze, empty_state
+    from studio.ui.data_state import empty_state
+    from studio.ui.data_tab import analyze
 
     bad = tmp_path / "sheet.csv"
     bad.write_bytes(b"PK\x03\x04" + b"\x00" * 32)
@@ -248,7 +251,8 @@ PREDICTIONS = [
 
 def test_prediction_filters_spans_and_base_columns():
     from studio.tasks import get_task
-    from studio.ui.evaluate_tab import filter_rows, highlighted, rendered, with_base
+    from studio.ui.common import highlighted
+    from studio.ui.evaluate_tab import filter_rows, rendered, with_base
 
     task = get_task("classification")
     rows = rendered(task, PREDICTIONS)
