@@ -195,7 +195,7 @@ def maths_check(model_dir: Path, data: Path, attention: str) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.tasks.generation import CausalCollator
+    from studio.tasks.generation.chat import CausalCollator
     from studio.training.speed import PackedCausalCollator
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_packed_loss_and_gradients_match_the_padded_batch():
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from studio.tasks.generation import CausalCollator
+    from studio.tasks.generation.chat import CausalCollator
     from studio.training.speed import PackedCausalCollator, packing_attention
 
     attention = packing_attention(cuda=True)

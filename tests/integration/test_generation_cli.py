@@ -110,7 +110,7 @@ def test_base_model_without_chat_template_gets_the_default_one(tmp_path, causal_
     run = only_run(workspace)
     from transformers import AutoTokenizer
 
-    from studio.tasks.generation import DEFAULT_CHAT_TEMPLATE
+    from studio.tasks.generation.chat import DEFAULT_CHAT_TEMPLATE
 
     assert AutoTokenizer.from_pretrained(run / "model").chat_template == DEFAULT_CHAT_TEMPLATE
     split = read_jsonl(run / "data" / "train.jsonl")[0]

@@ -15,10 +15,12 @@ from studio.data.readers import read_table
 from studio.errors import ConfigError, DataError
 from studio.tasks import get_task
 from studio.tasks.base import TaskMeta
-from studio.tasks.generation import (
-    DEFAULT_CHAT_TEMPLATE, IGNORE, CausalCollator, architecture_of, assistant_spans, encode_conversation,
-    exact_match, generate, generation_metrics, guess_architecture, is_chinese, render_chat, rouge, seq2seq_pair,
+from studio.models.architecture import architecture_of, guess_architecture
+from studio.tasks.generation.chat import (
+    DEFAULT_CHAT_TEMPLATE, IGNORE, CausalCollator, assistant_spans, encode_conversation, render_chat, seq2seq_pair,
 )
+from studio.tasks.generation.decoding import generate
+from studio.tasks.generation.metrics import exact_match, generation_metrics, is_chinese, rouge
 from tests.tiny_generation import CHATML, t5_tokenizer, tiny_causal_lm, tiny_t5, word_tokenizer
 
 

@@ -126,7 +126,7 @@ def test_packed_loss_equals_the_padded_loss():
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from studio.tasks.generation import CausalCollator
+    from studio.tasks.generation.chat import CausalCollator
     from studio.training.speed import PackedCausalCollator
 
     torch.manual_seed(0)
