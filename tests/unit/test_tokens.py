@@ -15,18 +15,12 @@ from studio.data.loading import load_task_data
 from studio.errors import DataError
 from studio.tasks import get_task
 from studio.tasks.base import TaskMeta
-from studio.tasks.tokens import (
-    IGNORE,
-    encode_sentences,
-    join_words,
-    make_windows,
-    owners,
-    parse_conll,
-    repair_bio,
-    sequence_metrics,
-    split_words,
-    tags_to_spans,
-)
+from studio.tasks.tokens.conll import parse_conll
+from studio.tasks.tokens.metrics import sequence_metrics
+from studio.tasks.tokens.spans import join_words, split_words
+from studio.tasks.tokens.tags import repair_bio, tags_to_spans
+from studio.tasks.tokens.task import IGNORE
+from studio.tasks.tokens.windows import encode_sentences, make_windows, owners
 from tests.conftest import ASSETS
 
 task = get_task("ner")
