@@ -7,10 +7,11 @@ left out); they never override a mapping the user gave.
 from __future__ import annotations
 
 import difflib
-import math
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
+
+from studio.data.text import is_missing
 
 # Column names people give their text and label columns, best first.
 TEXT_NAMES = (
@@ -115,17 +116,6 @@ def _present(series: pd.Series) -> list[Any]:
             continue
         out.append(value)
     return out
-
-
-def is_missing(value: Any) -> bool:
-    """Missing cell: None, NaN, pd.NA/NaT, or a blank string (delimited files keep empty cells as '')."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if isinstance(value, str) and not value.strip():
-        return True
-    return value is pd.NA or value is pd.NaT
 
 
 def _hashable(value: Any) -> Any:

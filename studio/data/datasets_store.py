@@ -17,7 +17,6 @@ listed in ``meta.json`` so they load back as the same Python objects.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from studio.data.text import is_missing
 from studio.errors import DataError
 
 META_FILE = "meta.json"
@@ -123,7 +123,7 @@ def load_dataset(root: str | Path, name: str) -> tuple[dict[str, pd.DataFrame], 
         except (OSError, pa.ArrowException) as err:
             raise DataError(f"dataset '{name}' is damaged: {path.name} cannot be read ({err})", hint="save the dataset again") from None
         for column in entry.get("json_columns", []):
-            df[column] = pd.Series([None if _missing(v) else json.loads(v) for v in df[column].tolist()], dtype=object)
+            df[column] = pd.Series([None if is_missing(v, blank=False) else json.loads(v) for v in df[column].tolist()], dtype=object)
         splits[split] = df
     return splits, meta
 
@@ -195,8 +195,9 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> list[str]:
     data = df.reset_index(drop=True)
     json_columns = []
     for column in data.columns:
+        # Blank strings are data here (saved as they are), hence blank=False below and in _needs_json.
         if data[column].dtype == object and _needs_json(data[column]):
-            data[column] = pd.Series([None if _missing(v) else _to_json(v) for v in data[column].tolist()], dtype=object)
+            data[column] = pd.Series([None if is_missing(v, blank=False) else _to_json(v) for v in data[column].tolist()], dtype=object)
             json_columns.append(str(column))
     try:
         table = pa.Table.from_pandas(data, preserve_index=False)
@@ -210,7 +211,7 @@ def _needs_json(series: pd.Series) -> bool:
     """Nested values, or more than one Python type in the column (Parquet wants one)."""
     types = set()
     for value in series.tolist():
-        if _missing(value):
+        if is_missing(value, blank=False):
             continue
         if isinstance(value, (list, tuple, dict, set)) or hasattr(value, "tolist"):
             return True
@@ -232,11 +233,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set):
         return sorted(value, key=str)
     raise TypeError(f"{type(value).__name__} values cannot be saved")
-
-
-def _missing(value: Any) -> bool:
-    # Blank strings are data here (saved as they are), unlike columns.is_missing.
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 def _move_into_place(temp: Path, target: Path, name: str, root: Path, overwrite: bool) -> None:

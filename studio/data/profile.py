@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from studio.data.columns import is_missing
+from studio.data.text import is_missing
 
 MAX_LABELS = 200
 """Distinct labels kept per split; the rest are summed under 'other' (free-text labels)."""

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studio.data.columns import is_missing
+from studio.data.text import is_missing
 from studio.errors import DataError
 
 HELD_OUT = ("test", "validation")

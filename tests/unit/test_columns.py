@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from studio.data.columns import guess_label_column, guess_text_column, is_missing, missing_columns_message
+from studio.data.columns import guess_label_column, guess_text_column, missing_columns_message
 
 
 def test_text_column_prefers_conventional_names():
@@ -55,8 +55,3 @@ def test_missing_columns_message():
     assert missing_columns_message("train.csv", {"text": "review"}, df) == ""
     single = missing_columns_message("t.csv", {"label": "sentiment"}, df)
     assert single.startswith("file t.csv has no column 'sentiment';") and "data.columns.label" in single
-
-
-def test_is_missing():
-    assert all(is_missing(v) for v in (None, float("nan"), "", "  ", pd.NA))
-    assert not any(is_missing(v) for v in ("0", 0, "NA", [], False))

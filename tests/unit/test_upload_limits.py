@@ -16,7 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from studio.data.readers import BOMB_RATIO, MIB, read_limits, read_table
+from studio.data.readers import read_limits, read_table
+from studio.data.readers.limits import BOMB_RATIO, MIB
 from studio.data.uploads import KEEP_DAYS, UploadQuotaExceeded, UploadStore
 from studio.errors import DataError
 from studio.settings import Settings, SettingsStore
