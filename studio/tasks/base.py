@@ -29,6 +29,11 @@ if TYPE_CHECKING:  # heavy imports stay out of module import time (the web proce
     from studio.config import RunConfig
 
 
+IGNORE = -100
+"""The label the loss skips (PyTorch's cross-entropy ``ignore_index``): prompt tokens, padding,
+a word's later sub-tokens."""
+
+
 @dataclass
 class Problem:
     """A readable finding about the data; ``error`` stops the run, ``warning`` is shown."""

@@ -19,7 +19,7 @@ from studio.tasks.tokens.conll import parse_conll
 from studio.tasks.tokens.metrics import sequence_metrics
 from studio.tasks.tokens.spans import join_words, split_words
 from studio.tasks.tokens.tags import repair_bio, tags_to_spans
-from studio.tasks.tokens.task import IGNORE
+from studio.tasks.base import IGNORE
 from studio.tasks.tokens.windows import encode_sentences, make_windows, owners
 from tests.conftest import ASSETS
 

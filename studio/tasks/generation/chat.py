@@ -12,10 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from studio.errors import DataError
+from studio.tasks.base import IGNORE
 from studio.tasks.generation.formats import split_last_turn
-
-IGNORE = -100
-"""Label of positions the loss skips: prompt, system and user tokens, and padding."""
 
 # A clear template for backbones without one (base models such as GPT-2). Every assistant turn
 # ends with the end-of-sequence token, so the model learns where to stop.

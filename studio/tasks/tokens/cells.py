@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.data.columns import is_missing
+from studio.data.text import is_missing
 
 _SHOWN = 5  # examples listed per kind of problem
 

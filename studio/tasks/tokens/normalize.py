@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from studio.data.columns import is_missing
+from studio.data.text import is_missing
 from studio.tasks.base import Problem
 from studio.tasks.tokens.cells import as_list, listing, short
 from studio.tasks.tokens.spans import join_words, parse_spans, split_words, spans_to_tags

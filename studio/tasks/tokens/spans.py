@@ -13,18 +13,13 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Iterable
 
-from studio.data.columns import is_missing
+from studio.data.text import is_cjk, is_missing
 from studio.tasks.tokens.cells import as_list, is_number, short
-
-# CJK ideographs and kana: one word per character (these scripts do not separate words by spaces).
-_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
-
 
 def _char_class(ch: str) -> str:
     if ch.isspace():
         return "space"
-    code = ord(ch)
-    if any(lo <= code <= hi for lo, hi in _CJK_RANGES):
+    if is_cjk(ch):  # Han characters and kana: one word per character (no spaces between words)
         return "cjk"
     category = unicodedata.category(ch)
     if category[0] in "LNM" or ch == "_":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from studio.data.columns import is_missing
+from studio.data.text import is_missing
 from studio.errors import DataError
 from studio.tasks.base import Problem
 from studio.tasks.tokens.cells import is_number, listing

@@ -16,9 +16,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from studio.data.columns import is_missing
+from studio.data.text import is_missing
 from studio.errors import DataError
-from studio.tasks.base import Problem, Task, TaskMeta, register
+from studio.tasks.base import IGNORE, Problem, Task, TaskMeta, register
 from studio.tasks.tokens.conll import ALWAYS_CONLL, CONLL_SUFFIXES, looks_like_conll, read_conll
 from studio.tasks.tokens.metrics import sequence_metrics
 from studio.tasks.tokens.normalize import from_spans, from_tokens
@@ -27,9 +27,6 @@ from studio.tasks.tokens.tags import repair_bio, tags_to_spans
 from studio.tasks.tokens.windows import encode_sentences, features, special_layout, word_pieces
 
 log = logging.getLogger(__name__)
-
-IGNORE = -100
-"""Label of positions the loss and the metrics skip: special tokens and non-first sub-tokens."""
 
 TOKEN_NAMES = ("tokens", "words", "token", "word", "sentence_tokens")
 TAG_NAMES = ("tags", "ner_tags", "ner", "labels", "label", "tag", "bio", "iob")
