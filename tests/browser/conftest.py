@@ -10,18 +10,13 @@ little (``STUDIO_STEP_DELAY``) so the page can be seen while a run trains. Scree
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, toy_sentiment_rows, write_csv
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -43,12 +38,6 @@ def chromium() -> str | None:
         if found:
             return found
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -78,35 +67,14 @@ def server(tmp_path_factory, tiny_encoder):
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "browser-server.log", "wb")
-    env = {**os.environ, "STUDIO_STEP_DELAY": STEP_DELAY, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", "STUDIO_MODEL_DIRS": ""}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "studio", "serve", "--port", str(port), "--workspace", str(workspace), "--model-dir", str(models)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    process = start_server(workspace, port, log, "--model-dir", str(models),
+                           env={"STUDIO_STEP_DELAY": STEP_DELAY, "PYTHONFAULTHANDLER": "1"})
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}; see {ARTIFACTS / 'browser-server.log'}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.time() > deadline:
-            process.kill()
-            raise AssertionError("the server did not answer within 120 s")
-        time.sleep(0.3)
+    wait_until_up(process, url)
     yield {"url": url, "workspace": workspace, "model": model, "decoder": models / "tiny-llama", "process": process}
     if process.poll() is not None:  # it must not have died under the tests
         log.write(f"\n[tests] the server had exited with code {process.returncode}\n".encode())
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
     log.close()
     _kill_workers(workspace)
 

@@ -10,13 +10,8 @@ machine is, and then trains only a few steps. Screenshots: test-artifacts/team-*
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,10 +20,10 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 
 from playwright.sync_api import expect  # noqa: E402
 
-from tests.browser.conftest import ARTIFACTS, STEP_DELAY, _kill_workers, free_port, shot  # noqa: E402
+from tests.browser.conftest import ARTIFACTS, STEP_DELAY, _kill_workers, shot  # noqa: E402
 from tests.browser.test_flows import RUN_TIMEOUT_MS, set_up_training, upload_reviews  # noqa: E402
 from tests.browser.ui import choose, expect_no_traceback, fill, tab  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+from tests.servers import free_port, start_server, stop, wait_until_up  # noqa: E402
 
 PASSWORDS = {"root": "root-password-1", "alice": "alice-password-1", "bob": "bob-password-1"}
 
@@ -50,32 +45,11 @@ def team_server(tmp_path_factory, tiny_encoder):
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "team-server.log", "wb")
-    env = {**os.environ, "STUDIO_STEP_DELAY": STEP_DELAY, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "STUDIO_MODEL_DIRS": ""}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "studio", "serve", "--port", str(port), "--workspace", str(workspace), "--model-dir", str(models)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = start_server(workspace, port, log, "--model-dir", str(models), env={"STUDIO_STEP_DELAY": STEP_DELAY})
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}; see {ARTIFACTS / 'team-server.log'}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                break
-        except urllib.error.HTTPError:
-            break  # the login page answers
-        except OSError:
-            time.sleep(0.3)
-        if time.time() > deadline:
-            process.kill()
-            raise AssertionError("the server did not answer within 120 s")
+    wait_until_up(process, url)
     yield {"url": url, "workspace": workspace, "models": models}
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
     log.close()
     _kill_workers(workspace)
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.conftest import REPO, toy_sentiment_rows, write_csv
-from tests.security.conftest import free_port, start_server, stop, wait_until_up
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 psutil = pytest.importorskip("psutil")
 gradio_client = pytest.importorskip("gradio_client")

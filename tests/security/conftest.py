@@ -5,9 +5,6 @@ every check here is a real HTTP request against that server."""
 from __future__ import annotations
 
 import http.client
-import os
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -15,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 PASSWORDS = {"root": "root-password-1", "alice": "alice-password-1", "bob": "bob-password-1"}
 UPLOAD_LIMIT_MB = 1
@@ -71,14 +68,6 @@ def multipart(name: str, content: bytes, *more: tuple[str, bytes]) -> tuple[byte
 SECRETS = (b"scrypt$", b"SQLite format", b"SECRET-CHECKPOINT", b"SECRET-MODEL")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def seed_run(workspace: Path, run_id: str, owner: str, status: str = "completed") -> Path:
     """A finished run on disk and in the index, as the worker leaves one: config, model, checkpoint."""
     from studio.jobs.store import RunRecord, RunStore
@@ -93,39 +82,6 @@ def seed_run(workspace: Path, run_id: str, owner: str, status: str = "completed"
     RunStore.for_workspace(workspace).insert(RunRecord(id=run_id, run_dir=str(run_dir), status=status, owner=owner,
                                                        name=run_id, created=time.time(), ended=time.time()))
     return run_dir
-
-
-def start_server(workspace: Path, port: int, log: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONUNBUFFERED": "1", "STUDIO_MODEL_DIRS": "", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "studio", "serve", "--port", str(port), "--workspace", str(workspace), *extra],
-                            cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-
-
-def wait_until_up(process: subprocess.Popen, url: str, log: Path, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (a login page or a refusal is an answer)
-        except OSError:
-            pass
-        if time.time() > deadline:
-            process.kill()
-            raise AssertionError("the server did not answer within the time limit")
-        time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @pytest.fixture(scope="session")

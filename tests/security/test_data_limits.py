@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import free_port, start_server, stop, wait_until_up
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 PASSWORDS = {"root": "root-password-1", "alice": "alice-password-1"}
 QUOTA_MB = 1

@@ -10,7 +10,7 @@ import sys
 import time
 
 from tests.conftest import REPO
-from tests.security.conftest import free_port, stop, wait_until_up
+from tests.servers import free_port, stop, wait_until_up
 
 
 def start_demo(workspace, log):

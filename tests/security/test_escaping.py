@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import free_port, start_server, stop, wait_until_up
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 NAME = "<img src=x id=planted-name onerror=window.__planted=1><svg id=planted-svg></svg>**bold**"
 OWNER = "<svg id=planted-owner></svg>_eve_"

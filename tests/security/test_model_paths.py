@@ -12,7 +12,8 @@ import secrets
 import pandas as pd
 import pytest
 
-from tests.security.conftest import PASSWORDS, free_port, start_server, stop, wait_until_up
+from tests.security.conftest import PASSWORDS
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 DATASET = "paths-reviews"
 OUTSIDE = "is outside the folders an admin allowed"

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tests.security.conftest import free_port, start_server, stop, wait_until_up
+from tests.servers import free_port, start_server, stop, wait_until_up
 
 
 def test_loopback_addresses():

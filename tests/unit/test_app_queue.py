@@ -13,7 +13,7 @@ pytest.importorskip("gradio")
 def test_launch_tunes_the_queue(tmp_path, monkeypatch):
     from studio.ui import app
     from studio.web import server
-    from tests.security.conftest import free_port
+    from tests.servers import free_port
 
     monkeypatch.setenv("STUDIO_FAKE_GPUS", "0")
     for name in ("GRADIO_ANALYTICS_CACHE_FREQUENCY", "GRADIO_ANALYTICS_MAX_EVENTS"):
