@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,34 @@ def workspace(tmp_path):
 @pytest.fixture
 def toy_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(200))
+
+
+# ---- the browser: one Playwright and one chromium for the whole session ---------------------------
+# Playwright's sync API runs an event loop in this thread while it is open, so a second one cannot
+# start beside it: every suite that drives a page (browser tests, the security tests' rendering
+# checks) takes this fixture.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str | None:
+    """Debian's chromium (never a browser downloaded by Playwright)."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    executable = chromium()
+    if executable is None:
+        pytest.skip("chromium is not installed (scripts/setup.sh test installs Debian's chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+

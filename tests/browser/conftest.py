@@ -19,8 +19,6 @@ from tests.conftest import REPO, toy_sentiment_rows, write_csv
 from tests.servers import free_port, start_server, stop, wait_until_up
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 STEP_DELAY = "0.2"
 
 try:
@@ -30,26 +28,6 @@ except ImportError:  # the tests skip themselves (see the browser fixture)
 else:
     # The machine running the suite may be busy (a worker trains on the same CPUs): give the page time.
     expect.set_options(timeout=20_000)
-
-
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
-    executable = chromium()
-    if executable is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh test installs Debian's chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,6 @@ FAILED_NAME = "<b id=planted-b>second</b> **run**"
 ERROR = "could not read <img src=x id=planted-error>"
 ROOT = "<svg id=planted-root>"
 PLANTED = "[id^=planted]"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"]
 
 
 def _run(workspace: Path, run_id: str, *, name: str, status: str, model: Path | None, created: float,
@@ -85,20 +84,14 @@ def planted_server(tmp_path_factory, tiny_encoder):
 
 
 @pytest.fixture(scope="module")
-def page(planted_server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh test installs Debian's chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        page.add_init_script("window.__planted = 0")
-        page.goto(planted_server["url"])
-        yield page
-        browser.close()
+def page(planted_server, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.add_init_script("window.__planted = 0")
+    page.goto(planted_server["url"])
+    yield page
+    context.close()
 
 
 def no_planted_element(page) -> None:
