@@ -69,7 +69,7 @@ KEYS: dict[str, str] = {
     "max_queued_per_user": "most runs one member may have waiting in the queue (a number, or 'none' for no limit; "
                            "admins are exempt)",
     "allowed_origins": "other web sites whose pages may call the studio with a user's sign-in (comma-separated, "
-                       "e.g. https://portal.example.com; default none: same origin only)",
+                       "e.g. https://portal.example.com; default none: same origin only; read when the server starts)",
     "session_idle_hours": "a sign-in ends after this many hours without a request (default 8, a working day)",
     "session_max_hours": "a sign-in ends this many hours after it began, used or not (default 168, a week)",
     "upload_quota_mb": "megabytes of uploaded files one user may keep in the workspace (default 2048; 'none' for no limit)",
