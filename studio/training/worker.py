@@ -160,6 +160,13 @@ def run(run_dir: Path, *, resume: bool = False) -> int:
         events.close()
 
 
+def scores_base_model(config: RunConfig, task: Task) -> bool:
+    """Whether the backbone is scored before fine-tuning: ``training.score_base_model`` when set,
+    else the task's choice (generation, where the report compares the two)."""
+    chosen = config.training.score_base_model
+    return task.compare_with_base if chosen is None else chosen
+
+
 def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     import torch
     from transformers import EarlyStoppingCallback, Trainer, set_seed
@@ -226,7 +233,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     )
     to_predict = task.prediction_rows(splits, meta)
     base_metrics: dict[str, Any] = {}
-    if task.compare_with_base:
+    if scores_base_model(config, task):
         # The same evaluation on the model before fine-tuning, so the report shows what training changed.
         for split in [s for s in ("validation", "test") if s in datasets and len(datasets[s])][-1:]:
             name = f"{split}_base"

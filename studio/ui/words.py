@@ -104,6 +104,7 @@ def field_help(key: str, english: str | None) -> str | None:
         "training.warmup": t("words.help_training_warmup"),
         "training.early_stopping_patience": t("words.help_training_early_stopping_patience"),
         "training.metric": t("words.help_training_metric"),
+        "training.score_base_model": t("words.help_training_score_base_model"),
         "training.precision": t("words.help_training_precision"),
         "training.group_by_length": t("words.help_training_group_by_length"),
         "training.dataloader_workers": t("words.help_training_dataloader_workers"),

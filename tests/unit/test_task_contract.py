@@ -87,3 +87,18 @@ def test_the_worker_reads_no_hook_by_name():
     for path in Path(studio.training.__file__).parent.glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert "getattr(task" not in text and "hasattr(task" not in text, path.name
+
+
+def test_scoring_the_base_model_is_a_setting_with_the_tasks_default():
+    """Generation scores the backbone before training unless told not to; other tasks only when asked."""
+    from studio.config import RunConfig
+    from studio.training.worker import scores_base_model
+
+    def scores(task: str, value) -> bool:
+        config = RunConfig.from_dict({"task": {"name": task}, "training": {"score_base_model": value}})
+        return scores_base_model(config, base.get_task(task))
+
+    assert scores("generation", None) is True and scores("generation", False) is False
+    assert scores("classification", None) is False and scores("classification", True) is True
+    with pytest.raises(Exception, match="score_base_model"):
+        RunConfig.from_dict({"training": {"score_base_model": "sometimes"}})
