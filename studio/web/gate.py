@@ -110,12 +110,14 @@ class Gate:
     def cookie(self, token: str, scheme: str) -> str:
         """The session cookie: script-proof, sent only with same-site requests, HTTPS-only over HTTPS."""
         _, max_s = self.session_limits()
-        secure = "; Secure" if self.behind_https or scheme == "https" else ""
-        return f"{COOKIE}={token}; Path=/; Max-Age={int(max_s)}; HttpOnly; SameSite=Lax{secure}"
+        return self._cookie(token, int(max_s), scheme)
 
     def expired_cookie(self, scheme: str) -> str:
+        return self._cookie("", 0, scheme)
+
+    def _cookie(self, value: str, max_age: int, scheme: str) -> str:
         secure = "; Secure" if self.behind_https or scheme == "https" else ""
-        return f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+        return f"{COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
 
     # ---- the checks ----------------------------------------------------------------------------
     def foreign_origin(self, headers: dict[str, str]) -> str | None:

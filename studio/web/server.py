@@ -244,9 +244,15 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workspace: str | P
 
 
 def _clean_up(services: Services) -> None:
-    """Downloads are deleted once sent (what a crash left behind goes now), and uploads no run
-    uses go a week after they came."""
+    """Downloads are deleted once sent (what a crash left behind goes now), expired sessions and
+    old sign-in failures are forgotten, and uploads no run uses go a week after they came."""
+    from studio.web.gate import Gate
+
     shutil.rmtree(services.exports, ignore_errors=True)
+    gate_rules = Gate(services.workspace.root, gradio_cache(), 0)
+    idle_s, max_s = gate_rules.session_limits()
+    gate_rules.auth.prune(idle_s=idle_s, max_s=max_s)
+    gate_rules.auth.close()
     removed = services.clean_uploads()
     if removed:
         log.info("deleted %d upload folder(s) no run used for a week", len(removed))

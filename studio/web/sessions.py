@@ -137,10 +137,9 @@ class AuthStore:
         self._run("DELETE FROM sessions WHERE user = ?", (user,))
         return count
 
-    def sessions(self) -> list[Session]:
-        return [Session(*row) for row in self._run("SELECT user, stamp, created, last_seen FROM sessions ORDER BY user")]
-
     def prune(self, *, idle_s: float, max_s: float) -> None:
+        """Forget sessions past their time and failures long past (a session never used again is
+        otherwise only removed when its cookie comes back)."""
         now = time.time()
         self._run("DELETE FROM sessions WHERE last_seen < ? OR created < ?", (now - idle_s, now - max_s))
         self._run("DELETE FROM failures WHERE last < ?", (now - FORGET_AFTER_S,))
