@@ -67,7 +67,9 @@ def build_app(services: Services) -> gr.Blocks:
             admin = services.is_admin(request)
             return [*[gr.update(visible=admin)] * len(admin_parts), footer_html(services, request, admin)]
 
-        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground), (settings_page, settings)):
+        # The settings load with the page only: refreshing them when the tab is picked would race an
+        # admin already typing into a field (the answer overwrote it, and Save stored the old value).
+        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground)):
             page.select(*tab["refresh"], api_visibility="private")
         page_loads = [*train.loads, *((*tab["refresh"], None) for tab in (runs, evaluate, playground, settings)),
                       (*data["refresh"], None), (on_roles, None, [*admin_parts, footer], None)]
