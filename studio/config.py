@@ -79,6 +79,8 @@ class ModelConfig:
     backbone: Optional[str] = None
     """Catalog name, hub id, or a local folder the admin allowed; unset: the task's bundled default."""
     trust_remote_code: bool = False
+    allow_unreadable: bool = False
+    """Train even when the backbone's tokenizer cannot read most of the data (nearly all of a sample's tokens unknown)."""
 
 
 @dataclass
