@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from studio.data.text import sample_texts
+from studio.models.coverage import SAMPLE_ROWS, measure_coverage
 from studio.models.light_tokenizer import light_tokenizer
 
 CHILD_TIMEOUT_S = 600
@@ -33,6 +35,8 @@ class TokenCounts:
     """Untruncated token count of every row, per split."""
     model_max_length: int | None
     """The tokenizer's declared limit (None when it declares none)."""
+    coverage: dict[str, Any] | None = None
+    """``Coverage.to_dict()`` of a sample of the training rows: what the tokenizer could not read."""
 
 
 def count_tokens(task, splits: dict[str, pd.DataFrame], folder: str, trust_remote_code: bool = False) -> TokenCounts:
@@ -45,7 +49,9 @@ def count_tokens(task, splits: dict[str, pd.DataFrame], folder: str, trust_remot
 
 def measure(task, splits: dict[str, pd.DataFrame], tokenizer) -> TokenCounts:
     lengths = {name: task.text_lengths(df, tokenizer) for name, df in splits.items()}
-    return TokenCounts(lengths, getattr(tokenizer, "model_max_length", None))
+    train = splits.get("train")
+    coverage = measure_coverage(tokenizer, sample_texts(train, SAMPLE_ROWS)).to_dict() if train is not None else None
+    return TokenCounts(lengths, getattr(tokenizer, "model_max_length", None), coverage)
 
 
 def _measure_in_child(task, splits, folder, trust_remote_code) -> TokenCounts:
@@ -65,7 +71,7 @@ def _measure_in_child(task, splits, folder, trust_remote_code) -> TokenCounts:
         # The child's own exception (a tokenizer that cannot be read, a model that needs code the
         # user did not trust), raised here as if the tokenizer had been loaded in this process.
         raise result["error"]
-    return TokenCounts(result["lengths"], result["model_max_length"])
+    return TokenCounts(result["lengths"], result["model_max_length"], result.get("coverage"))
 
 
 def _child(request_path: str) -> int:
@@ -77,7 +83,8 @@ def _child(request_path: str) -> int:
         tokenizer = load_tokenizer(request["folder"], request["trust_remote_code"])
         counts = measure(request["task"], request["splits"], tokenizer)
         # Plain data: this module runs as __main__ here, so its classes would not unpickle there.
-        result: dict[str, Any] = {"lengths": counts.lengths, "model_max_length": counts.model_max_length}
+        result: dict[str, Any] = {"lengths": counts.lengths, "model_max_length": counts.model_max_length,
+                                  "coverage": counts.coverage}
     except Exception as error:  # noqa: BLE001 - handed to the parent, which raises it
         try:
             pickle.dumps(error)

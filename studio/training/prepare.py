@@ -18,7 +18,8 @@ from studio.config import RunConfig, apply_preset
 from studio.data.loading import load_task_data, write_splits
 from studio.errors import ConfigError
 from studio.gpus import detected_gpus
-from studio.models.resolve import ResolvedBackbone, resolve_backbone
+from studio.models.coverage import Coverage, Fit, assess
+from studio.models.resolve import ResolvedBackbone, offline_choices, resolve_backbone
 from studio.runs import RunDir
 from studio.settings import Settings, SettingsStore
 from studio.tasks.base import Problem, get_task
@@ -39,9 +40,16 @@ class PreparedRun:
     profile: dict = field(default_factory=dict)
 
 
+# The kinds of backbone each kind of task trains.
+ACCEPTED_KINDS = {"encoder": ("encoder",), "decoder": ("decoder", "seq2seq"), "seq2seq": ("decoder", "seq2seq")}
+
+
+def accepted_kinds(task_kind: str) -> tuple[str, ...]:
+    return ACCEPTED_KINDS.get(task_kind, (task_kind,))
+
+
 def check_backbone_fits(task_kind: str, backbone: ResolvedBackbone, task_title: str) -> None:
-    kinds = {"encoder": ("encoder",), "decoder": ("decoder", "seq2seq"), "seq2seq": ("decoder", "seq2seq")}
-    if backbone.entry and backbone.entry.kind not in kinds.get(task_kind, (task_kind,)):
+    if backbone.entry and backbone.entry.kind not in accepted_kinds(task_kind):
         raise ConfigError(
             f"backbone {backbone.entry.name} is a {backbone.entry.kind} model; {task_title} needs a {task_kind} model",
             hint="pick a backbone listed for this task (studio models)",
@@ -69,6 +77,9 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
     folder = tokenizer_folder(backbone, workspace.cache)
     counts = count_tokens(task, data.splits, folder, config.model.trust_remote_code)
     lengths = counts.lengths
+    fit = check_backbone_reads(config, task, backbone, counts)
+    problems = data.problems + ([Problem("warning" if fit.level != "note" else "info", fit.message())]
+                                if fit and fit.level != "ok" else [])
     resolved = apply_preset(config, backbone.parameters)
     model_max = counts.model_max_length or AUTO_MAX_LENGTH_CAP
     cap = min(AUTO_MAX_LENGTH_CAP, model_max if model_max < 1e6 else AUTO_MAX_LENGTH_CAP)
@@ -93,11 +104,24 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
         folder.profile.write_text(json.dumps({
             **stats,
             "notes": data.notes,
-            "problems": [p.__dict__ for p in data.problems],
-            "backbone": {"path": backbone.path, "source": backbone.source, "parameters": backbone.parameters},
+            "problems": [p.__dict__ for p in problems],
+            "backbone": {"path": backbone.path, "source": backbone.source, "parameters": backbone.parameters,
+                         "coverage": counts.coverage},
         }, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return PreparedRun(run_id, final, resolved, backbone, data.problems, data.notes, stats)
+    return PreparedRun(run_id, final, resolved, backbone, problems, data.notes, stats)
+
+
+def check_backbone_reads(config: RunConfig, task, backbone: ResolvedBackbone, counts) -> Fit | None:
+    """How well the backbone reads a sample of the training rows; past the refusal threshold the
+    run is refused unless ``model.allow_unreadable`` insists."""
+    if not counts.coverage:
+        return None
+    fit = assess(Coverage.from_dict(counts.coverage), backbone.entry, backbone.display_name,
+                 accepted_kinds(task.model_kind), offline_choices())
+    if fit.level == "refuse" and not config.model.allow_unreadable:
+        raise ConfigError(fit.message())
+    return fit
