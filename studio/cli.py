@@ -37,58 +37,108 @@ def _fmt_metrics(metrics: dict) -> str:
                      if isinstance(v, (int, float)) and v is not None)
 
 
-def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False) -> int:
-    """Show the worker's events as a progress bar until it exits; Ctrl-C asks it to stop."""
-    from tqdm import tqdm
+class Follower:
+    """The CLI's view of a run: its events folded by the run state, notes printed as lines and
+    the progress shown as a bar."""
 
-    from studio.runs import RunDir
-    from studio.runs.events import read_events
+    def __init__(self, run_dir: Path, *, quiet: bool = False):
+        from studio.runs.state import RunState
+
+        self.run_dir = run_dir
+        self.quiet = quiet
+        self.state = RunState()
+        self.bar = None
+        self._shown: tuple | None = None
+
+    def poll(self) -> bool:
+        """Show what was written since the last poll; False when nothing was."""
+        from studio.runs.events import iter_events
+
+        read = False
+        for _, end, event in iter_events(self.run_dir, self.state.offset):
+            self.state.offset = end
+            read = True
+            note = self.state.apply(event)
+            if note is not None:
+                self._print(note)
+            self._progress()
+        return read
+
+    def _progress(self) -> None:
+        from tqdm import tqdm
+
+        from studio.runs.state import ACTIVE
+
+        state = self.state
+        # The bar shows the attempt's training; it is gone once an error was printed.
+        if not state.total_steps or state.error is not None or state.status not in ACTIVE or state.step is None:
+            return
+        shown = (state.total_steps, state.step, state.epoch, state.loss)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        if self.bar is None:
+            self.bar = tqdm(total=state.total_steps, unit="step", disable=self.quiet, dynamic_ncols=True)
+        self.bar.total = state.total_steps
+        self.bar.n = state.step
+        epoch = f"epoch={state.epoch or 0:.2f}"
+        self.bar.set_postfix_str(f"loss={state.loss:.4f} {epoch}" if state.loss is not None else epoch)
+        self.bar.refresh()
+
+    def _print(self, note) -> None:
+        from studio.runs.event_types import Error
+
+        if isinstance(note.event, Error):
+            self.close()
+            print("\n".join(_error_lines(note.event)), file=sys.stderr)
+            return
+        line = _line(note.event, self.quiet)
+        if line:
+            (self.bar.write if self.bar else print)(line)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+            self.bar = None
+
+
+def _line(event, quiet: bool) -> str | None:
+    """What the CLI prints of a note's event (None: nothing)."""
+    from studio.runs.event_types import Eval, Log, Memory, Settings, Status
     from studio.training.speed import MEASURED_GPU, describe, describe_memory
 
-    bar = None
-    offset = 0
-    loss = None
-    status = None
+    shown = {
+        Log: lambda e: e.message,
+        Eval: lambda e: f"{e.split} @ step {e.step}: {_fmt_metrics(e.metrics or {})}",
+        Settings: lambda e: None if quiet else f"settings: {describe(e.values)}",
+        Memory: lambda e: None if quiet else "memory: " + describe_memory(e.peak_gib, e.estimated_gib, e.measured == MEASURED_GPU),
+        Status: lambda e: None if quiet or e.status != "running" else (
+            f"training on {e.device}: {e.train_examples} examples, {e.total_steps} steps, "
+            f"{e.trainable_parameters:,} trainable parameters"),
+    }
+    render = shown.get(type(event))
+    return render(event) if render else None
+
+
+def _error_lines(e) -> list[str]:
+    lines = [f"error ({e.error_kind}): {e.message}"]
+    if e.hint:
+        lines.append(f"  hint: {e.hint}")
+    if e.error_kind == "internal":
+        lines.append("  last lines of worker.log:\n    " + "\n    ".join((e.log_tail or [])[-8:]))
+    return lines
+
+
+def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False) -> int:
+    """Show the worker's events as a progress bar until it exits; Ctrl-C asks it to stop."""
+    from studio.runs import RunDir
+
+    follower = Follower(run_dir, quiet=quiet)
     try:
         while True:
-            events, offset = read_events(run_dir, offset)
-            for e in events:
-                kind = e.get("kind")
-                if kind == "progress" and e.get("total"):
-                    if bar is None:
-                        bar = tqdm(total=e["total"], unit="step", disable=quiet, dynamic_ncols=True)
-                    bar.n = e["step"]
-                    bar.set_postfix_str(f"loss={loss:.4f} epoch={e.get('epoch', 0):.2f}" if loss is not None else f"epoch={e.get('epoch', 0):.2f}")
-                    bar.refresh()
-                elif kind == "log" and "loss" in e:
-                    loss = e["loss"]
-                elif kind == "log" and e.get("message"):
-                    (bar.write if bar else print)(e["message"])
-                elif kind == "eval":
-                    line = f"{e.get('split')} @ step {e.get('step')}: {_fmt_metrics(e.get('metrics', {}))}"
-                    (bar.write if bar else print)(line)
-                elif kind == "settings" and not quiet:
-                    (bar.write if bar else print)(f"settings: {describe(e)}")
-                elif kind == "memory" and not quiet:
-                    (bar.write if bar else print)("memory: " + describe_memory(e.get("peak_gib"), e.get("estimated_gib"),
-                                                                                e.get("measured") == MEASURED_GPU))
-                elif kind == "status":
-                    status = e.get("status")
-                    if status == "running" and not quiet:
-                        print(f"training on {e.get('device')}: {e.get('train_examples')} examples, "
-                              f"{e.get('total_steps')} steps, {e.get('trainable_parameters'):,} trainable parameters")
-                elif kind == "error":
-                    if bar:
-                        bar.close()
-                        bar = None
-                    print(f"error ({e.get('error_kind')}): {e.get('message')}", file=sys.stderr)
-                    if e.get("hint"):
-                        print(f"  hint: {e['hint']}", file=sys.stderr)
-                    if e.get("error_kind") == "internal":
-                        print("  last lines of worker.log:\n    " + "\n    ".join(e.get("log_tail", [])[-8:]), file=sys.stderr)
+            follower.poll()
             if process.poll() is not None:
-                events, offset = read_events(run_dir, offset)
-                if not events:
+                if not follower.poll():
                     break
                 continue
             time.sleep(0.3)
@@ -103,9 +153,8 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
             kill_tree(process.pid)  # the worker and anything it started (data loader workers)
         return 130
     finally:
-        if bar:
-            bar.close()
-    if process.returncode and status not in ("failed", "cancelled"):
+        follower.close()
+    if process.returncode and follower.state.status not in ("failed", "cancelled"):
         print(f"the training process ended unexpectedly (exit code {process.returncode}); see {RunDir(run_dir).log}", file=sys.stderr)
     return process.returncode or 0
 
@@ -121,9 +170,10 @@ def spawn_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
 def cmd_train(args) -> int:
     from studio.config import RunConfig
     from studio.data.profile import format_profile
+    from studio.tasks import with_defaults
     from studio.training.prepare import prepare_run
 
-    config = RunConfig.load(args.config).with_overrides(args.set or [])
+    config = with_defaults(RunConfig.load(args.config).with_overrides(args.set or []))
     workspace = _workspace(args)
     print(f"preparing: task {config.task.name}, backbone {config.model.backbone}, method {config.method.kind}")
     prepared = prepare_run(config, workspace)
@@ -138,6 +188,7 @@ def cmd_train(args) -> int:
 
 def _report(run_dir: Path, code: int) -> int:
     from studio.runs import RunDir
+    from studio.training.baseline import compare
 
     metrics_path = RunDir(run_dir).metrics
     if code == 0 and metrics_path.exists():
@@ -147,6 +198,9 @@ def _report(run_dir: Path, code: int) -> int:
                 print(f"{split}: {_fmt_metrics(metrics[split])}")
             if f"{split}_base" in metrics:
                 print(f"{split}, base model before fine-tuning: {_fmt_metrics(metrics[f'{split}_base'])}")
+        comparison = compare(metrics)
+        if comparison:
+            print(comparison.english())
         print(f"model saved in {RunDir(run_dir).model}")
     return code
 

@@ -17,6 +17,7 @@ def _fmt(value: Any) -> str:
 def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMeta, metrics: dict, backbone: str,
                      settings: dict[str, Any] | None = None) -> None:
     """``settings``: what the worker chose for the machine (its ``SpeedSettings``), when known."""
+    from studio.training.baseline import compare
     from studio.training.speed import describe, describe_memory
 
     t = config.training
@@ -49,6 +50,9 @@ def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMet
         for name, value in metrics.get(split, {}).items():
             if isinstance(value, (int, float)):
                 lines.append(f"| {split} | {name} | {_fmt(value)} |")
+    comparison = compare(metrics)
+    if comparison:
+        lines += ["", "Against a classical baseline fitted on the same train split in seconds:", "", comparison.english() + "."]
     lines += [
         "",
         "## Use",

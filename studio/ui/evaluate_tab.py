@@ -92,7 +92,7 @@ def load_predictions(services: Services, run_id: str, split: str) -> list[dict[s
 
 def splits_of(metrics: dict[str, Any]) -> list[str]:
     """Scored splits: test, validation, then others (e.g. ``test_base``: the model before fine-tuning)."""
-    scored = [k for k, v in metrics.items() if isinstance(v, dict) and k not in ("headline", "train")]
+    scored = [k for k, v in metrics.items() if isinstance(v, dict) and k not in ("headline", "train", "baseline")]
     return sorted(scored, key=lambda k: (k not in ("test", "validation"), k != "test", k))
 
 
@@ -116,6 +116,20 @@ def with_base(rows: list[dict[str, Any]], base_rows: list[dict[str, Any]]) -> li
             out[key] = value
         merged.append(out)
     return merged
+
+
+def baseline_notes(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """The fine-tuned headline beside the classical baseline's (and the majority class's), and a
+    warning when the fine-tuned model does not beat it."""
+    from studio.training.baseline import compare
+
+    found = compare(metrics)
+    if found is None:
+        return []
+    floor = t("evaluate.baseline_floor", value=_fmt(found.majority)) if found.majority is not None else ""
+    line = t("evaluate.baseline", split=words.split(found.split), metric=words.metric(found.metric),
+             tuned=_fmt(found.fine_tuned), baseline=_fmt(found.baseline), method=found.method, floor=floor)
+    return [("info", line)] if found.beaten else [("warning", line), ("warning", t("evaluate.baseline_not_beaten"))]
 
 
 def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
@@ -337,7 +351,7 @@ def build(services: Services) -> dict[str, Any]:
         preds = sorted({str(r["predicted"]) for r in rows if "predicted" in r})
         state = {"run_id": run_id, "split": split_name, "indexes": []}
         info = messages_html([("info", t("evaluate.loaded", task=words.task_title(task), split=words.split(split_name),
-                                          count=len(predictions)))])
+                                          count=len(predictions))), *baseline_notes(metrics)])
         scored = any("correct" in p for p in predictions)
         confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
         return [info, metrics_frame(metrics), t_md("evaluate.split_heading", split=words.split(split_name)) if tables else "",
