@@ -216,27 +216,14 @@ def _run_dir(args, run: str) -> Path:
 
 
 def cmd_predict(args) -> int:
-    import pandas as pd
-
+    from studio.inference.files import predict_file
     from studio.inference.loading import load_trained
 
-    run_dir = _run_dir(args, args.run)
-    trained = load_trained(run_dir)
-    table = trained.task.read_file(args.input)
-    df, problems = trained.task.normalize(table.df, trained.config, Path(args.input).name, labeled=False)
-    for p in problems:
+    trained = load_trained(_run_dir(args, args.run))
+    done = predict_file(trained, args.input, args.output)
+    for p in done.problems:
         print(f"{p.level}: {p.message}", file=sys.stderr)
-    rows = [trained.task.render(p) | ({"probabilities": json.dumps(p["probabilities"], ensure_ascii=False)} if "probabilities" in p else {})
-            for p in trained.predict(df)]
-    out = Path(args.output) if args.output else Path(args.input).with_name(Path(args.input).stem + ".predictions.csv")
-    frame = pd.DataFrame(rows)
-    if out.suffix.lower() in (".jsonl", ".json"):
-        frame.to_json(out, orient="records", lines=True, force_ascii=False)
-    else:
-        from studio.data.export import escape_formulas
-
-        escape_formulas(frame).to_csv(out, index=False)
-    print(f"{len(frame)} predictions written to {out}")
+    print(f"{done.rows} predictions written to {done.path}")
     return 0
 
 

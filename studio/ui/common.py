@@ -15,6 +15,9 @@ from studio.ui.i18n import DEFAULT, current_lang, t
 
 log = logging.getLogger("studio.ui")
 
+# Files the data readers take (tables, JSON lines, CoNLL), offered by every upload box.
+FILE_TYPES = [".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".conll", ".bio", ".iob"]
+
 
 def error_text(error: BaseException) -> str:
     """What the user reads for a failure: a StudioError's own message (and hint), or a short line

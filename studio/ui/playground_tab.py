@@ -21,7 +21,7 @@ import pandas as pd
 from studio.errors import StudioError
 from studio.runs import RunDir
 from studio.tasks import get_task
-from studio.ui.common import cell, error_html, highlighted, messages_html, run_choice, shown_frame
+from studio.ui.common import FILE_TYPES, cell, error_html, highlighted, messages_html, run_choice, shown_frame
 from studio.ui.markup import chat_source, chat_text, md_text, t_md
 from studio.ui.services import Services
 
@@ -209,6 +209,14 @@ def build(services: Services) -> dict[str, Any]:
             top_p = gr.Slider(0.05, 1, value=1.0, step=0.05, label=t("playground.top_p"), elem_id="play-top-p")
     run_button = gr.Button(t("playground.predict"), variant="primary", elem_id="play-predict")
     message = gr.HTML("", elem_id="play-message")
+    with gr.Accordion(t("playground.file_heading"), open=False, elem_id="play-file-box"):
+        with gr.Row():
+            upload = gr.File(label=t("playground.file"), file_types=FILE_TYPES, elem_id="play-file", scale=3)
+            with gr.Column(scale=2):
+                file_button = gr.Button(t("playground.predict_file"), variant="primary", elem_id="play-file-predict")
+                file_message = gr.HTML("", elem_id="play-file-message")
+                predictions_file = gr.File(label=t("playground.predictions_file"), interactive=False, visible=False,
+                                           elem_id="play-file-out")
     sides = []
     with gr.Row():
         for side in ("a", "b"):
@@ -290,6 +298,31 @@ def build(services: Services) -> dict[str, Any]:
         message = "".join(error_html(e) for e in problems)
         return [message, *out]
 
+    def predict_file_fn(a, uploaded, progress=gr.Progress()):
+        """Predict every row of an uploaded file with the chosen run (as ``studio predict`` does);
+        the predictions come back as a file to download."""
+        from studio.inference.files import predict_file
+
+        hidden = gr.update(visible=False, value=None)
+        if not a:
+            return messages_html([("error", t("evaluate.no_finished_run"))]), hidden
+        if not uploaded:
+            return messages_html([("error", t("playground.file_first"))]), hidden
+        source = Path(uploaded if isinstance(uploaded, str) else uploaded.name)
+        try:
+            trained = load_model(services, a)
+            # Written beside the upload, inside the server's upload cache: served to this page
+            # and removed with the uploads, never in a shared folder.
+            done = predict_file(trained, source, source.with_name(source.stem + ".predictions.csv"),
+                                lambda n, total: progress(n / max(total, 1), desc=t("playground.file_progress", done=n, total=total)))
+        except Exception as error:  # noqa: BLE001
+            return error_html(error), hidden
+        notes = [("warning" if p.level != "info" else "info", p.message) for p in done.problems]
+        return (messages_html([("ok", t("playground.file_done", rows=done.rows)), *notes]),
+                gr.update(visible=True, value=str(done.path)))
+
+    file_button.click(predict_file_fn, [run_a, upload], [file_message, predictions_file], api_name="playground_predict_file",
+                      concurrency_limit=2, concurrency_id="models")
     refresh.click(runs_fn, [run_a, run_b], [run_a, run_b], api_name="playground_runs")
     run_a.change(run_changed, [run_a, run_b], [run_b, pair, decoding_box, chat_box, chatbot], api_visibility="private")
     gr.on([chat_send.click, chat_input.submit], chat_fn, [run_a, chat_input, chatbot, max_new, temperature, top_p],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
@@ -12,6 +13,7 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.conftest import shot  # noqa: E402
+from tests.conftest import toy_sentiment_rows, write_csv  # noqa: E402
 from tests.browser.ui import (  # noqa: E402
     choose, expect_no_traceback, fill, open_accordion, plot_points, radio, tab, value_of, wait_until,
 )
@@ -47,7 +49,7 @@ def set_up_training(page, server, *, max_steps: str | None = None, name: str | N
     expect(page.locator("#train-estimate")).to_contain_text("Estimate")
 
 
-def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv):
+def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv, tmp_path):
     upload_reviews(page, reviews_csv)
     expect(page.locator("#data-lengths-plot")).to_contain_text("max length")
     shot(page, "01-data")
@@ -97,6 +99,18 @@ def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv
     expect(label).to_contain_text("negative")
     expect(label).to_contain_text("%")
     shot(page, "05-playground")
+
+    # A whole file, predicted in the page with the same code as `studio predict`, comes back to download.
+    page.locator("#play-file-box").get_by_text("Predict a file").click()
+    unlabeled = write_csv(tmp_path / "new-reviews.csv", [{"text": r["text"]} for r in toy_sentiment_rows(5, seed=9)])
+    page.set_input_files("#play-file input[type=file]", str(unlabeled))
+    page.locator("#play-file-predict").click()
+    expect(page.locator("#play-file-message")).to_contain_text("5 rows predicted", timeout=60_000)
+    with page.expect_download() as download:
+        page.locator("#play-file-out a").first.click()
+    predicted = pd.read_csv(download.value.path())
+    assert len(predicted) == 5 and set(predicted["predicted"]) <= {"positive", "negative"}
+    shot(page, "05b-playground-file")
 
     tab(page, "Runs")
     page.locator("#runs-refresh").click()

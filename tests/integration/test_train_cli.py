@@ -160,6 +160,30 @@ def test_predict_writes_escaped_csv_and_jsonl(tmp_path, toy_run):
     assert rows[1]["predicted"] == "negative"
 
 
+def test_predicting_a_file_reports_progress_and_leaves_no_partial_file(tmp_path, toy_run, monkeypatch):
+    from studio.inference import files
+    from studio.inference.files import predict_file
+    from studio.inference.loading import load_trained
+
+    monkeypatch.setattr(files, "CHUNK_ROWS", 4)
+    trained = load_trained(toy_run.run)
+    inputs = write_csv(tmp_path / "many.csv", [{"text": r["text"]} for r in toy_sentiment_rows(10, seed=5)])
+    seen = []
+    done = predict_file(trained, inputs, progress=lambda n, total: seen.append((n, total)))
+    assert seen == [(4, 10), (8, 10), (10, 10)]
+    assert done.rows == 10 and done.path == tmp_path / "many.predictions.csv"
+    assert len(pd.read_csv(done.path)) == 10
+
+    # A prediction that fails half-way leaves neither the final file nor a partial one.
+    def broken(df, batch_size=32):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(trained, "predict", broken)
+    with pytest.raises(RuntimeError):
+        predict_file(trained, inputs, tmp_path / "never.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.csv", "many.predictions.csv"]
+
+
 @pytest.mark.parametrize("problem_type, rows, headline", [
     ("multi_label", [{"text": r["text"], "label": "|".join([r["label"], "review"] if i % 3 else [r["label"]])}
                      for i, r in enumerate(toy_sentiment_rows(80))], "micro_f1"),
