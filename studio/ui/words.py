@@ -98,6 +98,7 @@ def field_help(key: str, english: str | None) -> str | None:
         "task.label_delimiter": t("words.help_task_label_delimiter"),
         "task.system_prompt": t("words.help_task_system_prompt"),
         "task.prompt_template": t("words.help_task_prompt_template"),
+        "model.allow_unreadable": t("words.help_model_allow_unreadable"),
         "method.lora.target_modules": t("words.help_lora_target_modules"),
         "training.max_steps": t("words.help_training_max_steps"),
         "training.max_length": t("words.help_training_max_length"),
