@@ -28,13 +28,13 @@ from typing import Any, Iterable
 
 from studio.jobs import policy, process
 from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
-from studio.runs.state import ACTIVE, QUEUED, RESUMABLE, EventSummary, summarize
+from studio.runs.state import ACTIVE, QUEUED, RESUMABLE, RunState, summarize
 from studio.runs import RunDir
-from studio.runs.events import append_event, events_size
+from studio.runs.event_types import Error, Status
+from studio.runs.events import append_event, events_size, read_events
 from studio.jobs.store import (SPAWN_GRACE_S, JobError, QueueLimitReached, RunRecord, RunStore,
                                headline_from_metrics, reindex)
 from studio.settings import Settings, allowed_model_roots
-from studio.runs.events import read_events
 from studio.workspace import Workspace
 
 log = logging.getLogger("studio.jobs")
@@ -104,7 +104,7 @@ class JobManager:
         """Supervisor ticks so far (counted when a tick begins)."""
         self._lock = threading.RLock()
         self._procs: dict[str, subprocess.Popen] = {}
-        self._summaries: dict[str, tuple[int, EventSummary]] = {}
+        self._summaries: dict[str, tuple[int, RunState]] = {}
         self._killed: set[str] = set()
         self._recent: dict[str, tuple[float, RunRecord]] = {}
         self._step_written: dict[str, float] = {}
@@ -162,7 +162,7 @@ class JobManager:
         run_dir = prepared.run_dir
         RunDir(run_dir).job.write_text(
             json.dumps({"owner": owner, "gpus": gpus, "created": now}, ensure_ascii=False, indent=2), encoding="utf-8")
-        offset = append_event(run_dir, "status", status=QUEUED, owner=owner, gpus=gpus)
+        offset = append_event(run_dir, Status(status=QUEUED, owner=owner, gpus=gpus))
         record = RunRecord(
             id=prepared.run_id, run_dir=str(run_dir), status=QUEUED, name=prepared.config.name, owner=owner,
             task=prepared.config.task.name, backbone=prepared.config.model.backbone, gpus=gpus, created=now,
@@ -228,7 +228,7 @@ class JobManager:
         run_dir = self.run_dir(run_id)
         if record.status == QUEUED:
             if self.store.update(run_id, expect=QUEUED, status="cancelled", ended=time.time(), queue_order=None):
-                append_event(run_dir, "status", status="cancelled", reason="cancelled while queued")
+                append_event(run_dir, Status(status="cancelled", reason="cancelled while queued"))
                 return self.get(run_id)
             record = self.get(run_id)  # it was started meanwhile
         if not record.active:
@@ -268,8 +268,8 @@ class JobManager:
                 raise QueueLimitReached(record.owner, queued, limit)
         RunDir(run_dir).clear_stop()
         checkpoint = self.checkpoint(run_id)
-        offset = append_event(run_dir, "status", status=QUEUED, resume=True,
-                              checkpoint=checkpoint.name if checkpoint else None)
+        offset = append_event(run_dir, Status(status=QUEUED, resume=True,
+                                             checkpoint=checkpoint.name if checkpoint else None))
         try:
             queued = self.store.enqueue(run_id, expect=RESUMABLE, queue_limit=limit, resume=True, env=dict(env or {}),
                                         events_offset=offset, cancel_requested=None, ended=None, exit_code=None,
@@ -277,7 +277,7 @@ class JobManager:
                                         devices=[])
         except QueueLimitReached:
             # Another run of the owner took the last place meanwhile: the events must not say "queued".
-            append_event(run_dir, "status", status=record.status, reason="queue limit reached")
+            append_event(run_dir, Status(status=record.status, reason="queue limit reached"))
             raise
         if not queued:
             raise JobError(f"run {run_id} changed while it was being resumed; try again")
@@ -403,15 +403,15 @@ class JobManager:
                     log.warning("could not resume run %s: %s", run_id, error)
         return lost
 
-    def _summary(self, record: RunRecord) -> EventSummary:
+    def _summary(self, record: RunRecord) -> RunState:
         base, summary = self._summaries.get(record.id, (None, None))
         if summary is None or base != record.events_offset:
-            summary = EventSummary(offset=record.events_offset, attempt_offset=record.events_offset)
+            summary = RunState(offset=record.events_offset, attempt_offset=record.events_offset)
         summarize(self.run_dir(record.id), summary)
         self._summaries[record.id] = (record.events_offset, summary)
         return summary
 
-    def _alive(self, record: RunRecord, summary: EventSummary) -> bool:
+    def _alive(self, record: RunRecord, summary: RunState) -> bool:
         proc = self._procs.get(record.id)
         if proc is not None:
             return proc.poll() is None
@@ -512,7 +512,7 @@ class JobManager:
             run_dir = self.run_dir(record.id)
             if not summary.finished:
                 reason = "killed after the cancel grace period" if values["status"] == "cancelled" else "worker gone"
-                append_event(run_dir, "status", status=values["status"], step=summary.step, exit_code=exit_code, reason=reason)
+                append_event(run_dir, Status(status=values["status"], step=summary.step, exit_code=exit_code, reason=reason))
             RunDir(run_dir).clear_stop()
             log.info("run %s: %s", record.id, values["status"])
         self._summaries.pop(record.id, None)
@@ -528,8 +528,8 @@ class JobManager:
             except StudioError as error:
                 if self.store.update(record.id, expect=QUEUED, status="failed", queue_order=None, ended=time.time(),
                                      error_kind=error.kind, error_message=error.message, error_hint=error.hint):
-                    append_event(self.run_dir(record.id), "error", error_kind=error.kind, message=error.message, hint=error.hint)
-                    append_event(self.run_dir(record.id), "status", status="failed", error_kind=error.kind)
+                    append_event(self.run_dir(record.id), Error(error_kind=error.kind, message=error.message, hint=error.hint))
+                    append_event(self.run_dir(record.id), Status(status="failed", error_kind=error.kind))
         while not self._stopping.is_set():
             record = self.store.claim(self._choose)
             if record is None:
@@ -563,8 +563,8 @@ class JobManager:
         except (policy.RemoteCodeRefused, SettingsError) as error:
             self.store.update(record.id, expect=ACTIVE, status="failed", ended=time.time(), error_kind=error.kind,
                               error_message=error.message, error_hint=error.hint)
-            append_event(run_dir, "error", error_kind=error.kind, message=error.message, hint=error.hint)
-            append_event(run_dir, "status", status="failed", error_kind=error.kind)
+            append_event(run_dir, Error(error_kind=error.kind, message=error.message, hint=error.hint))
+            append_event(run_dir, Status(status="failed", error_kind=error.kind))
             return True
 
     def _launch(self, record: RunRecord) -> None:
@@ -579,8 +579,8 @@ class JobManager:
             self.store.update(record.id, expect=ACTIVE, status="failed", ended=time.time(), error_kind="internal",
                               error_message=message)
             try:
-                append_event(run_dir, "error", error_kind="internal", message=message)
-                append_event(run_dir, "status", status="failed", error_kind="internal")
+                append_event(run_dir, Error(error_kind="internal", message=message))
+                append_event(run_dir, Status(status="failed", error_kind="internal"))
             except OSError:
                 pass  # the run folder itself is gone; the record says what happened
             return

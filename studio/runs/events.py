@@ -1,13 +1,15 @@
 """The events log: one JSON object a line in ``<run_dir>/events.jsonl``.
 
-The worker appends and flushes each event (``EventLog``); the job system appends its own when no
-worker is writing (``append_event``). Readers (CLI progress, job manager, UI charts) read from a
-byte offset and only ever parse complete lines, so a half-written last line is simply picked up
-on the next read.
+The events are typed (``studio.runs.event_types``): the worker writes them with ``EventLog`` and
+the job system with ``append_event`` when no worker is writing. Readers read from a byte offset
+and only ever parse complete lines, so a half-written last line is simply picked up on the next
+read. ``iter_events`` gives the typed events (what ``studio.runs.state`` folds into a run's
+state); ``read_events`` gives the lines as they are written (for showing them as they are).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from studio.runs.event_types import Event, parse
 from studio.runs.folder import RunDir
 
 
@@ -29,19 +32,50 @@ def clean(value: Any) -> Any:
     return value
 
 
+def _stamped(event: Event) -> tuple[Event, bytes]:
+    """The event with its time, and its line."""
+    event = dataclasses.replace(event, t=round(time.time(), 3))
+    return event, (json.dumps(clean(event.to_dict()), ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
 class EventLog:
+    """The worker's writer: the file stays open for the run, each event flushed as written."""
+
     def __init__(self, run_dir: str | Path):
         self.path = RunDir(run_dir).events
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "ab")
 
-    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
-        event = {"t": round(time.time(), 3), "kind": kind, **clean(fields)}
-        self._file.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+    def write(self, event: Event) -> Event:
+        """Append ``event``; returns it as written (with its time)."""
+        event, line = _stamped(event)
+        self._file.write(line)
         self._file.flush()
         return event
 
     def close(self) -> None:
         self._file.close()
+
+
+def append_event(run_dir: str | Path, event: Event | str, **fields: Any) -> int:
+    """Append one event on behalf of the job system (only when no worker is writing).
+
+    ``append_event(run_dir, Status(status="queued"))``; a kind and its fields
+    (``append_event(run_dir, "status", status="queued")``) are read as that kind's event.
+    A worker killed in the middle of a write leaves a line without its newline; that fragment
+    is closed first so the new event stays a line of its own. Returns the new file size.
+    """
+    if isinstance(event, str):
+        event = parse({"kind": event, **fields})
+    _, line = _stamped(event)
+    with open(RunDir(run_dir).events, "ab+") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        f.write(line)
+        f.flush()
+        return f.tell()
 
 
 def _complete_lines(run_dir: str | Path, offset: int) -> bytes:
@@ -55,7 +89,7 @@ def _complete_lines(run_dir: str | Path, offset: int) -> bytes:
     return chunk[: chunk.rfind(b"\n") + 1]
 
 
-def _parse(data: bytes, offset: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
+def _lines(data: bytes, offset: int) -> Iterator[tuple[int, int, dict[str, Any]]]:
     position = offset
     for line in data.split(b"\n")[:-1]:
         start = position
@@ -68,23 +102,16 @@ def _parse(data: bytes, offset: int) -> Iterator[tuple[int, int, dict[str, Any]]
             yield start, position, event
 
 
-def iter_events(run_dir: str | Path, offset: int = 0) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """(line start, line end, event) for each complete line after byte ``offset``."""
-    yield from _parse(_complete_lines(run_dir, offset), offset)
+def iter_events(run_dir: str | Path, offset: int = 0) -> Iterator[tuple[int, int, Event]]:
+    """(line start, line end, typed event) for each complete line after byte ``offset``."""
+    for start, end, line in _lines(_complete_lines(run_dir, offset), offset):
+        yield start, end, parse(line)
 
 
 def read_events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Events after byte ``offset`` and the offset to pass next time."""
+    """The lines after byte ``offset`` as written (JSON objects), and the offset to pass next time."""
     data = _complete_lines(run_dir, offset)
-    return [event for _, _, event in _parse(data, offset)], offset + len(data)
-
-
-def last_status(run_dir: str | Path) -> str | None:
-    status = None
-    for event in read_events(run_dir)[0]:
-        if event.get("kind") == "status":
-            status = event.get("status")
-    return status
+    return [line for _, _, line in _lines(data, offset)], offset + len(data)
 
 
 def events_size(run_dir: str | Path) -> int:
@@ -92,22 +119,3 @@ def events_size(run_dir: str | Path) -> int:
         return RunDir(run_dir).events.stat().st_size
     except FileNotFoundError:
         return 0
-
-
-def append_event(run_dir: str | Path, kind: str, **fields: Any) -> int:
-    """Append one event on behalf of the job system (only when no worker is writing).
-
-    A worker killed in the middle of a write leaves a line without its newline; that fragment
-    is closed first so the new event stays a line of its own. Returns the new file size.
-    """
-    path = RunDir(run_dir).events
-    event = {"t": round(time.time(), 3), "kind": kind, **clean(fields)}
-    with open(path, "ab+") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-        f.write((json.dumps(event, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
-        f.flush()
-        return f.tell()

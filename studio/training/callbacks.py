@@ -9,6 +9,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from studio.runs import RunDir
+from studio.runs.event_types import Checkpoint, Eval, Log, Progress, Summary
 from studio.runs.events import EventLog
 
 # Throttle progress events so a fast GPU does not write thousands of lines a minute.
@@ -54,7 +55,7 @@ class EventsCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self._start = time.time()
         self._start_step = state.global_step
-        self.events.emit("progress", step=state.global_step, total=state.max_steps, epoch=state.epoch or 0.0, eta_s=None)
+        self.events.write(Progress(step=state.global_step, total=state.max_steps, epoch=state.epoch or 0.0, eta_s=None))
 
     def on_step_end(self, args, state, control, **kwargs):
         inject_faults(state.global_step)
@@ -70,19 +71,19 @@ class EventsCallback(TrainerCallback):
             elapsed = now - (self._start or now)
             rate = done / elapsed if elapsed > 0 and done > 0 else None
             eta = (state.max_steps - state.global_step) / rate if rate else None
-            self.events.emit(
-                "progress", step=state.global_step, total=state.max_steps, epoch=round(state.epoch or 0.0, 4),
+            self.events.write(Progress(
+                step=state.global_step, total=state.max_steps, epoch=round(state.epoch or 0.0, 4),
                 eta_s=round(eta, 1) if eta is not None else None, steps_per_s=round(rate, 4) if rate else None,
                 elapsed_s=round(elapsed, 1),
-            )
+            ))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
         if any(k.startswith(("eval_", "validation_", "test_")) for k in logs):
             return  # evaluations are reported by on_evaluate and by the worker's final scoring
         logs.pop("total_flos", None)
-        kind = "summary" if "train_runtime" in logs else "log"
-        self.events.emit(kind, step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))})
+        kind = Summary if "train_runtime" in logs else Log
+        self.events.write(kind(step=state.global_step, values={k: v for k, v in logs.items() if isinstance(v, (int, float))}))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         metrics = metrics or {}
@@ -90,7 +91,7 @@ class EventsCallback(TrainerCallback):
             return  # a final scoring of another split: the worker reports it with its full metrics
         clean = {k.removeprefix("eval_"): v for k, v in metrics.items()
                  if isinstance(v, (int, float)) and not k.endswith(("_runtime", "_per_second"))}
-        self.events.emit("eval", split="validation", step=state.global_step, epoch=round(state.epoch or 0.0, 4), metrics=clean)
+        self.events.write(Eval(split="validation", step=state.global_step, epoch=round(state.epoch or 0.0, 4), metrics=clean))
 
     def on_save(self, args, state, control, **kwargs):
-        self.events.emit("checkpoint", step=state.global_step, path=f"checkpoints/checkpoint-{state.global_step}")
+        self.events.write(Checkpoint(step=state.global_step, path=f"checkpoints/checkpoint-{state.global_step}"))

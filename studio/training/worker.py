@@ -21,6 +21,7 @@ from studio.data.loading import read_splits
 from studio.errors import StudioError
 from studio.tasks.base import Task, TaskMeta, get_task
 from studio.runs import RunDir
+from studio.runs.event_types import Error, Eval, Event, Log, Memory, Settings, Status
 from studio.runs.events import EventLog
 from studio.training.speed import MEASURED_CPU, MEASURED_GPU
 
@@ -128,8 +129,8 @@ def _log_tail(run_dir: Path, lines: int = 20) -> list[str]:
 class _QuietLog:
     """The events log of a non-zero rank under torchrun: rank 0 alone speaks for the run."""
 
-    def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
-        return {}
+    def write(self, event: Event) -> Event:
+        return event
 
     def close(self) -> None:
         pass
@@ -142,19 +143,19 @@ def is_main_process() -> bool:
 def run(run_dir: Path, *, resume: bool = False) -> int:
     run_dir = Path(run_dir).resolve()
     events = EventLog(run_dir) if is_main_process() else _QuietLog()
-    events.emit("status", status="starting", pid=os.getpid())
+    events.write(Status(status="starting", pid=os.getpid()))
     try:
         return _train(run_dir, events, resume)
     except KeyboardInterrupt:
-        events.emit("status", status="cancelled")
+        events.write(Status(status="cancelled"))
         return 130
     except BaseException as error:  # noqa: BLE001 - every failure must reach the events log
         kind, hint = classify_failure(error)
         traceback.print_exc()
         sys.stderr.flush()
         message = error.message if isinstance(error, StudioError) else f"{type(error).__name__}: {error}"
-        events.emit("error", error_kind=kind, message=message, hint=hint, log_tail=_log_tail(run_dir))
-        events.emit("status", status="failed", error_kind=kind)
+        events.write(Error(error_kind=kind, message=message, hint=hint, log_tail=_log_tail(run_dir)))
+        events.write(Status(status="failed", error_kind=kind))
         return 2
     finally:
         events.close()
@@ -192,7 +193,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     metric, greater = selection_metric(config, task, meta)
     has_validation = "validation" in datasets and len(datasets["validation"]) > 0
     settings = _speed_settings(config, path, datasets["train"], task, meta)
-    events.emit("settings", **settings.to_dict())
+    events.write(Settings(values=settings.to_dict()))
 
     _warn_if_too_big(settings, events)
     baseline_gib = _resident_gib()
@@ -225,34 +226,34 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         callbacks=callbacks,
     )
     device = str(next(model.parameters()).device)
-    events.emit(
-        "status", status="running", device=device, total_steps=total_steps, parameters=total_params,
+    events.write(Status(
+        status="running", device=device, total_steps=total_steps, parameters=total_params,
         trainable_parameters=trainable, train_examples=len(datasets["train"]),
         train_tokens=sum(len(ids) for ids in datasets["train"]["input_ids"]),
         torch_threads=torch.get_num_threads(),
-    )
+    ))
     to_predict = task.prediction_rows(splits, meta)
     base_metrics: dict[str, Any] = {}
     if scores_base_model(config, task):
         # The same evaluation on the model before fine-tuning, so the report shows what training changed.
         for split in [s for s in ("validation", "test") if s in datasets and len(datasets[s])][-1:]:
             name = f"{split}_base"
-            events.emit("log", step=0, message=f"scoring the base model on the {split} split (before fine-tuning)")
+            events.write(Log(step=0, message=f"scoring the base model on the {split} split (before fine-tuning)"))
             base_metrics[name] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, name)
-            events.emit("eval", split=name, step=0, metrics=_numbers(base_metrics[name]))
+            events.write(Eval(split=name, step=0, metrics=_numbers(base_metrics[name])))
     checkpoint = None
     if resume:
         done = folder.complete_checkpoints()
         checkpoint = str(done[-1]) if done else None
-        events.emit("log", step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over")
+        events.write(Log(step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over"))
     started = time.time()
     trainer.train(resume_from_checkpoint=checkpoint)
     peak, measured = _peak_memory_gib(baseline_gib)
-    events.emit("memory", step=trainer.state.global_step, peak_gib=peak, estimated_gib=settings.estimated_peak_gib, measured=measured)
+    events.write(Memory(step=trainer.state.global_step, peak_gib=peak, estimated_gib=settings.estimated_peak_gib, measured=measured))
     _ready_for_generation(trainer.model, use_cache, settings)
     if progress.stopped_by_request:
         folder.clear_stop()
-        events.emit("status", status="cancelled", step=trainer.state.global_step)
+        events.write(Status(status="cancelled", step=trainer.state.global_step))
         return 0
 
     model_dir = folder.model
@@ -265,9 +266,9 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     for split in ("validation", "test"):
         if split not in datasets or len(datasets[split]) == 0:
             continue
-        events.emit("log", step=trainer.state.global_step, message=f"scoring the {split} split")
+        events.write(Log(step=trainer.state.global_step, message=f"scoring the {split} split"))
         metrics[split] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, split)
-        events.emit("eval", split=split, step=trainer.state.global_step, metrics=_numbers(metrics[split]))
+        events.write(Eval(split=split, step=trainer.state.global_step, metrics=_numbers(metrics[split])))
     metrics.update(base_metrics)
     metrics["train"] = {"runtime_s": round(time.time() - started, 1), "global_step": trainer.state.global_step,
                         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
@@ -279,8 +280,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
 
     write_model_card(run_dir, config, task, meta, metrics, backbone.display_name, settings.to_dict())
     _prune_checkpoints(run_dir, trainer.state.best_model_checkpoint)
-    events.emit("status", status="completed", step=trainer.state.global_step,
-                headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)})
+    events.write(Status(status="completed", step=trainer.state.global_step,
+                        headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)}))
     return 0
 
 
@@ -360,7 +361,7 @@ def _tokenized_splits(run_dir: Path, cache: Path, config: RunConfig, task: Task,
         if hit:
             hits.append(name)
     if hits:
-        events.emit("log", step=0, message=f"tokenized data reused from the cache ({', '.join(hits)})")
+        events.write(Log(step=0, message=f"tokenized data reused from the cache ({', '.join(hits)})"))
     return datasets
 
 
@@ -393,9 +394,9 @@ def _warn_if_too_big(settings, events) -> None:
     checkpointing (the worker turns that on by itself when the estimate nears the memory)."""
     memory = settings.device_memory_gib
     if memory and settings.estimated_peak_gib and settings.estimated_peak_gib > memory:
-        events.emit("log", step=0, message=(
+        events.write(Log(step=0, message=(
             f"warning: this run is estimated to need {settings.estimated_peak_gib:.1f} GiB, more than the GPU's {memory:.1f} GiB; "
-            "it may run out of memory (lower training.batch_size or training.max_length, or use method.kind: lora)"))
+            "it may run out of memory (lower training.batch_size or training.max_length, or use method.kind: lora)")))
 
 
 def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int, dataset, rows, run_dir: Path, name: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Live training charts: fold a run's events into series, draw them with plotly.
+"""Live training charts: a run's series (folded from its events by ``studio.runs.state``), drawn with plotly.
 
 A browser watching a run keeps one ``RunSeries`` in its session state and feeds it only the
 events after the byte offset it reached last tick (``JobManager.events(run_id, offset)``), so a
@@ -14,122 +14,70 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+
+from studio.runs.event_types import Checkpoint, Error, Eval, Event, Log, Memory, Settings, Status, parse
+from studio.runs.state import Note, RunState, scores_of
 from studio.ui import i18n, words
 from studio.ui.i18n import t
 
-# Keys of an eval event's metrics that are bookkeeping, not scores.
-_NOT_METRICS = {"loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "examples"}
 LOG_LINES = 200
 
 
 @dataclass
 class RunSeries:
+    """What a page shows of a run: a view over the run's ``RunState`` (the one reducer of its
+    events), with the state's notes rendered as the log's lines in the page's language."""
+
     run_id: str
     offset: int = 0
-    train_loss: list[tuple[int, float]] = field(default_factory=list)
-    eval_loss: list[tuple[int, float]] = field(default_factory=list)
-    eval_metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    learning_rate: list[tuple[int, float]] = field(default_factory=list)
-    throughput: list[tuple[int, float]] = field(default_factory=list)
-    final: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Scores of the finished model per split (the worker's last eval events)."""
-    step: int | None = None
-    total: int | None = None
-    epoch: float | None = None
-    eta_s: float | None = None
-    elapsed_s: float | None = None
-    status: str | None = None
-    error: str | None = None
-    log: list[str] = field(default_factory=list)
-    scoring: bool = False
-    """Training is over: evaluations from here score the final model (shown as numbers, not drawn)."""
-    settings: dict[str, Any] | None = None
-    """What the worker chose for the machine (its ``settings`` event)."""
-    memory: dict[str, Any] | None = None
-    """The measured peak memory beside the estimate (the ``memory`` event after training)."""
+    """Bytes of events.jsonl fed so far (the caller keeps it: ``JobManager.events`` reads after it)."""
+    state: RunState = field(default_factory=RunState)
+    _log: tuple[tuple[Any, ...], list[str]] | None = field(default=None, repr=False, compare=False)
 
-    def feed(self, events: Iterable[dict[str, Any]]) -> bool:
-        """Fold ``events`` in; True when a chart's data changed."""
-        changed = False
+    def feed(self, events: Iterable[Event | dict[str, Any]]) -> bool:
+        """Fold ``events`` (typed, or the lines as read) in; True when a chart's data changed."""
+        before = live_sizes(self)
         for event in events:
-            changed |= self._feed(event)
-        return changed
+            self.state.apply(event if isinstance(event, Event) else parse(event))
+        return live_sizes(self) != before
 
-    def _feed(self, e: dict[str, Any]) -> bool:
-        kind = e.get("kind")
-        step = e.get("step") if isinstance(e.get("step"), int) else self.step or 0
-        if kind == "log":
-            if e.get("message"):
-                self._line(t("charts.log_message", step=step, message=e["message"]))
-            drew = False
-            if _num(e.get("loss")):
-                self.train_loss.append((step, float(e["loss"])))
-                drew = True
-            if _num(e.get("learning_rate")):
-                self.learning_rate.append((step, float(e["learning_rate"])))
-                drew = True
-            if drew:
-                self._line(t("charts.log_loss", step=step, loss=f"{e.get('loss', float('nan')):.4f}",
-                             lr=f"{e.get('learning_rate', 0):.2e}")
-                           if _num(e.get("loss")) else t("charts.log_message", step=step, message=_short(e)))
-            return drew
-        if kind == "progress":
-            self.step = e.get("step", self.step)
-            self.total = e.get("total") or self.total
-            self.epoch = e.get("epoch", self.epoch)
-            self.eta_s = e.get("eta_s")
-            self.elapsed_s = e.get("elapsed_s", self.elapsed_s)
-            if _num(e.get("steps_per_s")) and isinstance(e.get("step"), int):
-                self.throughput.append((e["step"], float(e["steps_per_s"])))
-                return True
-            return False
-        if kind == "eval":
-            metrics = e.get("metrics") or {}
-            split = e.get("split", "validation")
-            scores = {k: float(v) for k, v in metrics.items() if k not in _NOT_METRICS and _num(v)}
-            shown = [f"{words.metric(k)} {v:.4f}" for k, v in list(scores.items())[:4]]
-            if _num(metrics.get("loss")):
-                shown.append(f"{words.metric('loss')} {metrics['loss']:.4f}")
-            self._line(t("charts.log_eval", step=step, split=words.split(split), scores=t("words.list_separator").join(shown)))
-            if self.status in ("running", "starting") and split == "validation" and not self.scoring:
-                if _num(metrics.get("loss")):
-                    self.eval_loss.append((step, float(metrics["loss"])))
-                for name, value in scores.items():
-                    self.eval_metrics.setdefault(name, []).append((step, value))
-                return True
-            self.final[split] = scores
-            return False
-        if kind == "status":
-            self.status = e.get("status")
-            if self.status == "starting":
-                self.scoring = False
-            detail = e.get("reason") or ""
-            status = words.status(self.status)
-            self._line(t("charts.log_status_reason", status=status, reason=detail) if detail else t("charts.log_status", status=status))
-            if self.status == "running" and e.get("total_steps"):
-                self.total = e["total_steps"]
-                self._line(t("charts.log_training_on", device=e.get("device"), examples=e.get("train_examples"),
-                             steps=e.get("total_steps")))
-            return False
-        if kind == "error":
-            # The worker's message is English (as in events.jsonl); the page frames it.
-            self.error = str(e.get("message") or t("train.run_failed"))
-            hint = e.get("hint")
-            self._line(t("charts.log_error", message=self.error) + ("\n  " + t("train.run_hint", hint=hint) if hint else ""))
-            return False
-        if kind == "settings":
-            self.settings = {k: v for k, v in e.items() if k not in ("t", "kind")}
-            self._line(t("charts.log_settings", settings=words.speed_settings(self.settings)))
-            return False
-        if kind == "memory":
-            self.memory = {k: v for k, v in e.items() if k not in ("t", "kind")}
-            self._line(t("charts.log_memory", memory=self.memory_summary()))
-            return False
-        if kind == "checkpoint":
-            self._line(t("charts.log_checkpoint", step=step))
-        if kind == "summary":
-            self.scoring = True  # training is over; evaluations from here score the final model
-        return False
+    # The series and the progress, as the state has them.
+    train_loss = property(lambda self: self.state.train_loss)
+    eval_loss = property(lambda self: self.state.eval_loss)
+    eval_metrics = property(lambda self: self.state.eval_metrics)
+    learning_rate = property(lambda self: self.state.learning_rate)
+    throughput = property(lambda self: self.state.throughput)
+    final = property(lambda self: self.state.final)
+    """Scores of the finished model per split (the worker's last eval events)."""
+    scoring = property(lambda self: self.state.scoring)
+    step = property(lambda self: self.state.step)
+    total = property(lambda self: self.state.total_steps)
+    epoch = property(lambda self: self.state.epoch)
+    eta_s = property(lambda self: self.state.eta_s)
+    elapsed_s = property(lambda self: self.state.elapsed_s)
+    settings = property(lambda self: self.state.settings)
+    """What the worker chose for the machine (its ``settings`` event)."""
+
+    @property
+    def status(self) -> str | None:
+        return self.state.status
+
+    @status.setter
+    def status(self, value: str | None) -> None:
+        # The run index knows better once the worker is gone without a last word (interrupted).
+        self.state.status = value
+
+    @property
+    def error(self) -> str | None:
+        """The attempt's error message (English, as in events.jsonl); the page frames it."""
+        if self.state.error is None:
+            return None
+        return str(self.state.error.message or t("train.run_failed"))
+
+    @property
+    def memory(self) -> dict[str, Any] | None:
+        """The measured peak memory beside the estimate (the ``memory`` event after training)."""
+        return self.state.memory.fields() if self.state.memory else None
 
     def memory_summary(self) -> str:
         from studio.training.speed import MEASURED_GPU
@@ -137,22 +85,71 @@ class RunSeries:
         m = self.memory or {}
         return words.memory(m.get("peak_gib"), m.get("estimated_gib"), m.get("measured") == MEASURED_GPU)
 
-    def _line(self, text: str) -> None:
-        self.log.append(text)
-        if len(self.log) > LOG_LINES:
-            del self.log[: len(self.log) - LOG_LINES]
+    @property
+    def log(self) -> list[str]:
+        """The run's latest log lines, in the page's language (drawn again only when they change)."""
+        key = (self.state.noted, i18n.current_lang())
+        if self._log is None or self._log[0] != key:
+            lines = [line for note in self.state.notes for line in _LINES[type(note.event)](self, note)]
+            self._log = (key, lines[-LOG_LINES:])
+        return self._log[1]
 
     @property
     def points(self) -> int:
         return len(self.train_loss) + len(self.eval_loss)
 
 
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+# ---- log lines: what each kind of note reads as on the page ---------------------------------------
+def _log_lines(series: RunSeries, note: Note) -> list[str]:
+    e: Log = note.event  # type: ignore[assignment]
+    lines = [t("charts.log_message", step=note.step, message=e.message)] if e.message else []
+    if e.loss is not None:
+        lines.append(t("charts.log_loss", step=note.step, loss=f"{e.loss:.4f}", lr=f"{e.learning_rate or 0:.2e}"))
+    elif e.learning_rate is not None:
+        lines.append(t("charts.log_message", step=note.step, message=_short(e)))
+    return lines
 
 
-def _short(e: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in e.items() if k not in ("t", "kind", "step"))[:200]
+def _eval_lines(series: RunSeries, note: Note) -> list[str]:
+    e: Eval = note.event  # type: ignore[assignment]
+    metrics = e.metrics or {}
+    shown = [f"{words.metric(k)} {v:.4f}" for k, v in list(scores_of(metrics).items())[:4]]
+    loss = metrics.get("loss")
+    if isinstance(loss, (int, float)) and math.isfinite(loss):
+        shown.append(f"{words.metric('loss')} {loss:.4f}")
+    return [t("charts.log_eval", step=note.step, split=words.split(e.split or "validation"),
+              scores=t("words.list_separator").join(shown))]
+
+
+def _status_lines(series: RunSeries, note: Note) -> list[str]:
+    e: Status = note.event  # type: ignore[assignment]
+    status = words.status(e.status)
+    lines = [t("charts.log_status_reason", status=status, reason=e.reason) if e.reason else t("charts.log_status", status=status)]
+    if e.status == "running" and e.total_steps:
+        lines.append(t("charts.log_training_on", device=e.device, examples=e.train_examples, steps=e.total_steps))
+    return lines
+
+
+def _error_lines(series: RunSeries, note: Note) -> list[str]:
+    e: Error = note.event  # type: ignore[assignment]
+    message = str(e.message or t("train.run_failed"))
+    return [t("charts.log_error", message=message) + ("\n  " + t("train.run_hint", hint=e.hint) if e.hint else "")]
+
+
+_LINES = {
+    Log: _log_lines,
+    Eval: _eval_lines,
+    Status: _status_lines,
+    Error: _error_lines,
+    Settings: lambda series, note: [t("charts.log_settings", settings=words.speed_settings(note.event.values))],
+    Memory: lambda series, note: [t("charts.log_memory", memory=series.memory_summary())],
+    Checkpoint: lambda series, note: [t("charts.log_checkpoint", step=note.step)],
+}
+"""A line renderer per kind of note (the state notes every kind but progress and summary)."""
+
+
+def _short(e: Log) -> str:
+    return ", ".join(f"{k} {v}" for k, v in e.values.items())[:200]
 
 
 # ---- figures --------------------------------------------------------------------------------------

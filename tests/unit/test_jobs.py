@@ -86,6 +86,7 @@ def test_a_running_runs_step_reaches_the_index_now_and_then_but_every_look_sees_
     every STEP_WRITE_S."""
     from studio.jobs import manager as manager_module
     from studio.jobs.manager import JobManager
+    from studio.runs.event_types import Progress, Status
     from studio.runs.events import append_event
     from studio.jobs.store import RunRecord, RunStore
 
@@ -100,13 +101,13 @@ def test_a_running_runs_step_reaches_the_index_now_and_then_but_every_look_sees_
     update = RunStore.update
     monkeypatch.setattr(RunStore, "update", lambda self, run_id, **values: writes.append(values) or update(self, run_id, **values))
 
-    append_event(run_dir, "status", status="running", total_steps=100)
+    append_event(run_dir, Status(status="running", total_steps=100))
     for step in range(1, 8):  # seven looks within 1.4 s, one step further each time
-        append_event(run_dir, "progress", step=step, total=100)
+        append_event(run_dir, Progress(step=step, total=100))
         assert jobs.get("r1").step == step
         clock[0] += 0.2
     assert [w.get("step") for w in writes if "step" in w] == [1]  # with the total, at the first look
     clock[0] += manager_module.STEP_WRITE_S
-    append_event(run_dir, "progress", step=8, total=100)
+    append_event(run_dir, Progress(step=8, total=100))
     assert jobs.get("r1").step == 8 and jobs.store.get("r1").step == 8
     jobs.shutdown()

@@ -79,6 +79,7 @@ def page(n: int) -> SimpleNamespace:
 
 
 def test_a_tick_answers_only_what_changed_since_the_pages_last_answer(services):
+    from studio.runs.event_types import Log, Progress
     from studio.runs.events import append_event
     from studio.ui.app import build_app
 
@@ -92,12 +93,12 @@ def test_a_tick_answers_only_what_changed_since_the_pages_last_answer(services):
     answer = poll(watch, request=page(1))
     assert all(answer[i] == SKIPPED for i in range(STATUS, TIMER + 1))  # nothing new: nothing sent
 
-    append_event(run_dir, "progress", step=3, total=40, epoch=0.1, steps_per_s=2.5)
+    append_event(run_dir, Progress(step=3, total=40, epoch=0.1, steps_per_s=2.5))
     answer = poll(answer[0], request=page(1))
     assert "3 / 40" in answer[PROGRESS] and answer[SPEED] != SKIPPED  # the step moved, a throughput point
     assert all(answer[i] == SKIPPED for i in (STATUS, LOSS, METRIC, LR, LOG, CANCEL, RESUME, TIMER))
 
-    append_event(run_dir, "log", step=3, loss=0.69, learning_rate=1e-4)
+    append_event(run_dir, Log(step=3, values={"loss": 0.69, "learning_rate": 1e-4}))
     answer = poll(answer[0], request=page(1))
     assert answer[LOSS] != SKIPPED and answer[LR] != SKIPPED and "0.6900" in answer[LOG]
     assert all(answer[i] == SKIPPED for i in (PROGRESS, METRIC, SPEED))
@@ -147,3 +148,56 @@ def test_an_answer_about_the_run_a_page_watched_before_its_latest_choice_is_drop
     assert "run-b" in attach(None, None, request=page(1))[STATUS]
     # Other pages are not affected by this page's choice.
     assert "run-a" in attach(None, "run-a", request=page(2))[STATUS]
+
+
+def test_the_charts_the_run_index_and_the_cli_read_a_run_alike(tmp_path, capsys):
+    """The three readers of events.jsonl fold it with the same reducer: same status, step,
+    total, scores and error, whatever each then shows."""
+    from studio.cli import Follower
+    from studio.jobs.store import record_from_dir
+    from studio.runs.event_types import Error, Eval, Log, Memory, Progress, Settings, Status, Summary
+    from studio.runs.events import append_event, read_events
+    from studio.ui import charts
+
+    run_dir = tmp_path / "run-x"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("name: x\ntask:\n  name: classification\n")
+    for event in [
+        Status(status="queued", owner="ana", gpus=1), Status(status="starting", pid=1),
+        Log(step=0, message="no complete checkpoint; starting over"),
+        Error(error_kind="oom", message="CUDA out of memory", hint="lower training.batch_size"),
+        Status(status="failed", error_kind="oom"),
+        Status(status="queued", resume=True), Status(status="starting", pid=2),  # resumed: a new attempt
+        Settings(values={"device": "cpu", "precision": "fp32", "batch_size": 8}),
+        Status(status="running", device="cpu", total_steps=8, trainable_parameters=100, train_examples=32),
+        Progress(step=4, total=8, epoch=0.5, eta_s=2.0, steps_per_s=2.0, elapsed_s=2.0),
+        Log(step=4, values={"loss": 0.6, "learning_rate": 1e-4}),
+        Eval(split="validation", step=4, metrics={"loss": 0.5, "accuracy": 0.75}),
+        Progress(step=8, total=8, epoch=1.0, eta_s=0.0, steps_per_s=2.0, elapsed_s=4.0),
+        Summary(step=8, values={"train_runtime": 4.0}),
+        Memory(step=8, peak_gib=0.5, estimated_gib=0.47, measured="process_above_start"),
+        Eval(split="test", step=8, metrics={"loss": 0.4, "accuracy": 0.9}),
+        Status(status="completed", step=8, headline={"accuracy": 0.9}),
+    ]:
+        append_event(run_dir, event)
+
+    record = record_from_dir(run_dir)
+    series = charts.RunSeries("run-x")
+    series.feed(read_events(run_dir)[0])
+    follower = Follower(run_dir, quiet=True)
+    assert follower.poll() and not follower.poll()  # all of it at once, then nothing new
+    cli = follower.state
+    follower.close()
+
+    assert record.status == series.status == cli.status == "completed"
+    assert record.step == series.step == cli.step == 8
+    assert record.total_steps == series.total == cli.total_steps == 8
+    assert record.attempts == cli.attempts == 2
+    assert (record.metric_name, record.metric_value) == ("accuracy", 0.9) == (cli.metric_name, cli.metric_value)
+    assert series.final["test"] == cli.final["test"] == {"accuracy": 0.9}
+    # The first attempt's error belongs to it: no reader shows it for the run that then completed.
+    assert record.error_kind is None and series.error is None and cli.error is None
+    assert series.train_loss == [(4, 0.6)] and series.eval_metrics == {"accuracy": [(4, 0.75)]}
+    out = capsys.readouterr()
+    assert "test @ step 8: loss=0.4000, accuracy=0.9000" in out.out and "error (oom): CUDA out of memory" in out.err
+    assert any("CUDA out of memory" in line for line in series.log)  # the page's log keeps the whole story

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from studio.runs.event_types import Error, Progress, Status
 from studio.runs.events import append_event
 from studio.jobs.store import JobError, RunRecord, RunStore, reindex
 
@@ -129,33 +130,33 @@ def _run_dir(ws, run_id, *, config=True, job=None):
 def test_reindex_rebuilds_the_index_from_run_folders(workspace):
     store = RunStore.for_workspace(workspace)
     done = _run_dir(workspace, "r-done", job={"owner": "ann", "gpus": 1, "created": 100.0})
-    append_event(done, "status", status="queued")
-    append_event(done, "status", status="starting", pid=1)
-    append_event(done, "status", status="running", total_steps=10)
-    append_event(done, "progress", step=10, total=10)
-    append_event(done, "status", status="completed", step=10, headline={"accuracy": 0.9})
+    append_event(done, Status(status="queued"))
+    append_event(done, Status(status="starting", pid=1))
+    append_event(done, Status(status="running", total_steps=10))
+    append_event(done, Progress(step=10, total=10))
+    append_event(done, Status(status="completed", step=10, headline={"accuracy": 0.9}))
 
     failed = _run_dir(workspace, "r-failed")
-    append_event(failed, "status", status="starting", pid=1)
-    append_event(failed, "error", error_kind="oom", message="CUDA out of memory", hint="lower training.batch_size")
-    append_event(failed, "status", status="failed", error_kind="oom")
+    append_event(failed, Status(status="starting", pid=1))
+    append_event(failed, Error(error_kind="oom", message="CUDA out of memory", hint="lower training.batch_size"))
+    append_event(failed, Status(status="failed", error_kind="oom"))
 
     dead = _run_dir(workspace, "r-dead")
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
-    append_event(dead, "status", status="starting", pid=proc.pid)
-    append_event(dead, "status", status="running", total_steps=10)
+    append_event(dead, Status(status="starting", pid=proc.pid))
+    append_event(dead, Status(status="running", total_steps=10))
     with open(dead / "events.jsonl", "a") as f:
         f.write('{"t": 1, "kind": "progress", "st')  # killed in the middle of a line
 
     alive = _run_dir(workspace, "r-alive", job={"owner": "bo", "gpus": 1, "created": 200.0})
-    append_event(alive, "status", status="starting", pid=0)
-    append_event(alive, "status", status="running", total_steps=10)
+    append_event(alive, Status(status="starting", pid=0))
+    append_event(alive, Status(status="running", total_steps=10))
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "studio.worker", str(alive)],
                               env={"CUDA_VISIBLE_DEVICES": "1"})
 
     queued = _run_dir(workspace, "r-queued", job={"owner": "cy", "gpus": 0, "created": 300.0})
-    append_event(queued, "status", status="queued")
+    append_event(queued, Status(status="queued"))
     never = _run_dir(workspace, "r-never")
     _run_dir(workspace, ".staging-r-x")
     _run_dir(workspace, "not-a-run", config=False)
@@ -178,17 +179,17 @@ def test_reindex_rebuilds_the_index_from_run_folders(workspace):
         worker.kill()
         worker.wait()
     # The dead run's trailing fragment was closed before anything was appended after it.
-    append_event(dead, "status", status="interrupted")
+    append_event(dead, Status(status="interrupted"))
     assert json.loads((dead / "events.jsonl").read_text().splitlines()[-1])["status"] == "interrupted"
 
 
 def test_reindex_never_requeues_a_run_that_is_being_started(workspace):
     store = RunStore.for_workspace(workspace)
     claimed = _run_dir(workspace, "r-claimed", job={"owner": "ann"})
-    append_event(claimed, "status", status="queued")
+    append_event(claimed, Status(status="queued"))
     store.insert(_record("r-claimed", status="starting", devices=["cpu0"], started=time.time()))  # no pid yet
     spawned = _run_dir(workspace, "r-spawned", job={"owner": "bo"})
-    append_event(spawned, "status", status="queued")  # its worker has not written anything yet
+    append_event(spawned, Status(status="queued"))  # its worker has not written anything yet
     worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "studio.worker", str(spawned)])
     try:
         records = {r.id: r for r in reindex(workspace, store)}
