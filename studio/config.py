@@ -41,6 +41,8 @@ class DataConfig:
     """Task role -> column name, e.g. {text: review, label: sentiment}. Missing roles are detected."""
     split: SplitConfig = field(default_factory=SplitConfig)
     seed: int = 42
+    encoding: str = "auto"
+    """Text encoding of the files: auto detects it (UTF-8, GB18030, Windows-1252, ... else Latin-1); or a name such as gb18030, cp1251, latin-1."""
 
 
 @dataclass

@@ -50,7 +50,7 @@ def read_sources(config: "RunConfig", task: "Task", datasets_root: Path | None =
         path = getattr(data, split)
         if not path:
             continue
-        table = task.read_file(path, **(limits or {}))
+        table = task.read_file(path, **(limits or {}), encoding=data.encoding)
         raw[split] = table.df
         sources[split] = Path(path).name
         notes.extend(table.notes)

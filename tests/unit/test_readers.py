@@ -21,14 +21,27 @@ BROKEN = [
     pytest.param(
         "soup.csv",
         b"text,label\n" + bytes(range(0x80, 0x100)) * 4 + b",x\n",
-        {"error": ["soup.csv", "not UTF-8", "offset 11", "line 2", "save it as UTF-8"]},
-        id="undecodable-bytes",
+        # Latin-1 defines every byte: a file is never refused for its encoding; the notice says
+        # the guess is unsure, shows the line and how to choose.
+        {"encoding": "latin-1", "notes": ["soup.csv", "not UTF-8", "offset 11", "line 2", "could not be told",
+                                          "Latin-1", "Line 2 reads:", "data.encoding"],
+         "rows": [{"text": bytes(range(0x80, 0x100)).decode("latin-1") * 4, "label": "x"}]},
+        id="undecodable-bytes-read-as-latin-1",
+    ),
+    pytest.param(
+        "tweets.csv",
+        # ISO-8859-1 with bytes Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D).
+        b"text,label\nso happy today caf\xe9 \x81\x8d,pos\nna\xefve r\xe9sum\xe9 \x8f\x90\x9d,neg\n",
+        {"encoding": "latin-1", "notes": ["tweets.csv", "Latin-1", "Line 2 reads: 'so happy today café"],
+         "rows": [{"text": "so happy today café \x81\x8d", "label": "pos"}, {"text": "naïve résumé \x8f\x90\x9d", "label": "neg"}]},
+        id="latin-1-beyond-windows-1252",
     ),
     pytest.param(
         "russian.csv",
-        "text,label\nПривет мир,pos\nПока,neg\n".encode("cp1251"),
-        {"error": ["russian.csv", "offset 11", "line 2", "GB18030", "Windows-1252"]},
-        id="cp1251-beyond-repair",
+        "text,label\nПривет мир как дела у тебя сегодня,pos\nПока до завтра друзья,neg\n".encode("cp1251"),
+        {"encoding": "cp1251", "notes": ["russian.csv", "Windows-1251 (Cyrillic)", "as its characters suggest"],
+         "rows": [{"text": "Привет мир как дела у тебя сегодня", "label": "pos"}, {"text": "Пока до завтра друзья", "label": "neg"}]},
+        id="cyrillic-code-page-detected",
     ),
     pytest.param(
         "wide.csv",
@@ -346,3 +359,17 @@ def test_parquet_without_rows(tmp_path):
     pq.write_table(pa.table({"text": pa.array([], pa.string())}), path)
     with pytest.raises(DataError, match=r"none\.parquet has columns \(text\) but no rows"):
         read_table(path)
+
+
+def test_a_chosen_encoding_wins_over_detection_and_a_wrong_one_is_named(tmp_path):
+    path = tmp_path / "russian.csv"
+    path.write_bytes("text,label\nПривет,pos\n".encode("cp1251"))
+    table = read_table(path, encoding="cp1251")
+    assert table.df["text"].tolist() == ["Привет"] and table.encoding == "cp1251"
+    assert any("as chosen" in note for note in table.notes)
+    # Latin-1 reads every byte: chosen, it gives what the user asked for.
+    assert read_table(path, encoding="latin-1").df["text"].tolist() == ["Ïðèâåò"]
+    with pytest.raises(DataError, match=r"russian.csv is not UTF-8 text: the byte at offset 11 \(line 2\)"):
+        read_table(path, encoding="utf-8")
+    with pytest.raises(DataError, match="unknown encoding 'klingon'"):
+        read_table(path, encoding="klingon")

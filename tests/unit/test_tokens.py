@@ -255,7 +255,7 @@ def load_task_data_from(df, cfg):
 
     table = SimpleNamespace(df=df, notes=[])
     cfg.data.train = "data.jsonl"
-    with mock.patch.object(type(task), "read_file", lambda self, path: table):
+    with mock.patch.object(type(task), "read_file", lambda self, path, **options: table):
         return load_task_data(cfg, task)
 
 

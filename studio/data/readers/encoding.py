@@ -1,11 +1,13 @@
 """Text encoding: decode a file's bytes, trusting byte-order marks, trying UTF-8 first and then
-the legacy encodings real uploads turn out to be (GB18030, Windows-1252), kept only when the
-decoded text looks like language."""
+the legacy encodings real uploads turn out to be (GB18030, Windows-1252, others by their
+characters), falling back to Latin-1; or with the encoding the user chose."""
 
 from __future__ import annotations
 
+import codecs
+
 from studio.data.readers.files import SUPPORTED
-from studio.data.text import IDEOGRAPHS, is_cjk
+from studio.data.text import IDEOGRAPHS, is_cjk, script_shares
 from studio.errors import DataError
 
 _ENCODING_NAMES = {
@@ -18,16 +20,28 @@ _ENCODING_NAMES = {
     "gb18030": "GB18030 (Chinese)",
     "cp1252": "Windows-1252 / Latin-1 (Western European)",
     "latin-1": "Latin-1 / ISO-8859-1",
+    "iso8859-1": "Latin-1 / ISO-8859-1",
+    "cp1251": "Windows-1251 (Cyrillic)",
+    "cp932": "Shift-JIS (Japanese)",
+    "shift_jis": "Shift-JIS (Japanese)",
+    "big5": "Big5 (traditional Chinese)",
+    "cp949": "CP949 / EUC-KR (Korean)",
 }
 
 
-def decode_text(raw: bytes, name: str) -> tuple[str, str, list[str]]:
-    """Decode the bytes, trying UTF-8 first, then the encodings that real uploads turn out to be.
+def decode_text(raw: bytes, name: str, encoding: str | None = None) -> tuple[str, str, list[str]]:
+    """Decode the bytes: with ``encoding`` when the user chose one (``data.encoding``), else by
+    detection.
 
-    Byte-order marks are trusted. Without one, UTF-8 is tried strictly; if it fails, GB18030
-    (Chinese Excel's default) and Windows-1252 (Western Excel's default) are tried, and kept only
-    if the decoded text looks like real language, because both accept most byte sequences.
+    Byte-order marks are trusted. Without one, UTF-8 is tried strictly; if it fails, the legacy
+    encodings are ranked: GB18030 (Chinese Excel's default) and Windows-1252 (Western Excel's
+    default) when the text they give looks like language, then what ``charset-normalizer`` finds
+    when it gives a non-Latin script (Cyrillic, Japanese...), and last Latin-1, which defines every
+    byte and so always reads: a file is never refused for its encoding, and the notice names the
+    encoding used and shows a line as decoded, so a wrong guess is seen and overridden.
     """
+    if encoding and encoding.strip().lower() not in ("", "auto"):
+        return decode_as_chosen(raw, name, encoding.strip())
     if raw.startswith(b"\xef\xbb\xbf"):  # Excel's "CSV UTF-8": the BOM is not part of the data
         return _decode_as(raw[3:], "utf-8-sig", name, offset=3), "utf-8-sig", []
     for bom, codec in (
@@ -53,22 +67,77 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str, list[str]]:
     except UnicodeDecodeError as err:
         bad = err.start
     line = raw.count(b"\n", 0, bad) + 1
-    for codec in ("gb18030", "cp1252", "latin-1"):
+    where = f"first non-UTF-8 byte at offset {bad}, line {line}"
+    for codec in ("gb18030", "cp1252"):
         try:
             text = raw.decode(codec)
         except UnicodeDecodeError:
             continue
         if _plausible(codec, text, bad):
-            note = (
-                f"{name}: decoded as {_ENCODING_NAMES[codec]}, not UTF-8 (first non-UTF-8 byte at offset {bad}, line {line}); "
-                "check the accents/characters in the preview, and save the file as UTF-8 to be sure"
-            )
-            return text, codec, [note]
-    raise DataError(
-        f"file {name} is not UTF-8 text: the byte at offset {bad} (line {line}) is not valid UTF-8, "
-        "and the file does not read as GB18030 (Chinese) or Windows-1252 (Western European) text either",
-        hint="save it as UTF-8 (Excel: Save As > 'CSV UTF-8'; other editors: Encoding > UTF-8) and upload it again",
-    )
+            return text, codec, [f"{name}: decoded as {label_of(codec)}, not UTF-8 ({where}); check the accents/characters "
+                                 f"in the preview, and save the file as UTF-8 to be sure. {_sample(text, line)}"]
+    found = _other_script(raw)
+    if found:
+        text, codec = found
+        return text, codec, [f"{name}: decoded as {label_of(codec)}, not UTF-8 ({where}), as its characters suggest; "
+                             f"check them in the preview (or choose the encoding: data.encoding). {_sample(text, line)}"]
+    text = raw.decode("latin-1")  # every byte is a character in Latin-1: this always reads
+    return text, "latin-1", [
+        f"{name}: not UTF-8 ({where}) and its encoding could not be told for sure; read as {label_of('latin-1')}, where "
+        f"every byte is a character. If characters look wrong, choose the file's encoding (the Data tab's encoding, "
+        f"or data.encoding). {_sample(text, line)}"]
+
+
+def label_of(codec: str) -> str:
+    return _ENCODING_NAMES.get(codec, codec)
+
+
+def decode_as_chosen(raw: bytes, name: str, encoding: str) -> tuple[str, str, list[str]]:
+    """Decode with the encoding the user chose; a byte it cannot read is named, with its line."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise DataError(f"unknown encoding '{encoding}' for file {name}",
+                        hint="use a name such as utf-8, gb18030, big5, shift_jis, cp1251, cp1252 or latin-1, or auto") from None
+    if codec in ("utf-8", "utf-8-sig") and raw.startswith(b"\xef\xbb\xbf"):
+        raw, codec = raw[3:], "utf-8-sig"
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise DataError(f"file {name} is not {label_of(codec)} text: the byte at offset {err.start} (line {line}) "
+                        f"is not valid {label_of(codec)}", hint="choose another encoding, or auto to let the studio detect it") from None
+    return text, codec, [f"{name}: decoded as {label_of(codec)}, as chosen"]
+
+
+# Scripts that a legacy single- or double-byte encoding other than GB18030/Windows-1252 is for.
+NON_LATIN = {"Cyrillic", "Greek", "Arabic", "Hebrew", "Thai", "Han", "Kana", "Hangul"}
+
+
+def _other_script(raw: bytes) -> tuple[str, str] | None:
+    """charset-normalizer's best guess, kept only when it gives text in a non-Latin script: for
+    Latin text its guesses among the many Western code pages are no better than Latin-1."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw[:262_144]).best()
+    if best is None or best.encoding in ("utf_8", "ascii") or best.chaos > 0.2:
+        return None
+    try:
+        text = raw.decode(best.encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+    scripts = script_shares(ch for ch in text[:262_144] if ord(ch) > 127)
+    if sum(share for script, share in scripts.items() if script in NON_LATIN) < 0.8:
+        return None
+    return text, codecs.lookup(best.encoding).name
+
+
+def _sample(text: str, line: int) -> str:
+    """The line of the first non-UTF-8 byte as decoded, shortened: what the user checks."""
+    lines = text.split("\n")  # not splitlines(): Latin-1's 0x85 is a line break to it, not to the readers
+    shown = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return f"Line {line} reads: {shown!r}" if shown else ""
 
 
 def _decode_as(raw: bytes, codec: str, name: str, offset: int) -> str:

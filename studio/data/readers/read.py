@@ -28,12 +28,14 @@ def read_table(
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
     max_rows: int | None = DEFAULT_MAX_ROWS,
     max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
+    encoding: str | None = None,
 ) -> Table:
     """Read a CSV/TSV/JSONL/JSON/Parquet file; raise ``DataError`` with a fix-it message if it can't be.
 
     ``max_rows`` and ``max_decoded_bytes`` (None: no limit) bound what the file may become in
     memory; they are checked while the file is read (Parquet: its metadata first, then batch by
-    batch), so a refusal comes before the file is decoded in full."""
+    batch), so a refusal comes before the file is decoded in full. ``encoding``: the text's
+    encoding as the user chose it (``data.encoding``); None or 'auto' detects it."""
     path = Path(path)
     name = path.name or str(path)
     size = check_file(path, name, max_bytes)
@@ -52,7 +54,7 @@ def read_table(
     budget.check_text()
     raw = read_bytes(path, name)
     refuse_known_binary(raw, name)
-    text, encoding, notes = decode_text(raw, name)
+    text, encoding, notes = decode_text(raw, name, encoding)
     del raw  # the bytes can be as big as the file; only the text is needed from here on
     if not text.strip():
         raise DataError(f"file {name} is empty (it holds only blank lines)", hint=f"upload {SUPPORTED} with a header row and data rows")

@@ -42,10 +42,10 @@ def looks_like_conll(text: str, sample_lines: int = 400) -> bool:
     return tagged >= max(1.0, 0.9 * len(lines) - 1)  # one line of slack for a header such as 'token<TAB>tag'
 
 
-def read_conll(path: str | Path, **limits):
+def read_conll(path: str | Path, encoding: str | None = None, **limits):
     """Read a CoNLL-style file into one row per sentence: tokens, tags (when the file has a tag
-    column), _line (the line of the sentence's first word). ``limits``: ``max_rows`` (sentences)
-    and ``max_decoded_bytes``, as ``read_table`` takes them."""
+    column), _line (the line of the sentence's first word). ``encoding`` and ``limits``
+    (``max_rows``: sentences, ``max_decoded_bytes``) as ``read_table`` takes them."""
     from studio.data.readers import DEFAULT_MAX_BYTES, ReadBudget, Table, check_file, decode_text, read_bytes
 
     path = Path(path)
@@ -55,8 +55,8 @@ def read_conll(path: str | Path, **limits):
         raise DataError(f"file {name} is empty", hint="give one 'token<TAB>tag' line per word and a blank line between sentences")
     budget = ReadBudget(name, size, **limits)
     budget.check_text()
-    text, encoding, notes = decode_text(read_bytes(path, name), name)
-    return Table(df=parse_conll(text, name, notes, budget), path=path, format="conll", encoding=encoding, notes=notes)
+    text, used, notes = decode_text(read_bytes(path, name), name, encoding)
+    return Table(df=parse_conll(text, name, notes, budget), path=path, format="conll", encoding=used, notes=notes)
 
 
 # Each word line becomes two strings (word, tag) and their two places in the sentence's lists.
