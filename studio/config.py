@@ -3,6 +3,14 @@
 A ``RunConfig`` is everything needed to rerun a fine-tune. Fields left ``None`` in the training
 section are filled by a preset (``quick`` / ``balanced`` / ``best``) sized for the backbone, so a
 user only writes what they want to change; the run directory keeps the fully resolved config.
+
+This module knows no task. The ``task:`` section is the task's name and its options as written
+(``task: {name: classification, problem_type: auto}`` is ``TaskSection(name, options)``); what
+the options mean belongs to the task, so the tasks layer types and checks them with the task's
+own options class (``Task.options``), through ``parse_section`` here. The tasks layer also fills
+in what a config leaves to the task (``studio.tasks.with_defaults``: the task's option defaults
+and, when ``model.backbone`` is unset, the bundled backbone of the task's model kind) when a run
+is submitted.
 """
 
 from __future__ import annotations
@@ -64,7 +72,23 @@ class DecodingConfig:
 
 
 @dataclass
+class TaskSection:
+    """The ``task:`` section: the task's name and its options, plain data as written (the YAML
+    keeps them side by side). The task's options class types them (``Task.options_of``)."""
+
+    name: str = "classification"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.options}
+
+
+@dataclass
 class TaskConfig:
+    """The Data tab's form of task options: every task's options side by side. A run's config does
+    not use it (its ``task`` is a ``TaskSection``, typed by the task's own options class); it stays
+    while the Data tab builds its inputs from it, and a test keeps it equal to the tasks' classes."""
+
     name: str = "classification"
     problem_type: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
     """Classification only: auto detects lists/delimited labels (multi) and numeric targets."""
@@ -155,7 +179,7 @@ class TrainingConfig:
 @dataclass
 class RunConfig:
     name: Optional[str] = None
-    task: TaskConfig = field(default_factory=TaskConfig)
+    task: TaskSection = field(default_factory=TaskSection)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
@@ -163,13 +187,11 @@ class RunConfig:
     generation: DecodingConfig = field(default_factory=DecodingConfig)
     """Decoding of generation tasks (evaluation after training, predict); other tasks ignore it."""
 
-    def __post_init__(self) -> None:
-        if self.model.backbone is None:
-            self.model.backbone = default_backbone(self.task.name)
-
     # ---- YAML -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["task"] = self.task.to_dict()  # the options sit beside the name, as in the YAML
+        return data
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
@@ -249,6 +271,13 @@ def _suggest(name: str, choices: list[str]) -> str:
     return f"{hint} (known: {', '.join(choices)})" if choices else hint
 
 
+def parse_section(cls: type, data: Any, prefix: str) -> Any:
+    """A dataclass from plain data, strictly: unknown keys and values of the wrong type are
+    refused naming the key (``prefix`` + field, e.g. 'task.problem_type'), and the class's
+    ``_check`` runs. The tasks layer builds a task's options with it."""
+    return _build(cls, data, prefix)
+
+
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"'{prefix or 'config'}' must be a mapping of keys, got {data!r}")
@@ -269,6 +298,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if tp is TaskSection:
+        return _task_section(value, key)
     if dataclasses.is_dataclass(tp):
         return _build(tp, value if value is not None else {}, key + ".")
     if origin in (Union, types.UnionType):
@@ -324,6 +355,18 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     return value
 
 
+def _task_section(value: Any, key: str) -> TaskSection:
+    """``name`` is the task's; every other key is an option, kept as written for the task to type."""
+    if value is None:
+        return TaskSection()
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' must be a mapping of keys, got {value!r}")
+    options = {str(k): v for k, v in value.items() if k != "name"}
+    if "name" not in value:
+        return TaskSection(options=options)
+    return TaskSection(_coerce(str, value["name"], f"{key}.name"), options)
+
+
 def _positive(key: str, value: float | int | None, *, allow_zero: bool = False) -> None:
     if value is None:
         return
@@ -374,27 +417,6 @@ LoraConfig._check = _lora_check  # type: ignore[attr-defined]
 TrainingConfig._check = _training_check  # type: ignore[attr-defined]
 
 
-def _template_check(self: TaskConfig) -> None:
-    template = self.prompt_template
-    if template is None:
-        return
-    import string
-
-    try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
-    except ValueError as e:
-        raise ConfigError(f"bad value for 'task.prompt_template': {e}; write a literal brace as {{{{ or }}}}") from None
-    unknown = sorted({name for name in fields if name not in PROMPT_FIELDS})
-    if unknown:
-        raise ConfigError(
-            f"bad value for 'task.prompt_template': unknown placeholder {{{unknown[0]}}}; "
-            f"use {', '.join('{' + f + '}' for f in PROMPT_FIELDS)} (a literal brace is written {{{{ or }}}})"
-        )
-    if not fields:
-        raise ConfigError("bad value for 'task.prompt_template': it has no placeholder, so every prompt would be the same; "
-                          "put {prompt} where the row's text goes")
-
-
 def _decoding_check(self: DecodingConfig) -> None:
     _positive("generation.temperature", self.temperature)
     if not 0 < self.top_p <= 1:
@@ -404,12 +426,6 @@ def _decoding_check(self: DecodingConfig) -> None:
         raise ConfigError(f"bad value for 'generation.max_new_tokens': {self.max_new_tokens} is more than 8192")
     _positive("generation.repetition_penalty", self.repetition_penalty)
     _positive("generation.max_eval_examples", self.max_eval_examples, allow_zero=True)
-
-
-PROMPT_FIELDS = ("prompt", "instruction", "input")
-"""Placeholders of ``task.prompt_template``."""
-
-TaskConfig._check = _template_check  # type: ignore[attr-defined]
 
 
 def _credentials_check(self: "RunConfig") -> None:
@@ -425,21 +441,6 @@ def _credentials_check(self: "RunConfig") -> None:
 
 RunConfig._check = _credentials_check  # type: ignore[attr-defined]
 DecodingConfig._check = _decoding_check  # type: ignore[attr-defined]
-
-
-def default_backbone(task_name: str) -> str:
-    """The bundled backbone of the task's model kind (an encoder for classification and tagging,
-    the small chat model for generation); the encoder when the task is unknown."""
-    from studio.models.catalog import CATALOG
-
-    kind = "encoder"
-    try:
-        from studio.tasks.base import get_task
-
-        kind = get_task(task_name).model_kind
-    except ConfigError:
-        pass
-    return next((b.name for b in CATALOG if b.bundled and b.kind == kind), "all-MiniLM-L6-v2")
 
 
 # ---- presets -------------------------------------------------------------------------------

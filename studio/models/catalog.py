@@ -67,3 +67,9 @@ def find(name: str) -> Backbone | None:
 
 def for_kind(kind: str) -> list[Backbone]:
     return [b for b in CATALOG if b.kind == kind]
+
+
+def default_for(kind: str) -> str:
+    """The bundled backbone of a model kind, trained when a config names none; the bundled
+    encoder for a kind with no bundled model (seq2seq)."""
+    return next((b.name for b in CATALOG if b.bundled and b.kind == kind), "all-MiniLM-L6-v2")

@@ -4,6 +4,9 @@ A task is one module that subclasses ``Task`` and decorates the class with ``@re
 rest of the studio asks the registry for a task by name and only ever calls the methods below;
 there is no ``if task == ...`` anywhere else.
 
+A task's options (the keys of ``task:`` besides ``name``) are a dataclass the task declares as
+``options``; the config keeps them as written and ``options_of`` types and checks them.
+
 Data flows through a task like this (the worker drives it):
 
     read_file(path, **limits)  -> raw DataFrame (default: studio.data.read_table)
@@ -16,6 +19,8 @@ Data flows through a task like this (the worker drives it):
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
 import pandas as pd
 
+from studio.config import parse_section
 from studio.errors import ConfigError
 
 if TYPE_CHECKING:  # heavy imports stay out of module import time (the web process imports tasks)
@@ -61,6 +67,11 @@ class TaskMeta:
         return cls(task=data.pop("task"), info=data)
 
 
+@dataclass
+class NoOptions:
+    """The options of a task that takes none: its ``task:`` section holds only the ``name``."""
+
+
 class Task(ABC):
     name: ClassVar[str]
     title: ClassVar[str]
@@ -78,6 +89,14 @@ class Task(ABC):
     """The transformers class that loads the trained model (the model card's example)."""
     compare_with_base: ClassVar[bool] = False
     """Score the backbone before fine-tuning too, so the report shows what training changed."""
+    options: ClassVar[type] = NoOptions
+    """The dataclass of the task's options: the keys of ``task:`` besides ``name``, typed and
+    checked like every config section (a field's docstring is its help; ``__post_init__`` may
+    refuse a value with a ``ConfigError``). Default: no options."""
+
+    def options_of(self, config: "RunConfig") -> Any:
+        """This run's options for the task, typed (an instance of ``options``)."""
+        return read_options(type(self), config.task.options)
 
     # ---- data --------------------------------------------------------------------------------
     def read_file(self, path: str | Path, **limits):
@@ -162,6 +181,8 @@ _REGISTRY: dict[str, type[Task]] = {}
 def register(cls: type[Task]) -> type[Task]:
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise RuntimeError(f"task name {cls.name!r} registered twice")
+    if not dataclasses.is_dataclass(cls.options):
+        raise TypeError(f"task {cls.name!r}: options must be a dataclass, not {cls.options!r}")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -179,3 +200,18 @@ def list_tasks() -> list[type[Task]]:
     from studio import tasks  # noqa: F401
 
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def read_options(task: type[Task], written: dict[str, Any]) -> Any:
+    """``task.options`` from the keys written under ``task:``. A key another task takes is
+    ignored, as it always was: configs saved before each task had its own options hold every
+    task's keys, and a saved dataset or the Data tab's choices may be trained with another task.
+    Any other key is refused, naming the keys this task takes."""
+    own = [f.name for f in dataclasses.fields(task.options)]
+    others = {f.name for other in _REGISTRY.values() if other is not task for f in dataclasses.fields(other.options)}
+    for key in written:
+        if key not in own and key not in others:
+            close = difflib.get_close_matches(key, own, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key 'task.{key}'{hint} (the {task.name} task takes: {', '.join(['name', *own])})")
+    return parse_section(task.options, {key: value for key, value in written.items() if key in own}, "task.")

@@ -6,7 +6,8 @@ import ast
 import json
 import math
 from collections import Counter
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,16 @@ def _as_float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+@dataclass
+class ClassificationOptions:
+    """The keys of ``task:`` for classification."""
+
+    problem_type: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
+    """auto detects lists/delimited labels (multi) and numeric targets."""
+    label_delimiter: Optional[str] = None
+    """Split string labels on this to get multi-label sets (e.g. '|')."""
+
+
 @register
 class TextClassification(Task):
     name = "classification"
@@ -67,6 +78,7 @@ class TextClassification(Task):
     required_roles = ("text", "label")
     example = {"text": "A warm, funny film with a great cast.", "label": "positive"}
     model_kind = "encoder"
+    options = ClassificationOptions
 
     # ---- data --------------------------------------------------------------------------------
     def normalize(self, df, config, source, labeled=True):
@@ -125,11 +137,12 @@ class TextClassification(Task):
             return None  # a continuous score (regression) has no classes to stratify on
         return "label" if values.astype(str).nunique() <= max(2, len(values) // 2) else None
 
-    def _problem_type(self, labels: pd.Series, config) -> str:
-        chosen = config.task.problem_type
+    @staticmethod
+    def _problem_type(labels: pd.Series, options: ClassificationOptions) -> str:
+        chosen = options.problem_type
         if chosen != "auto":
             return chosen
-        if config.task.label_delimiter or labels.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        if options.label_delimiter or labels.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
             return "multi_label"
         text = labels.astype(str).str.strip()
         if (text.str.startswith("[") & text.str.endswith("]")).mean() > 0.9:
@@ -144,17 +157,18 @@ class TextClassification(Task):
 
     def fit(self, splits, config):
         train = splits["train"]
-        problem_type = self._problem_type(train["label"], config)
+        options = self.options_of(config)
+        problem_type = self._problem_type(train["label"], options)
         info: dict[str, Any] = {
             "problem_type": problem_type,
-            "label_delimiter": config.task.label_delimiter,
+            "label_delimiter": options.label_delimiter,
             "has_pair": "text_pair" in train.columns,
             "columns": train.attrs.get("columns", {}),
         }
         if problem_type == "regression":
             info["labels"] = []
         elif problem_type == "multi_label":
-            counts = Counter(l for v in train["label"] for l in (_as_list(v, config.task.label_delimiter) or [str(v).strip()]))
+            counts = Counter(l for v in train["label"] for l in (_as_list(v, options.label_delimiter) or [str(v).strip()]))
             info["labels"] = sorted(counts)
         else:
             info["labels"] = sorted({self._single(v) for v in train["label"]}, key=_natural_key)

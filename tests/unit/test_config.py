@@ -61,7 +61,7 @@ def test_overrides_dotted_keys():
     assert config.method.lora.r == 4
     assert config.model.backbone == "roberta-base"
     special = RunConfig().with_overrides(["task.label_delimiter=|", "data.validation=#1.csv", "training.max_steps=null"])
-    assert special.task.label_delimiter == "|" and special.data.validation == "#1.csv"
+    assert special.task.options["label_delimiter"] == "|" and special.data.validation == "#1.csv"
     assert special.training.max_steps is None
     with pytest.raises(ConfigError, match="training.epoch'"):
         RunConfig().with_overrides(["training.epoch=5"])
@@ -112,3 +112,16 @@ def test_yaml_booleans_read_as_the_choice_written():
     assert RunConfig.from_dict({"training": {"eval_strategy": False}}).training.eval_strategy == "no"
     with pytest.raises(ConfigError, match="'training.precision'"):
         RunConfig.from_dict({"training": {"precision": True}})
+
+
+def test_the_task_section_keeps_the_options_as_written_beside_the_name(tmp_path):
+    """The configuration types no task option (the task does): the YAML shape stays flat."""
+    config = RunConfig.from_dict({"task": {"name": "generation", "system_prompt": "Be brief.", "anything": 1}})
+    assert config.task.name == "generation" and config.task.options == {"system_prompt": "Be brief.", "anything": 1}
+    assert config.to_dict()["task"] == {"name": "generation", "system_prompt": "Be brief.", "anything": 1}
+    config.save(tmp_path / "c.yaml")
+    assert RunConfig.load(tmp_path / "c.yaml") == config
+    assert RunConfig().task.name == "classification" and RunConfig().task.options == {}
+    assert RunConfig().model.backbone is None  # chosen by the task when a run is submitted (studio.tasks.with_defaults)
+    with pytest.raises(ConfigError, match="'task' must be a mapping"):
+        RunConfig.from_dict({"task": "generation"})

@@ -436,9 +436,11 @@ def test_predict_stores_prompt_reference_generation_and_context(causal):
 # ---- configuration -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("data, words", [
-    ({"task": {"prompt_template": "Summarize {text}"}}, ["'task.prompt_template'", "{text}", "{prompt}"]),
-    ({"task": {"prompt_template": "Summarize:"}}, ["'task.prompt_template'", "no placeholder"]),
-    ({"task": {"prompt_template": "Summarize {"}}, ["'task.prompt_template'", "literal brace"]),
+    ({"task": {"name": "generation", "prompt_template": "Summarize {text}"}}, ["'task.prompt_template'", "{text}", "{prompt}"]),
+    ({"task": {"name": "generation", "prompt_template": "Summarize:"}}, ["'task.prompt_template'", "no placeholder"]),
+    ({"task": {"name": "generation", "prompt_template": "Summarize {"}}, ["'task.prompt_template'", "literal brace"]),
+    ({"task": {"name": "generation", "prompt_templat": "{prompt}"}}, ["'task.prompt_templat'", "did you mean 'prompt_template'",
+                                                                      "system_prompt, prompt_template"]),
     ({"generation": {"strategy": "beam"}}, ["'generation.strategy'", "greedy"]),
     ({"generation": {"temperature": 0}}, ["'generation.temperature'", "> 0"]),
     ({"generation": {"top_p": 1.5}}, ["'generation.top_p'"]),
@@ -447,16 +449,22 @@ def test_predict_stores_prompt_reference_generation_and_context(causal):
     ({"generation": {"max_tokens": 5}}, ["'generation.max_tokens'", "did you mean 'max_new_tokens'"]),
 ])
 def test_bad_generation_settings_name_the_key(data, words):
+    from studio.tasks import with_defaults
+
     with pytest.raises(ConfigError) as info:
-        RunConfig.from_dict(data)
+        with_defaults(RunConfig.from_dict(data))
     for word in words:
         assert word in str(info.value)
 
 
 def test_generation_defaults_to_the_bundled_decoder():
-    assert RunConfig.from_dict({"task": {"name": "generation"}}).model.backbone == "SmolLM2-135M-Instruct"
-    assert RunConfig().model.backbone == "all-MiniLM-L6-v2"
-    assert RunConfig.from_dict({"task": {"name": "generation"}, "model": {"backbone": "flan-t5-small"}}).model.backbone == "flan-t5-small"
+    from studio.tasks import with_defaults
+
+    assert with_defaults(RunConfig.from_dict({"task": {"name": "generation"}})).model.backbone == "SmolLM2-135M-Instruct"
+    assert with_defaults(RunConfig()).model.backbone == "all-MiniLM-L6-v2"
+    assert with_defaults(RunConfig.from_dict({"task": {"name": "ner"}})).model.backbone == "all-MiniLM-L6-v2"
+    chosen = RunConfig.from_dict({"task": {"name": "generation"}, "model": {"backbone": "flan-t5-small"}})
+    assert with_defaults(chosen).model.backbone == "flan-t5-small"
     assert RunConfig.from_dict({"task": {"name": "generation"}}).generation.strategy == "greedy"
 
 

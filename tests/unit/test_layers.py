@@ -3,7 +3,7 @@ another package's private names.
 
     web (the server), cli, demo, worker   entry points
     ui                                    the tabs
-    jobs                                  queue, run index, worker processes
+    jobs, planning                        queue, run index, worker processes; a run planned before launch
     training, inference                   the worker's side; loading a finished run
     tasks                                 one module per task
     data, models                          reading files; backbones
@@ -26,7 +26,7 @@ STUDIO = Path(__file__).resolve().parents[2] / "studio"
 LAYERS = [
     {"web", "cli", "__main__", "demo", "worker"},
     {"ui"},
-    {"jobs"},
+    {"jobs", "planning"},
     {"training", "inference"},
     {"tasks"},
     {"data", "models"},
@@ -36,11 +36,8 @@ LAYERS = [
 ]
 RANK = {name: len(LAYERS) - level for level, names in enumerate(LAYERS) for name in names}
 
-KNOWN_UPWARD = {
-    # RunConfig fills in the task's default backbone (needs the task's model kind and the catalog);
-    # choosing it belongs above the configuration, with the task contract's next step.
-    ("config", "models"), ("config", "tasks"),
-}
+KNOWN_UPWARD: set[tuple[str, str]] = set()
+"""Upward imports tolerated while they are being removed: none left."""
 
 
 def imports(path: Path) -> list[tuple[int, str, list[str]]]:

@@ -157,7 +157,7 @@ def test_tokens_never_enter_a_runs_config_or_environment(manager, config, worksp
 
     token = "hf_" + "a1B2" * 9
     with pytest.raises(ConfigError, match="looks like an access token") as refused:
-        RunConfig.from_dict({"name": "x", "task": {"system_prompt": f"use {token}"}})
+        RunConfig.from_dict({"name": "x", "task": {"name": "generation", "system_prompt": f"use {token}"}})
     assert token not in str(refused.value) and "task.system_prompt" in str(refused.value)
     with pytest.raises(ConfigError, match="HF_TOKEN"):
         RunConfig.from_dict({}).with_overrides([f"model.backbone={token}"])

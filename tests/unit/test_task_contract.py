@@ -1,16 +1,34 @@
 """A new task is one class and one registry line: a toy task registers itself, the registry and
-the command line list it, and every hook the worker calls has a documented default."""
+the command line list it, its own options class types its keys of ``task:``, and every hook the
+worker calls has a documented default."""
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 import pytest
 
+from studio.config import RunConfig
+from studio.errors import ConfigError
 from studio.tasks import base
 
 
+@dataclass
+class EchoOptions:
+    times: int = 1
+    """How often the text is repeated."""
+    case: Literal["same", "upper"] = "same"
+
+    def __post_init__(self) -> None:
+        if self.times < 1:
+            raise ConfigError(f"bad value for 'task.times': {self.times} must be >= 1")
+
+
 class Echo(base.Task):
-    """Copies its input: the smallest task the contract allows."""
+    """Copies its input: the smallest task the contract allows, with options of its own."""
 
     name = "echo"
     title = "Echo"
@@ -18,6 +36,7 @@ class Echo(base.Task):
     roles = {"text": "the text"}
     required_roles = ("text",)
     example = {"text": "hello"}
+    options = EchoOptions
 
     def normalize(self, df, config, source, labeled=True):
         return df[["text"]], []
@@ -47,10 +66,18 @@ class Echo(base.Task):
         return [{"text": text, "predicted": text} for text in df["text"]]
 
 
+class Plain(Echo):
+    """A task that declares no options."""
+
+    name = "plain"
+    options = base.Task.options
+
+
 @pytest.fixture
 def registered(monkeypatch):
     monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
     base.register(Echo)
+    base.register(Plain)
     return Echo
 
 
@@ -76,6 +103,67 @@ def test_every_hook_the_worker_calls_has_a_default(registered):
     assert task.compare_with_base is False
     assert task.full_metrics([], meta) == {} and task.render({"a": 1}) == {"a": 1}
     assert task.text_lengths(splits["train"], None) == []
+    assert dataclasses.fields(base.Task.options) == ()  # no options unless the task declares them
+
+
+def test_a_toy_tasks_options_reach_it_typed(registered):
+    from studio.tasks import with_defaults
+
+    config = RunConfig.from_dict({"task": {"name": "echo", "times": 3.0}})
+    options = base.get_task("echo").options_of(config)
+    assert options == EchoOptions(times=3, case="same") and isinstance(options.times, int)
+    resolved = with_defaults(config)
+    assert resolved.task.to_dict() == {"name": "echo", "times": 3, "case": "same"}
+    assert resolved.model.backbone == "all-MiniLM-L6-v2"  # the bundled backbone of its kind (encoder)
+    assert yaml_task(resolved) == {"name": "echo", "times": 3, "case": "same"}
+    # A key another task takes is ignored, as configs saved with every task's keys hold them.
+    assert base.get_task("echo").options_of(RunConfig.from_dict({"task": {"name": "echo", "problem_type": "auto"}})) == EchoOptions()
+
+
+@pytest.mark.parametrize("task, words", [
+    ({"name": "echo", "colour": "red"}, ["unknown config key 'task.colour'", "the echo task takes: name, times, case"]),
+    ({"name": "echo", "time": 2}, ["'task.time'", "did you mean 'times'"]),
+    ({"name": "echo", "times": "twice"}, ["'task.times'", "whole number"]),
+    ({"name": "echo", "times": 0}, ["'task.times'", ">= 1"]),
+    ({"name": "echo", "case": "lower"}, ["'task.case'", "same, upper"]),
+    ({"name": "plain", "times": 2}, []),  # another task's key
+    ({"name": "plain", "colour": "red"}, ["'task.colour'", "the plain task takes: name)"]),
+])
+def test_an_option_the_task_does_not_take_is_refused_naming_its_keys(registered, task, words):
+    from studio.tasks import with_defaults
+
+    config = RunConfig.from_dict({"task": task})  # the configuration keeps the options as written
+    if not words:
+        assert with_defaults(config).task.to_dict() == {"name": task["name"]}
+        return
+    with pytest.raises(ConfigError) as info:
+        with_defaults(config)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_options_must_be_a_dataclass(registered):
+    with pytest.raises(TypeError, match="options must be a dataclass"):
+        base.register(type("Loose", (Echo,), {"name": "loose", "options": dict}))
+
+
+def test_the_forms_task_options_are_the_tasks_own():
+    """The Data tab still builds its option inputs from ``TaskConfig``: it holds exactly the
+    registered tasks' options, with their types and defaults."""
+    import typing
+
+    from studio.config import TaskConfig
+
+    form = {f.name: (typing.get_type_hints(TaskConfig)[f.name], f.default) for f in dataclasses.fields(TaskConfig) if f.name != "name"}
+    own = {f.name: (typing.get_type_hints(task.options)[f.name], f.default)
+           for task in base.list_tasks() for f in dataclasses.fields(task.options)}
+    assert form == own
+
+
+def yaml_task(config: RunConfig) -> dict:
+    import yaml
+
+    return yaml.safe_load(config.to_yaml())["task"]
 
 
 def test_the_worker_reads_no_hook_by_name():

@@ -34,6 +34,7 @@ The package, one job a module:
   seq2seq source/target) and the collator that pads it;
 * ``decoding``: batched generation with the run's decoding settings;
 * ``metrics``: ROUGE, BLEU, chrF and exact match of generations against references;
+* ``options``: the task's keys under ``task:`` (system prompt, prompt template) and their checks;
 * ``task``: the ``TextGeneration`` task that ties them together, registered on import.
 
 The architecture itself (causal or seq2seq) is read by ``studio.models.architecture``.

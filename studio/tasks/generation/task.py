@@ -18,6 +18,7 @@ import pandas as pd
 
 from studio.errors import DataError
 from studio.models.architecture import architecture_of, guess_architecture
+from studio.models.catalog import default_for
 from studio.tasks.base import Problem, Task, TaskMeta, register
 from studio.tasks.generation.chat import (
     DEFAULT_CHAT_TEMPLATE, IGNORE, CausalCollator, encode_full, ensure_pad_token, render_chat, seq2seq_pair, truncate,
@@ -27,6 +28,7 @@ from studio.tasks.generation.formats import (
     FORMATS, NAMES, REQUIRED, TARGET, MessageError, cell_text, parse_messages, split_last_turn, strip_index,
 )
 from studio.tasks.generation.metrics import exact_match, generation_metrics, rouge
+from studio.tasks.generation.options import GenerationOptions
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class TextGeneration(Task):
     example = {"prompt": "Summarize: The library opens an hour later on Mondays from March.",
                "completion": "From March the library opens an hour later on Mondays."}
     model_kind = "decoder"
+    options = GenerationOptions
     peft_task_type = "CAUSAL_LM"
     """LoRA task type; ``load_model`` switches it to SEQ_2_SEQ_LM for an encoder-decoder backbone."""
     hf_auto_class = "AutoModelForCausalLM"
@@ -134,7 +137,8 @@ class TextGeneration(Task):
 
     def normalize(self, df, config, source, labeled=True):
         fmt, mapping = self._columns(df, config, source, labeled)
-        template = config.task.prompt_template
+        options = self.options_of(config)
+        template = options.prompt_template
         problems: list[Problem] = []
         if template and fmt == "chat":
             problems.append(Problem("warning", f"{source}: task.prompt_template is not used for chat data (messages are kept as written)"))
@@ -147,7 +151,7 @@ class TextGeneration(Task):
         system_column = mapping.get("system")
         for position, record in enumerate(df.to_dict("records"), start=1):
             system = cell_text(record.get(system_column)) if system_column else ""
-            system = system or (config.task.system_prompt or "").strip()
+            system = system or (options.system_prompt or "").strip()
             if fmt == "chat":
                 try:
                     messages = parse_messages(record.get(mapping["messages"]), position)
@@ -214,13 +218,15 @@ class TextGeneration(Task):
 
     def fit(self, splits, config):
         train = splits["train"]
-        self.architecture = guess_architecture(config.model.backbone)
+        options = self.options_of(config)
+        # The Data tab checks data before a backbone is chosen: the one a submitted run would get.
+        self.architecture = guess_architecture(config.model.backbone or default_for(self.model_kind))
         return TaskMeta(self.name, {
             "format": train.attrs.get("format"),
             "columns": train.attrs.get("columns", {}),
             "architecture": self.architecture,
-            "system_prompt": config.task.system_prompt,
-            "prompt_template": config.task.prompt_template,
+            "system_prompt": options.system_prompt,
+            "prompt_template": options.prompt_template,
             "generation": dataclasses.asdict(config.generation),
             "seed": config.training.seed,
         })
