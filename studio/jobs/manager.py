@@ -139,8 +139,10 @@ class JobManager:
         and tests, e.g. ``STUDIO_STEP_DELAY``).
         """
         from studio.credentials import looks_like_token
+        from studio.tasks import with_defaults
         from studio.training.prepare import prepare_run
 
+        config = with_defaults(config)  # the task's options checked and complete, its backbone where none is named
         if config.training.device == "cpu":
             gpus = 0
         self.devices.check(gpus)
