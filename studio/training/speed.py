@@ -113,6 +113,35 @@ def liger_available() -> bool:
     return importlib.util.find_spec("liger_kernel") is not None
 
 
+def memory_estimator(model_config: dict, config: RunConfig, hw: Hardware, task_kind: str) -> Estimator | None:
+    """The one memory estimate of a run: the worker's speed choices and the plan shown before
+    launch (``studio.planning``) both call it, so the page shows the number the worker records.
+    None when the backbone's config.json has no usable shape."""
+    from studio.models.estimate import Shape, estimate
+
+    if not model_config or Shape.from_config(model_config) is None:
+        return None
+    lora_r = config.method.lora.r if config.method.kind == "lora" else None
+
+    def estimator(batch_size: int, seq_len: int, checkpointing: bool) -> float | None:
+        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.cuda and hw.bf16,
+                       gradient_checkpointing=checkpointing, causal_lm=task_kind == "decoder",
+                       device="cuda" if hw.cuda else "cpu")
+        return est.total_gib if est else None
+
+    return estimator
+
+
+def choose(config: RunConfig, hw: Hardware, lengths: list[int], model_config: dict, task_kind: str, causal_lm: bool) -> SpeedSettings:
+    """The speed settings of a run on ``hw`` for training examples of ``lengths`` tokens: what the
+    worker applies, and what a plan before launch expects it to apply."""
+    from studio.models.estimate import Shape
+
+    shape = Shape.from_config(model_config) if model_config else None
+    return resolve(config, hw, lengths, memory_estimator(model_config, config, hw, task_kind), causal_lm=causal_lm,
+                   n_train=len(lengths), hidden_size=shape.hidden if shape else None)
+
+
 def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimator: Estimator | None = None, *,
             causal_lm: bool = False, n_train: int | None = None, hidden_size: int | None = None) -> SpeedSettings:
     t = config.training

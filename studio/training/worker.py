@@ -291,24 +291,12 @@ def is_causal_lm(task: Task, meta: TaskMeta) -> bool:
 
 def _speed_settings(config: RunConfig, model_path: str, train_dataset, task: Task, meta: TaskMeta):
     """Resolve the automatic speed choices for this machine and this data (see training.speed)."""
-    from studio.models.estimate import Shape, estimate
     from studio.models.resolve import read_model_config
-    from studio.training.speed import Hardware, resolve
+    from studio.training.speed import Hardware, choose
 
-    hw = Hardware.detect(config.training.device)
     lengths = [len(ids) for ids in train_dataset["input_ids"]]
-    model_config = read_model_config(model_path)
-    causal = is_causal_lm(task, meta)
-    lora_r = config.method.lora.r if config.method.kind == "lora" else None
-
-    def estimator(batch_size: int, seq_len: int, checkpointing: bool) -> float | None:
-        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.cuda and hw.bf16,
-                       gradient_checkpointing=checkpointing, causal_lm=task.model_kind == "decoder",
-                       device="cuda" if hw.cuda else "cpu")
-        return est.total_gib if est else None
-
-    shape = Shape.from_config(model_config) if model_config else None
-    return resolve(config, hw, lengths, estimator, causal_lm=causal, n_train=len(lengths), hidden_size=shape.hidden if shape else None)
+    return choose(config, Hardware.detect(config.training.device), lengths, read_model_config(model_path), task.model_kind,
+                  is_causal_lm(task, meta))
 
 
 def _model_kwargs(settings, config: RunConfig, meta: TaskMeta) -> dict[str, Any]:

@@ -175,7 +175,7 @@ def test_the_worker_warns_before_loading_a_model_whose_estimate_passes_the_gpus_
     from studio.training.worker import _warn_if_too_big
 
     said = []
-    log = SimpleNamespace(emit=lambda kind, **fields: said.append((kind, fields.get("message", ""))))
+    log = SimpleNamespace(write=lambda event: said.append((event.kind, getattr(event, "message", ""))))
     _warn_if_too_big(SimpleNamespace(device_memory_gib=80.0, estimated_peak_gib=79.0), log)
     _warn_if_too_big(SimpleNamespace(device_memory_gib=None, estimated_peak_gib=500.0), log)  # a CPU: RAM is not checked here
     assert said == []
