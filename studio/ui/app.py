@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, settings_tab, train_tab
-from studio.ui.data_state import empty_state
+from studio.ui.data_state import DataState
 from studio.ui.i18n import t
 from studio.ui.markup import escape_errors
 from studio.ui.services import REPO_ASSETS, Services, username
@@ -30,7 +30,7 @@ TITLE = "The studio"
 def build_app(services: Services) -> gr.Blocks:
     # Uploads are copied into the workspace, so Gradio's own temporary copies can go after a day.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 86400)) as app:
-        data_state = gr.State(empty_state())
+        data_state = gr.State(DataState())
         watch_state = gr.State(train_tab.new_watch(None))
         browser_run = gr.BrowserState(None, storage_key="studio-watched-run")
         lang_state = gr.State(i18n.DEFAULT)

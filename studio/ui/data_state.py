@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 from studio.config import RunConfig, TaskConfig
@@ -11,21 +13,60 @@ from studio.config import RunConfig, TaskConfig
 TASK_OPTIONS = [f.name for f in TaskConfig.__dataclass_fields__.values() if f.name != "name"]
 
 
-def empty_state() -> dict[str, Any]:
-    return {"path": None, "name": None, "validation_path": None, "test_path": None, "task": None,
-            "columns": {}, "options": {}, "split": {"validation": 0.1, "test": 0.1, "stratify": True, "seed": 42},
-            "ok": False, "rows": None, "page": 0, "dataset": None}
+def _default_split() -> dict[str, Any]:
+    return {"validation": 0.1, "test": 0.1, "stratify": True, "seed": 42}
 
 
+@dataclass
+class DataState:
+    """One browser's data. Handlers change a copy and return it (``changed``), so Gradio sees a
+    new value and the Train tab follows; ``gr.State`` deep-copies the first one for each page."""
 
-def make_config(state: dict[str, Any], task: str | None = None, columns: dict[str, str] | None = None) -> RunConfig:
-    options = {k: v for k, v in (state.get("options") or {}).items() if k in TASK_OPTIONS and v not in (None, "")}
+    path: str | None = None
+    """The training file as stored for this user (an upload, or a sample)."""
+    name: str | None = None
+    """The file's name as the user knows it."""
+    validation_path: str | None = None
+    test_path: str | None = None
+    task: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    """Task role -> column of the file."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The task's options (``TASK_OPTIONS``) as the form holds them."""
+    split: dict[str, Any] = field(default_factory=_default_split)
+    ok: bool = False
+    """The data passed every check of its task."""
+    rows: int | None = None
+    """Training rows after the split (None until checked)."""
+    page: int = 0
+    """The preview's page."""
+    dataset: str | None = None
+    """The saved dataset this data became, if it was saved."""
+    limits: dict[str, int | None] | None = None
+    """The workspace's limits on one file, as they were when it was read."""
+
+    def changed(self, **values: Any) -> "DataState":
+        """A copy with ``values`` set (the state a handler returns)."""
+        state = copy.deepcopy(self)
+        for key, value in values.items():
+            if not hasattr(state, key):
+                raise AttributeError(f"DataState has no field {key!r}")
+            setattr(state, key, value)
+        return state
+
+
+def empty_state() -> DataState:
+    return DataState()
+
+
+def make_config(state: DataState, task: str | None = None, columns: dict[str, str] | None = None) -> RunConfig:
+    options = {k: v for k, v in (state.options or {}).items() if k in TASK_OPTIONS and v not in (None, "")}
     return RunConfig.from_dict({
-        "task": {"name": task or state["task"], **options},
+        "task": {"name": task or state.task, **options},
         "data": {
-            "train": state.get("path"), "validation": state.get("validation_path"), "test": state.get("test_path"),
-            "columns": dict(columns if columns is not None else state.get("columns") or {}),
-            "split": {k: state["split"][k] for k in ("validation", "test", "stratify")},
-            "seed": int(state["split"].get("seed", 42)),
+            "train": state.path, "validation": state.validation_path, "test": state.test_path,
+            "columns": dict(columns if columns is not None else state.columns or {}),
+            "split": {k: state.split[k] for k in ("validation", "test", "stratify")},
+            "seed": int(state.split.get("seed", 42)),
         },
     })

@@ -3,7 +3,7 @@
 Everything about the data itself comes from the data layer and the task plug-ins: the file is
 read by the task's ``read_file``, checked by ``load_task_data`` (normalize, split, fit, validate),
 described by ``profile``; this module only lays it out. The browser's choices live in the
-``data_state`` dict the Train tab reads too.
+``data_state`` (a ``DataState``) the Train tab reads too.
 
 Saved datasets are listed with their owners. Replacing or deleting one is for its owner and
 admins; ``Services.check_may_change_dataset`` decides, from the request, in each handler.
@@ -29,7 +29,7 @@ from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
 from studio.ui.data_profile import profile_text
-from studio.ui.data_state import TASK_OPTIONS, empty_state, make_config
+from studio.ui.data_state import TASK_OPTIONS, DataState, make_config
 from studio.ui.markup import md_text, t_md
 from studio.ui.services import Services, username
 
@@ -96,16 +96,16 @@ class Analysis:
         return self.error is None
 
 
-def analyze(state: dict[str, Any], task: str | None = None, columns: dict[str, str] | None = None) -> Analysis:
+def analyze(state: DataState, task: str | None = None, columns: dict[str, str] | None = None) -> Analysis:
     """Check the browser's data as training would: read, normalize, split, fit, validate."""
     from studio.data.loading import load_task_data
 
-    name = task or state["task"]
+    name = task or state.task
     result = Analysis(task=name)
     try:
         config = make_config(state, name, columns)
         task_obj = get_task(name)
-        data = load_task_data(config, _CachedTask(task_obj), limits=state.get("limits"))
+        data = load_task_data(config, _CachedTask(task_obj), limits=state.limits)
     except StudioError as error:
         result.error = data_error(error)
         return result
@@ -118,7 +118,7 @@ def analyze(state: dict[str, Any], task: str | None = None, columns: dict[str, s
     return result
 
 
-def detect_task(state: dict[str, Any]) -> Analysis:
+def detect_task(state: DataState) -> Analysis:
     """The task whose checks pass and whose roles match the most column names exactly ('text' and
     'label', 'tokens' and 'tags', 'prompt' and 'completion'), then with the fewest warnings; the
     configuration's default task (the most permissive) only wins a tie when nothing else does."""
@@ -141,8 +141,8 @@ def detect_task(state: dict[str, Any]) -> Analysis:
 
 
 # ---- what the page shows -------------------------------------------------------------------------
-def _raw_table(state: dict[str, Any]):
-    return READS.read(get_task(state["task"] or RunConfig().task.name), state["path"], state.get("limits"))
+def _raw_table(state: DataState):
+    return READS.read(get_task(state.task or RunConfig().task.name), state.path, state.limits)
 
 
 def data_error(error: BaseException) -> str:
@@ -159,28 +159,28 @@ def separated(delimiter: str) -> str:
     return names.get(delimiter) or t("data.other_separated", delimiter=repr(delimiter))
 
 
-def summary_md(state: dict[str, Any]) -> str:
-    if not state.get("path"):
+def summary_md(state: DataState) -> str:
+    if not state.path:
         return t("data.upload_a_file_or_pick")
     try:
         table = _raw_table(state)
     except StudioError:
-        return f"**{md_text(state['name'])}**"
+        return f"**{md_text(state.name)}**"
     # Markdown: the file's name, encoding and separator and the other files' names are escaped.
-    parts = [f"**{md_text(state['name'])}**", t("data.summary_rows", rows=f"{len(table.df):,}"),
+    parts = [f"**{md_text(state.name)}**", t("data.summary_rows", rows=f"{len(table.df):,}"),
              t("data.summary_columns", columns=len([c for c in table.df.columns if not str(c).startswith('_')])),
              md_text(table.format.upper())]
     if table.encoding:
         parts.append(md_text(table.encoding))
     if table.delimiter:
         parts.append(md_text(separated(table.delimiter)))
-    extra = [t_md("data.summary_validation_file", name=Path(state['validation_path']).name) if state.get("validation_path") else "",
-             t_md("data.summary_test_file", name=Path(state['test_path']).name) if state.get("test_path") else ""]
+    extra = [t_md("data.summary_validation_file", name=Path(state.validation_path).name) if state.validation_path else "",
+             t_md("data.summary_test_file", name=Path(state.test_path).name) if state.test_path else ""]
     return " · ".join(parts + [e for e in extra if e])
 
 
-def preview_page(state: dict[str, Any], page: int) -> tuple[pd.DataFrame, str, int]:
-    if not state.get("path"):
+def preview_page(state: DataState, page: int) -> tuple[pd.DataFrame, str, int]:
+    if not state.path:
         return pd.DataFrame(), "", 0
     try:
         df = _raw_table(state).df
@@ -196,7 +196,7 @@ def preview_page(state: dict[str, Any], page: int) -> tuple[pd.DataFrame, str, i
     return shown, t("data.page_of", page=page + 1, pages=pages, rows=f"{len(df):,}"), page
 
 
-def messages_for(state: dict[str, Any], analysis: Analysis | None, read_notes: list[str]) -> str:
+def messages_for(state: DataState, analysis: Analysis | None, read_notes: list[str]) -> str:
     # Notes and problems are the data layer's English sentences (file, line, column): framed, not rewritten.
     items: list[tuple[str, str]] = [("info", t("data.data_note", message=n)) for n in read_notes]
     if analysis is None:
@@ -429,91 +429,89 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         datasets_message = gr.HTML("", elem_id="data-datasets-message")
     outputs_main = [data_state, summary, messages, task, *roles, preview, page_info]
 
-    def _render(state: dict[str, Any], analysis: Analysis | None, read_notes: list[str] | None = None):
-        columns = dict(analysis.columns) if analysis and analysis.ok else dict(state.get("columns") or {})
+    def _render(state: DataState, analysis: Analysis | None, read_notes: list[str] | None = None):
+        columns = dict(analysis.columns) if analysis and analysis.ok else dict(state.columns or {})
         available: list[str] = []
         notes = list(read_notes or [])
-        if state.get("path"):
+        if state.path:
             try:
                 table = _raw_table(state)
                 available = [str(c) for c in table.df.columns if not str(c).startswith("_")]
                 notes = list(table.notes) + notes
             except StudioError:
                 pass
-        frame, info, page = preview_page(state, state.get("page", 0))
-        state["page"] = page
+        frame, info, page = preview_page(state, state.page)
+        state.page = page
         return [state, summary_md(state), messages_for(state, analysis, notes),
-                gr.update(value=state.get("task")), *role_updates(state.get("task"), columns, available, slots),
+                gr.update(value=state.task), *role_updates(state.task, columns, available, slots),
                 _preview(frame), info]
 
     def load_file(file, sample_name, val_path, test_path, state, request: gr.Request = None):
         """Read a new training file (an upload or a sample) and detect its task and columns."""
         from studio.data.readers import read_limits
 
-        state = dict(state or empty_state())
+        state = (state or DataState()).changed()
         path = file or (str(samples[sample_name]) if sample_name in samples else None)
         if not path:
-            fresh = empty_state()
-            fresh["split"] = state.get("split", fresh["split"])
-            return _render(fresh, None)
+            return _render(DataState(split=state.split), None)
         user = username(request)
         try:  # uploads are kept in the user's own uploads, within their quota
             kept = services.keep_upload(path, user) if file else Path(path)
             val_kept = services.keep_upload(val_path, user) if val_path else None
             test_kept = services.keep_upload(test_path, user) if test_path else None
         except (OSError, StudioError) as error:
-            state.update(empty_state())
+            state = DataState()
             return [state, "", messages_html([("error", t("data.not_stored", error=str(error)))]),
                     gr.update(), *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         # The workspace's limits on rows and decoded size, as they are now, for every read of these files.
-        state.update(path=str(kept), name=Path(path).name, columns={}, page=0, dataset=None, ok=False,
-                     validation_path=str(val_kept) if val_kept else None, test_path=str(test_kept) if test_kept else None,
-                     limits=read_limits(services.settings()))
+        state = state.changed(path=str(kept), name=Path(path).name, columns={}, page=0, dataset=None, ok=False,
+                              validation_path=str(val_kept) if val_kept else None, test_path=str(test_kept) if test_kept else None,
+                              limits=read_limits(services.settings()))
         # Read with the generic reader first, so an unreadable file gets the data layer's message.
         try:
-            READS.read(get_task(RunConfig().task.name), kept, state["limits"])
+            READS.read(get_task(RunConfig().task.name), kept, state.limits)
         except StudioError as error:
-            state.update(task=None, ok=False)
-            return [state, f"**{md_text(state['name'])}**", messages_html([("error", data_error(error))]), gr.update(value=None),
+            state.task, state.ok = None, False
+            return [state, f"**{md_text(state.name)}**", messages_html([("error", data_error(error))]), gr.update(value=None),
                     *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         except Exception as error:  # noqa: BLE001
-            state.update(task=None, ok=False)
-            return [state, f"**{md_text(state['name'])}**", error_html(error), gr.update(value=None),
+            state.task, state.ok = None, False
+            return [state, f"**{md_text(state.name)}**", error_html(error), gr.update(value=None),
                     *role_updates(None, {}, [], slots), _preview(pd.DataFrame()), ""]
         analysis = detect_task(state)
-        state.update(task=analysis.task, columns=analysis.columns, ok=analysis.ok,
-                     rows=len(analysis.splits.get("train", [])) if analysis.ok else None)
+        state.task, state.columns, state.ok = analysis.task, analysis.columns, analysis.ok
+        state.rows = len(analysis.splits.get("train", [])) if analysis.ok else None
         return _render(state, analysis)
 
     def remap(task_name, *values):
         """Check the data again with the task, columns, options and split the user chose."""
         *role_values, options_values, val_s, test_s, strat, seed_v, state = (
             *values[:slots], values[slots:slots + len(TASK_OPTIONS)], *values[slots + len(TASK_OPTIONS):])
-        state = dict(state or empty_state())
-        if not state.get("path"):
+        state = (state or DataState()).changed()
+        if not state.path:
             return _render(state, None)
-        state["options"] = {name: field_value(TaskConfig, name, value) for name, value in zip(TASK_OPTIONS, options_values)}
-        state["split"] = {"validation": float(val_s or 0), "test": float(test_s or 0), "stratify": bool(strat),
+        state.options = {name: field_value(TaskConfig, name, value) for name, value in zip(TASK_OPTIONS, options_values)}
+        state.split = {"validation": float(val_s or 0), "test": float(test_s or 0), "stratify": bool(strat),
                           "seed": int(seed_v if seed_v is not None else 42)}
-        state["dataset"] = None
-        if task_name and task_name != state.get("task"):
-            state["task"] = task_name
+        state.dataset = None
+        if task_name and task_name != state.task:
+            state.task = task_name
             analysis = analyze(state, task_name, {})
         else:
-            roles_of_task = list(get_task(state["task"]).roles) if state.get("task") else []
+            roles_of_task = list(get_task(state.task).roles) if state.task else []
             columns = {role: value for role, value in zip(roles_of_task, role_values) if value and value != NO_COLUMN}
-            analysis = analyze(state, state["task"], columns)
+            analysis = analyze(state, state.task, columns)
             if not analysis.ok:
-                state["columns"] = columns
+                state.columns = columns
         if analysis.ok:
-            state["columns"] = analysis.columns
-        state.update(ok=analysis.ok, rows=len(analysis.splits.get("train", [])) if analysis.ok else None)
+            state.columns = analysis.columns
+        state.ok, state.rows = analysis.ok, len(analysis.splits.get("train", [])) if analysis.ok else None
         return _render(state, analysis)
 
     def profile_fn(state):
         """Label distribution and token lengths of the current data."""
-        state = state or empty_state()
-        if not state.get("path") or not state.get("ok"):
+        state = state or DataState()
+        if not state.path or not state.ok:
             label_fig, length_fig, text = empty_labels_figure(), empty_lengths_figure(), ""
         else:
             label_fig, length_fig, text = profile_of(services, analyze(state))
@@ -522,23 +520,23 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
 
     def rerender(state):
         """The data shown again as it was checked (after the page's language changed)."""
-        state = dict(state or empty_state())
-        if state.get("path") and not state.get("task"):
+        state = (state or DataState()).changed()
+        if state.path and not state.task:
             return [gr.skip()] * len(outputs_main)  # an unreadable file: its message stays
-        return _render(state, analyze(state) if state.get("path") else None)
+        return _render(state, analyze(state) if state.path else None)
 
     def page_fn(state, delta):
-        state = dict(state or empty_state())
-        frame, info, page = preview_page(state, state.get("page", 0) + delta)
-        state["page"] = page
+        state = (state or DataState()).changed()
+        frame, info, page = preview_page(state, state.page + delta)
+        state.page = page
         return state, _preview(frame), info
 
     def save_fn(name, state, replace_existing=False, request: gr.Request = None):
         """Save the checked splits as a named dataset in the workspace (replacing one: its owner or an admin)."""
         from studio.data.datasets_store import list_datasets, save_dataset
 
-        state = dict(state or empty_state())
-        if not state.get("path"):
+        state = (state or DataState()).changed()
+        if not state.path:
             return state, messages_html([("error", t("data.nothing_to_save"))])
         name = (name or "").strip()
         if not name:
@@ -557,16 +555,16 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         task_obj = get_task(analysis.task)
         train = analysis.splits["train"]
         identity = {role: role for role in task_obj.roles if role in train.columns}
-        meta = {"task": analysis.task, "columns": identity, "task_options": {k: v for k, v in state.get("options", {}).items() if v},
-                "source": {"train": state.get("name"), "validation": Path(state["validation_path"]).name if state.get("validation_path") else None,
-                           "test": Path(state["test_path"]).name if state.get("test_path") else None},
-                "mapping": analysis.columns, "split": state.get("split")}
+        meta = {"task": analysis.task, "columns": identity, "task_options": {k: v for k, v in (state.options or {}).items() if v},
+                "source": {"train": state.name, "validation": Path(state.validation_path).name if state.validation_path else None,
+                           "test": Path(state.test_path).name if state.test_path else None},
+                "mapping": analysis.columns, "split": state.split}
         try:
             save_dataset(services.workspace.datasets, name, {k: v.drop(columns=[c for c in v.columns if c == "_row"]) for k, v in analysis.splits.items()},
                          meta, overwrite=exists, owner=username(request))
         except StudioError as error:
             return state, error_html(error)
-        state["dataset"] = name
+        state.dataset = name
         rows = words.splits({k: f"{len(v):,}" for k, v in analysis.splits.items()})
         return state, messages_html([("ok", t("data.saved", name=name, rows=rows))])
 

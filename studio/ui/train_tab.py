@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -26,7 +25,7 @@ from studio.config import RunConfig, field_help
 from studio.errors import ConfigError, StudioError
 from studio.models.estimate import memory_text
 from studio.runs.state import UNFINISHED
-from studio.ui.data_state import make_config
+from studio.ui.data_state import DataState, make_config
 from studio.tasks import get_task, list_tasks
 from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
@@ -76,13 +75,13 @@ CONDITIONAL = {
 
 
 # ---- choices ------------------------------------------------------------------------------------
-def data_choices(services: Services, data_state: dict[str, Any] | None) -> list[tuple[str, str]]:
+def data_choices(services: Services, data_state: DataState | None) -> list[tuple[str, str]]:
     from studio.data.datasets_store import list_datasets
 
     choices = []
-    if data_state and data_state.get("path"):
-        name = data_state.get("name")
-        label = t("train.data_tab_ready", name=name) if data_state.get("ok") else t("train.data_tab_problems", name=name)
+    if data_state and data_state.path:
+        name = data_state.name
+        label = t("train.data_tab_ready", name=name) if data_state.ok else t("train.data_tab_problems", name=name)
         choices.append((label, UPLOAD))
     choices += [(t("train.saved_dataset", name=name), DATASET + name) for name in list_datasets(services.workspace.datasets)]
     return choices
@@ -148,16 +147,16 @@ def default_backbone(services: Services, task_name: str | None) -> str | None:
 
 
 # ---- the configuration a launch submits -------------------------------------------------------------
-def build_config(services: Services, data_state: dict[str, Any] | None, source: str | None, task_name: str | None,
+def build_config(services: Services, data_state: DataState | None, source: str | None, task_name: str | None,
                  backbone: str | None, method: str, preset: str, device: str, name: str | None,
                  advanced: dict[str, Any]) -> RunConfig:
     if not source:
         raise ConfigError(t("train.choose_data"))
     if source == UPLOAD:
-        if not data_state or not data_state.get("path"):
+        if not data_state or not data_state.path:
             raise ConfigError(t("train.data_tab_empty"))
-        same_task = not task_name or task_name == data_state.get("task")
-        base = make_config(data_state, task_name or data_state["task"], None if same_task else {}).to_dict()
+        same_task = not task_name or task_name == data_state.task
+        base = make_config(data_state, task_name or data_state.task, None if same_task else {}).to_dict()
     elif source.startswith(DATASET):
         dataset = source[len(DATASET):]
         meta = dataset_meta(services, dataset)
@@ -187,87 +186,85 @@ def build_config(services: Services, data_state: dict[str, Any] | None, source: 
     return RunConfig.from_dict(base)
 
 
-def estimate_md(services: Services, data_state, source, task_name, backbone, method, preset, device, advanced) -> str:
-    """Memory and time before launch, from the backbone's config.json and the data size (Markdown:
-    every value is escaped by ``t_md``, among them the backbone's name and a refusal's message)."""
-    from studio.config import apply_preset
-    from studio.models import catalog
-    from studio.models.estimate import estimate
-    from studio.models.resolve import bundled_path, estimate_parameters, local_folder, read_model_config
+def estimate_md(services: Services, data_state: DataState | None, source, task_name, backbone, method, preset, device,
+                advanced) -> str:
+    """The plan of this run (``studio.planning``) as Markdown: every value is escaped by ``t_md``,
+    among them the backbone's name and a refusal's message."""
+    from studio.planning import plan_for
 
     try:
         config = build_config(services, data_state, source, task_name, backbone, method, preset, device, None, advanced)
     except StudioError as error:
         return t_md("train.estimate_not_yet", reason=str(error).splitlines()[0])
-    name = config.model.backbone
-    entry = catalog.find(name)
-    folder = None
-    try:
-        # The allowed folders first, as a launch checks them: the estimate says the same for a
-        # folder outside them whether or not it exists.
-        local = local_folder(name, services.model_roots())
-    except StudioError:
-        return t_md("train.estimate_folder_not_allowed")
-    if local is not None and local.is_dir():
-        folder = local
-    elif entry and entry.bundled and bundled_path(entry):
-        folder = Path(bundled_path(entry)[0])
-        converted = services.workspace.cache / "models" / entry.name
-        folder = converted if (converted / "config.json").exists() else folder
-    model_config = read_model_config(folder) if folder else {}
-    if not model_config and entry is None:
-        return t_md("train.estimate_unknown_backbone")
-    parameters = entry.parameters if entry else estimate_parameters(model_config)
-    resolved = apply_preset(config, parameters)
-    tc = resolved.training
     rows = None
     if source == UPLOAD and data_state:
-        rows = data_state.get("rows")
+        rows = data_state.rows
     elif source and source.startswith(DATASET):
         rows = _dataset_rows(services, source[len(DATASET):])
-    gpus = services.jobs.devices.gpus
-    on_gpu = bool(gpus) and config.training.device != "cpu"
-    steps = None
-    if tc.max_steps:
-        steps = tc.max_steps
-    elif rows:
-        steps = int(-(-rows // (tc.batch_size * tc.gradient_accumulation)) * (tc.epochs or 1))
-    seq_len = tc.max_length or 128
+    gpus = list(services.jobs.devices.gpus)
+    try:
+        plan = plan_for(config, services.workspace, model_roots=services.model_roots(), gpus=gpus,
+                        cpu_slots=services.jobs.devices.cpu_slots, rows_hint=rows)
+    except StudioError:
+        # The allowed folders are checked as a launch checks them: the same answer for a folder
+        # outside them whether or not it exists.
+        return t_md("train.estimate_folder_not_allowed")
+    if plan is None:
+        return t_md("train.estimate_unknown_backbone")
+    return plan_md(plan, gpus if plan.device == "cuda" else None)
 
-    def with_fit_warning(text: str, total_gib: float, checkpointed_gib: Callable[[], float] | None) -> str:
-        warning = _fit_warning(total_gib, checkpointed_gib, tc.gradient_checkpointing, gpus if on_gpu else None)
-        return text + ("\n\n" + warning if warning else "")
 
-    if not model_config:
-        # No config.json offline (a bundled GGUF not converted yet): weights, gradients and AdamW
-        # state from the parameter count alone.
-        trainable = parameters * (0.01 if resolved.method.kind == "lora" else 1.0)
-        memory = (parameters * 4 + trainable * 12) / 2**30
-        steps_text = t_md("train.estimate_steps_suffix", steps=f"{steps:,}") if steps else ""
-        return with_fit_warning(t_md("train.estimate_from_size", name=entry.name, size=entry.size, memory=memory_text(memory),
-                                  steps=steps_text), memory, None)
-    def estimated(checkpointing: bool):
-        return estimate(model_config, batch_size=tc.batch_size, seq_len=seq_len,
-                        lora_r=resolved.method.lora.r if resolved.method.kind == "lora" else None,
-                        half_precision=on_gpu and tc.precision != "fp32", gradient_checkpointing=checkpointing,
-                        causal_lm=get_task(config.task.name).model_kind != "encoder", device="cuda" if on_gpu else "cpu",
-                        cpu_cores=max(1, (os.cpu_count() or 1) // max(1, services.jobs.devices.cpu_slots)),
-                        steps=steps, parameters=parameters)
+def span_text(low: float, high: float) -> str:
+    """A time range for people: 'a few seconds', '40–60 s', '3–4 min', '1.5–2.2 h'."""
+    if high < 10:
+        return t("train.estimate_few_seconds")
+    if high < 120:
+        return t("train.estimate_span_seconds", low=round(low), high=max(round(high), round(low) + 1))
+    if high < 2 * 3600:
+        low_min = max(1, int(low // 60))
+        return t("train.estimate_span_minutes", low=low_min, high=max(low_min + 1, -int(-high // 60)))
+    return t("train.estimate_span_hours", low=f"{low / 3600:.1f}", high=f"{high / 3600:.1f}")
 
-    est = estimated(bool(tc.gradient_checkpointing))
-    if est is None:
+
+def plan_md(plan, gpus: list[str] | None) -> str:
+    """A ``Plan`` as the Train tab shows it: settings, memory and time as ranges, steps, warnings."""
+    tc = plan.config.training
+    if plan.memory_from_size:
+        from studio.models import catalog
+
+        entry = catalog.find(plan.config.model.backbone or "")
+        steps_text = t_md("train.estimate_steps_suffix", steps=f"{plan.steps:,}") if plan.steps else ""
+        text = t_md("train.estimate_from_size", name=entry.name if entry else plan.config.model.backbone,
+                    size=entry.size if entry else "?", memory=memory_text(plan.memory_gib), steps=steps_text)
+        return text + _warning_suffix(_fit_warning(plan.memory_gib, None, None, gpus))
+    if plan.memory_gib is None:
         return t_md("train.estimate_no_shape")
-    where = t_md("train.estimate_gpus", count=len(gpus)) if on_gpu else "CPU"
-    length = t("common.auto") if config.training.max_length is None else seq_len
-    parts = [t_md("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}", batch=tc.batch_size,
-               lr=f"{tc.learning_rate:g}", length=length),
-             t_md("train.estimate_memory", memory=memory_text(est.total_gib)), t_md("train.estimate_trainable", count=f"{est.trainable:,}")]
-    if steps:
-        parts.append(t_md("train.estimate_steps", steps=f"{steps:,}"))
-    if est.total_seconds is not None:
-        took = t_md("train.estimate_few_seconds") if est.total_seconds < 10 else duration(est.total_seconds)
-        parts.append(t_md("train.estimate_time", took=took))
-    return with_fit_warning(" · ".join(parts), est.total_gib, lambda: estimated(True).total_gib)
+    where = t_md("train.estimate_gpus", count=plan.gpus) if plan.device == "cuda" else "CPU"
+    parts = [t_md("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}",
+                  batch=plan.batch_size, lr=f"{tc.learning_rate:g}", length=plan.seq_len)]
+    low, high = plan.memory_range
+    parts.append(t_md("train.estimate_memory_range", low=memory_text(low), high=memory_text(high),
+                      memory=memory_text(plan.memory_gib)))
+    if plan.trainable:
+        parts.append(t_md("train.estimate_trainable", count=f"{plan.trainable:,}"))
+    if plan.steps:
+        parts.append(t_md("train.estimate_steps", steps=f"{plan.steps:,}"))
+        if plan.evaluations:
+            parts.append(t_md("train.estimate_evaluations", count=plan.evaluations))
+    if plan.seconds_range:
+        took = t_md("train.estimate_time_range", span=span_text(*plan.seconds_range))
+        if plan.calibrated == "run":
+            took += " " + t_md("train.estimate_calibrated_run")
+        elif plan.calibrated == "machine":
+            took += " " + t_md("train.estimate_calibrated_machine")
+        parts.append(took)
+    checkpointed = (lambda: plan.memory_gib) if plan.checkpointing_needed else None
+    warning = _fit_warning(plan.memory_unchecked_gib or plan.memory_gib, checkpointed, tc.gradient_checkpointing, gpus)
+    return " · ".join(parts) + _warning_suffix(warning)
+
+
+def _warning_suffix(warning: str) -> str:
+    return "\n\n" + warning if warning else ""
 
 
 def _fit_warning(total_gib: float, checkpointed_gib: Callable[[], float] | None, checkpointing: bool | None,
@@ -636,8 +633,8 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     def task_for_source(src, data, current_task):
         """The task of the chosen data: the Data tab's for the file being checked, a saved
         dataset's own, else the current one."""
-        if src == UPLOAD and data and data.get("task"):
-            return data["task"]
+        if src == UPLOAD and data and data.task:
+            return data.task
         if src and src.startswith(DATASET):
             try:
                 return dataset_meta(services, src[len(DATASET):]).get("task") or current_task
@@ -652,9 +649,9 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         chosen = current_source if current_source in values else (values[0] if values else None)
         # Working in the Data tab means training on that work: the file being checked, or the
         # dataset it was just saved as.
-        if data and data.get("dataset") and DATASET + data["dataset"] in values:
-            chosen = DATASET + data["dataset"]
-        elif data and data.get("path") and UPLOAD in values:
+        if data and data.dataset and DATASET + data.dataset in values:
+            chosen = DATASET + data.dataset
+        elif data and data.path and UPLOAD in values:
             chosen = UPLOAD
         return gr.update(choices=choices, value=chosen), gr.update(value=task_for_source(chosen, data, current_task))
 

@@ -178,14 +178,14 @@ def reviews(tmp_path):
 
 
 def test_data_detects_the_task_and_the_user_fixes_the_label_column(tmp_path):
-    from studio.ui.data_state import empty_state
+    from studio.ui.data_state import DataState
     from studio.ui.data_tab import analyze, detect_task
 
-    state = {**empty_state(), "path": str(reviews(tmp_path)), "name": "reviews.csv"}
+    state = DataState(path=str(reviews(tmp_path)), name="reviews.csv")
     detected = detect_task(state)
     assert detected.ok and detected.task == "classification"
     assert detected.columns == {"text": "text", "label": "score"}  # a guess by name
-    fixed = analyze({**state, "task": "classification"}, columns={"text": "text", "label": "feeling"})
+    fixed = analyze(state.changed(task="classification"), columns={"text": "text", "label": "feeling"})
     assert fixed.ok and fixed.columns["label"] == "feeling"
     assert set(fixed.splits) == {"train", "validation", "test"}
     assert set(fixed.splits["train"]["label"]) == {"positive", "negative"}
@@ -197,22 +197,22 @@ def test_data_detects_the_task_and_the_user_fixes_the_label_column(tmp_path):
      "generation"),
 ])
 def test_data_detects_the_task_by_its_column_names(tmp_path, rows, task):
-    from studio.ui.data_state import empty_state
+    from studio.ui.data_state import DataState
     from studio.ui.data_tab import detect_task
 
     path = write_csv(tmp_path / "data.csv", rows)
-    assert detect_task({**empty_state(), "path": str(path), "name": "data.csv"}).task == task
+    assert detect_task(DataState(path=str(path), name="data.csv")).task == task
 
 
 def test_data_errors_are_the_data_layers_messages(tmp_path):
-    from studio.ui.data_state import empty_state
+    from studio.ui.data_state import DataState
     from studio.ui.data_tab import analyze
 
     bad = tmp_path / "sheet.csv"
     bad.write_bytes(b"PK\x03\x04" + b"\x00" * 32)
-    result = analyze({**empty_state(), "path": str(bad), "name": "sheet.csv", "task": "classification"})
+    result = analyze(DataState(path=str(bad), name="sheet.csv", task="classification"))
     assert not result.ok and "ZIP archive" in result.error and "Traceback" not in result.error
-    wrong = analyze({**empty_state(), "path": str(reviews(tmp_path)), "name": "r.csv", "task": "classification"},
+    wrong = analyze(DataState(path=str(reviews(tmp_path)), name="r.csv", task="classification"),
                     columns={"text": "text", "label": "nope"})
     assert not wrong.ok and "nope" in wrong.error
 
@@ -221,9 +221,11 @@ def test_launch_config_from_the_data_tab_and_from_a_saved_dataset(services, tmp_
     from studio.data.datasets_store import save_dataset
     from studio.ui.train_tab import DATASET, UPLOAD, build_config
 
-    state = {"path": str(reviews(tmp_path)), "name": "reviews.csv", "validation_path": None, "test_path": None,
-             "task": "classification", "columns": {"text": "text", "label": "feeling"}, "options": {},
-             "split": {"validation": 0.2, "test": 0.1, "stratify": True, "seed": 7}, "ok": True, "rows": 42}
+    from studio.ui.data_state import DataState
+
+    state = DataState(path=str(reviews(tmp_path)), name="reviews.csv", task="classification",
+                      columns={"text": "text", "label": "feeling"},
+                      split={"validation": 0.2, "test": 0.1, "stratify": True, "seed": 7}, ok=True, rows=42)
     config = build_config(services, state, UPLOAD, "classification", "all-MiniLM-L6-v2", "lora", "quick", "cpu", "mine",
                           {"training.epochs": "2", "training.learning_rate": "", "method.lora.r": 8})
     assert config.data.columns == {"text": "text", "label": "feeling"} and config.data.split.validation == 0.2

@@ -131,11 +131,11 @@ def test_downloads_go_through_one_owner_check(services, app):
 
 def test_datasets_are_replaced_and_deleted_by_their_owner_or_an_admin(services, app, tmp_path):
     from studio.data.datasets_store import dataset_info, list_datasets, save_dataset
-    from studio.ui.data_tab import empty_state
+    from studio.ui.data_state import DataState
 
     csv = write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(40))
-    state = {**empty_state(), "path": str(csv), "name": "reviews.csv", "task": "classification",
-             "columns": {"text": "text", "label": "label"}, "ok": True}
+    state = DataState(path=str(csv), name="reviews.csv", task="classification", columns={"text": "text", "label": "label"},
+                      ok=True)
     save = endpoint(app, "data_save")
     _, message = save("reviews", state, False, request=ANN)
     assert "saved dataset 'reviews'" in message and dataset_info(services.workspace.datasets, "reviews").owner == "ann"

@@ -315,7 +315,8 @@ def app_services(tmp_path, monkeypatch):
 
 def test_the_data_tab_stores_uploads_per_user_and_reads_within_the_limits(app_services, tmp_path):
     from studio.ui.app import build_app
-    from studio.ui.data_tab import analyze, empty_state
+    from studio.ui.data_state import empty_state
+    from studio.ui.data_tab import analyze
 
     app = build_app(app_services)
     load = next(fn.fn for fn in app.fns.values() if fn.api_name == "data_upload")
@@ -323,8 +324,8 @@ def test_the_data_tab_stores_uploads_per_user_and_reads_within_the_limits(app_se
     path = write_rows(tmp_path / "reviews.csv", 60)
 
     state, _summary, messages, *_ = load(str(path), None, None, None, empty_state(), alice)
-    assert Path(state["path"]).is_relative_to(app_services.workspace.root / "uploads" / "alice")
-    assert state["ok"], messages
+    assert Path(state.path).is_relative_to(app_services.workspace.root / "uploads" / "alice")
+    assert state.ok, messages
 
     SettingsStore(app_services.workspace.root).update(max_rows="50", upload_quota_mb="1")
     state, _summary, messages, *_ = load(str(path), None, None, None, empty_state(), alice)
@@ -333,5 +334,5 @@ def test_the_data_tab_stores_uploads_per_user_and_reads_within_the_limits(app_se
 
     big = upload(tmp_path, "big.csv", 2 * 1024 * 1024)
     state, _summary, messages, *_ = load(str(big), None, None, None, empty_state(), alice)
-    assert "upload quota" in messages and state["path"] is None
+    assert "upload quota" in messages and state.path is None
     assert not list((app_services.workspace.root / "uploads").rglob("big.csv"))
