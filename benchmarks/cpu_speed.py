@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from harness import ROOT, median_of, run_plain, run_studio
+from harness import ROOT, estimate_ratios, median_of, run_plain, run_studio
 
 WARMUP_STEPS = 3
 EVEN_WORDS = 60
@@ -83,6 +83,11 @@ def main() -> None:
     print(f"{'plain':8}{a:12.1f}{a * mean_tokens:12.0f}")
     print(f"{'studio':8}{b:12.1f}{b * mean_tokens:12.0f}")
     print(f"ratio studio/plain: {b / a:.2f}x")
+    ratios = [estimate_ratios(r) for r in studio]
+    time_ratio, memory_ratio = median_of(ratios, "time_ratio"), median_of(ratios, "memory_ratio")
+    print("measured / planned (the Train tab's estimate; 0.75-1.25 is the target): "
+          f"time {time_ratio if time_ratio is None else round(time_ratio, 2)}, "
+          f"memory {memory_ratio if memory_ratio is None else round(memory_ratio, 2)}")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, median_of, run_plain, run_studio
+from harness import ROOT, estimate_ratios, median_of, run_plain, run_studio
 
 PEAK_FLOPS = 989e12
 
@@ -227,7 +227,9 @@ def summarize(name: str, plain: list[dict], studio: list[dict], fpt: float) -> d
            "ratio_tokens": b_tok / a_tok if a_tok and b_tok else None, "ratio_samples": b_smp / a_smp if a_smp and b_smp else None,
            "plain_mfu": a_tok * fpt / PEAK_FLOPS if a_tok else None, "studio_mfu": b_tok * fpt / PEAK_FLOPS if b_tok else None,
            "plain_peak_gib": median_of(plain, "peak_memory_gib"), "studio_peak_gib": median_of(studio, "peak_memory_gib"),
-           "studio_estimated_gib": median_of(studio, "estimated_peak_gib")}
+           "studio_estimated_gib": median_of(studio, "estimated_peak_gib"),
+           "time_ratio": median_of([estimate_ratios(r) for r in studio], "time_ratio"),
+           "memory_ratio": median_of([estimate_ratios(r) for r in studio], "memory_ratio")}
     for side, runs in (("plain", plain), ("studio", studio)):
         row[f"{side}_phases_s"] = {phase: median_of([r["phases_s"] for r in runs], phase) for phase in ("setup", "train", "after")}
     if studio:
@@ -251,6 +253,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{fmt(r['ratio_samples'], '7.2f')}{fmt(r['plain_mfu'], '7.1%')}{fmt(r['studio_mfu'], '7.1%')}"
               f"{fmt(r['plain_peak_gib'], '8.1f')}{fmt(r['studio_peak_gib'], '8.1f')}{fmt(r['studio_estimated_gib'], '7.1f')}")
     print("targets: qwen05-full tokens ratio >= 6, bert-cls samples ratio >= 4; estimate within 25% of the peak (peak b vs est b)")
+    print("\nmeasured / planned (the Train tab's estimate; within 0.75-1.25 is the target):")
+    for r in rows:
+        print(f"  {r['workload']:13} time {fmt(r.get('time_ratio'), '5.2f')}  memory {fmt(r.get('memory_ratio'), '5.2f')}")
 
 
 def main() -> None:

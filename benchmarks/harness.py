@@ -54,6 +54,26 @@ def timed_window(progress: list[dict[str, Any]], warmup: int) -> tuple[dict[str,
     return (past_warmup[0] if past_warmup else earlier[-1]), end
 
 
+def planned(config, workspace) -> dict[str, Any]:
+    """What the Train tab would have said before launch (studio.planning): the time of the whole
+    run (its range) and the memory, to set beside what the run measured."""
+    from studio.gpus import detected_gpus
+    from studio.planning import plan_for
+
+    plan = plan_for(config, workspace, model_roots=None, gpus=detected_gpus(), cpu_slots=1)
+    if plan is None:
+        return {"planned_s": None, "planned_range_s": None, "planned_memory_gib": None}
+    return {"planned_s": plan.seconds, "planned_range_s": plan.seconds_range, "planned_memory_gib": plan.memory_gib}
+
+
+def estimate_ratios(result: dict[str, Any]) -> dict[str, float | None]:
+    """Measured over planned: the run's wall time (preparation included) and its peak memory."""
+    time_ratio = result["wall_s"] / result["planned_s"] if result.get("planned_s") else None
+    memory = result.get("planned_memory_gib")
+    memory_ratio = result["peak_memory_gib"] / memory if memory and result.get("peak_memory_gib") is not None else None
+    return {"time_ratio": time_ratio, "memory_ratio": memory_ratio}
+
+
 def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout: float | None = None) -> dict[str, Any]:
     """The studio's worker on ``config``, prepared exactly as the app and the CLI prepare runs."""
     from studio.config import RunConfig
@@ -61,6 +81,7 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
     from studio.training.prepare import prepare_run
     from studio.workspace import Workspace
 
+    plan = planned(RunConfig.from_dict(config), Workspace.at(workspace))
     started = time.time()
     prepared = prepare_run(RunConfig.from_dict(config), Workspace.at(workspace))
     out = subprocess.run([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT,
@@ -84,7 +105,7 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
         "mean_tokens": mean_tokens, "peak_memory_gib": metrics.get("peak_memory_gib"),
         "estimated_peak_gib": metrics.get("estimated_peak_gib"), "settings": {k: v for k, v in settings.items() if k not in ("kind", "t")},
         "losses": [e["loss"] for e in events if e["kind"] == "log" and "loss" in e],
-        "wall_s": round(time.time() - started, 1), "run_dir": str(prepared.run_dir),
+        "wall_s": round(time.time() - started, 1), "run_dir": str(prepared.run_dir), **plan,
         "phases_s": phases(started, next((e["t"] for e in events if e["kind"] == "progress"), None),
                            next((e["t"] for e in events if e["kind"] == "memory"), None), time.time()),
     }
