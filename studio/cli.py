@@ -188,7 +188,7 @@ def cmd_train(args) -> int:
 
 def _report(run_dir: Path, code: int) -> int:
     from studio.runs import RunDir
-    from studio.training.baseline import compare
+    from studio.tasks.baseline import compare
 
     metrics_path = RunDir(run_dir).metrics
     if code == 0 and metrics_path.exists():

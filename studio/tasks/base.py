@@ -161,6 +161,12 @@ class Task(ABC):
         """Metrics that follow from a split's mean loss (e.g. perplexity); none by default."""
         return {}
 
+    def baseline(self, splits: dict[str, pd.DataFrame], meta: TaskMeta) -> dict[str, Any] | None:
+        """A classical model fitted on the train split in seconds and scored on the validation
+        and test splits with ``full_metrics`` (``metrics.json``'s ``baseline``), to show what
+        fine-tuning adds; None (the default) when the task has none."""
+        return None
+
     # ---- predictions -------------------------------------------------------------------------
     @abstractmethod
     def predict(self, model, tokenizer, df: pd.DataFrame, meta: TaskMeta, max_length: int, batch_size: int = 32) -> list[dict[str, Any]]:

@@ -309,6 +309,11 @@ class TextClassification(Task):
 
         return compute
 
+    def baseline(self, splits, meta):
+        from studio.tasks.baseline import baseline
+
+        return baseline(self, meta, splits)
+
     def full_metrics(self, predictions, meta):
         kind = meta.info["problem_type"]
         gold = [p["gold"] for p in predictions if p.get("gold") is not None]

@@ -17,7 +17,7 @@ def _fmt(value: Any) -> str:
 def write_model_card(run_dir: Path, config: RunConfig, task: Task, meta: TaskMeta, metrics: dict, backbone: str,
                      settings: dict[str, Any] | None = None) -> None:
     """``settings``: what the worker chose for the machine (its ``SpeedSettings``), when known."""
-    from studio.training.baseline import compare
+    from studio.tasks.baseline import compare
     from studio.training.speed import describe, describe_memory
 
     t = config.training

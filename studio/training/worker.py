@@ -20,6 +20,7 @@ from studio.config import RunConfig
 from studio.data.loading import read_splits
 from studio.errors import StudioError
 from studio.tasks.base import Task, TaskMeta, get_task
+from studio.tasks.baseline import compare
 from studio.runs import RunDir
 from studio.runs.event_types import Error, Eval, Event, Log, Memory, Settings, Status
 from studio.runs.events import EventLog
@@ -241,6 +242,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
             events.write(Log(step=0, message=f"scoring the base model on the {split} split (before fine-tuning)"))
             base_metrics[name] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, name)
             events.write(Eval(split=name, step=0, metrics=_numbers(base_metrics[name])))
+    classical = fit_baseline(task, splits, meta, metric, events)
     checkpoint = None
     if resume:
         done = folder.complete_checkpoints()
@@ -270,6 +272,11 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         metrics[split] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, split)
         events.write(Eval(split=split, step=trainer.state.global_step, metrics=_numbers(metrics[split])))
     metrics.update(base_metrics)
+    if classical:
+        metrics["baseline"] = classical
+        comparison = compare(metrics)
+        if comparison and not comparison.beaten:
+            events.write(Log(step=trainer.state.global_step, message=comparison.english()))
     metrics["train"] = {"runtime_s": round(time.time() - started, 1), "global_step": trainer.state.global_step,
                         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
                         "peak_memory_gib": peak, "estimated_peak_gib": settings.estimated_peak_gib}
@@ -283,6 +290,26 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     events.write(Status(status="completed", step=trainer.state.global_step,
                         headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)}))
     return 0
+
+
+def fit_baseline(task: Task, splits, meta: TaskMeta, metric: str, events) -> dict[str, Any] | None:
+    """The task's classical baseline (seconds, before training), logged at once so the page shows
+    the bar the fine-tuned model has to clear; a baseline that fails never stops the run."""
+    if not is_main_process():
+        return None
+    try:
+        found = task.baseline(splits, meta)
+    except Exception as error:  # noqa: BLE001 - a comparison, not the run
+        events.write(Log(step=0, message=f"classical baseline skipped: {type(error).__name__}: {error}"))
+        return None
+    if found:
+        scores = [f"{split} {metric} {found[split][metric]:.3f}" for split in ("validation", "test")
+                  if isinstance((found.get(split) or {}).get(metric), (int, float))]
+        floor = [f"majority class {found['majority'][split][metric]:.3f}" for split in ("test", "validation")
+                 if isinstance(((found.get("majority") or {}).get(split) or {}).get(metric), (int, float))][:1]
+        events.write(Log(step=0, message=f"classical baseline ({found['method']}, {found['seconds']:.1f} s): "
+                                         + " · ".join(scores + floor)))
+    return found
 
 
 def is_causal_lm(task: Task, meta: TaskMeta) -> bool:

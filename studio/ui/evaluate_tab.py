@@ -121,7 +121,7 @@ def with_base(rows: list[dict[str, Any]], base_rows: list[dict[str, Any]]) -> li
 def baseline_notes(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """The fine-tuned headline beside the classical baseline's (and the majority class's), and a
     warning when the fine-tuned model does not beat it."""
-    from studio.training.baseline import compare
+    from studio.tasks.baseline import compare
 
     found = compare(metrics)
     if found is None:

@@ -73,6 +73,13 @@ def test_train_leaves_the_documented_run_directory(toy_run):
     assert metrics["headline"]["name"] == "accuracy"
     assert set(metrics["test"]["per_class"]) == {"negative", "positive"}
     assert metrics["test"]["confusion_matrix"]["labels"] == ["negative", "positive"]
+    # The classical baseline on the same splits, logged before training and compared in the summary.
+    baseline = metrics["baseline"]
+    assert baseline["method"].startswith("TF-IDF") and {"accuracy", "macro_f1"} <= set(baseline["test"])
+    assert baseline["majority"]["test"]["accuracy"] <= baseline["test"]["accuracy"]
+    assert any(e["kind"] == "log" and str(e.get("message", "")).startswith("classical baseline (TF-IDF") for e in events)
+    assert f"test accuracy: fine-tuned {metrics['test']['accuracy']:.3f} vs baseline {baseline['test']['accuracy']:.3f}" in out
+    assert "Against a classical baseline" in card
     assert metrics["test"]["accuracy"] >= 0.8  # the toy data is easy: the model must have learned
     assert 0 <= metrics["validation"]["accuracy"] <= 1
 

@@ -1,4 +1,5 @@
-"""A classical baseline beside every classification run: TF-IDF features and a linear model.
+"""A classical baseline beside every classification run: TF-IDF features and a linear model
+(the classification task's ``Task.baseline``).
 
 Fitted on the run's own train split in seconds and scored on its validation and test splits with
 the task's own metrics (``task.full_metrics``), so "fine-tuned 0.85 vs baseline 0.76" compares
