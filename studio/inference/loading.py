@@ -9,6 +9,7 @@ from typing import Any
 
 from studio.config import RunConfig
 from studio.errors import StudioError
+from studio.models.padding import align_pad_token
 from studio.runs import RunDir
 from studio.tasks.base import Task, TaskMeta, get_task
 
@@ -48,6 +49,7 @@ def load_trained(run_dir: str | Path, device: str | None = None) -> TrainedModel
         model = PeftModel.from_pretrained(base, str(model_dir))
     else:
         model = task.load_model(str(model_dir), meta, config)
+    align_pad_token(model, tokenizer)
     if device:
         model.to(device)
     model.eval()

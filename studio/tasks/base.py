@@ -82,7 +82,11 @@ class Task(ABC):
     example: ClassVar[dict[str, Any]]
     """One example row, in the roles' terms."""
     model_kind: ClassVar[str] = "encoder"
-    """Which backbones fit: 'encoder', 'decoder', 'seq2seq' (the catalog filters on this)."""
+    """What the task's model does: 'encoder' (a head reads the text), 'decoder'/'seq2seq' (it
+    writes text); the default backbone is the bundled one of this kind."""
+    backbone_kinds: ClassVar[tuple[str, ...]] = ("encoder", "decoder")
+    """The kinds of backbone the task trains (the Train tab lists them, a submission checks them):
+    a head reads an encoder's or a decoder-only model's hidden states alike."""
     peft_task_type: str = "SEQ_CLS"
     """The PEFT task type a LoRA adapter is made for (a task may set it per run in ``fit``)."""
     hf_auto_class: str = "AutoModelForSequenceClassification"

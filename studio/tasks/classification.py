@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from studio.errors import DataError
+from studio.models.padding import ensure_pad_token
 from studio.tasks.base import Problem, Task, TaskMeta, register
 
 # Cells that mean "no value" in hand-made spreadsheets.
@@ -258,6 +259,9 @@ class TextClassification(Task):
     def _encode_inputs(self, df, tokenizer, max_length):
         pair = df["text_pair"].tolist() if "text_pair" in df.columns else None
         return tokenizer(df["text"].tolist(), pair, truncation=True, max_length=max_length)
+
+    def prepare_tokenizer(self, tokenizer, meta):
+        ensure_pad_token(tokenizer)  # a decoder-only backbone has none; an encoder's is kept
 
     def text_lengths(self, df, tokenizer):
         pair = df["text_pair"].tolist() if "text_pair" in df.columns else None

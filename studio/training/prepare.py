@@ -40,18 +40,16 @@ class PreparedRun:
     profile: dict = field(default_factory=dict)
 
 
-# The kinds of backbone each kind of task trains.
-ACCEPTED_KINDS = {"encoder": ("encoder",), "decoder": ("decoder", "seq2seq"), "seq2seq": ("decoder", "seq2seq")}
+def check_backbone_fits(task, name: str) -> None:
+    """A catalog backbone of a kind the task does not train is refused before it is looked for
+    (no point in finding or downloading it)."""
+    from studio.models import catalog
 
-
-def accepted_kinds(task_kind: str) -> tuple[str, ...]:
-    return ACCEPTED_KINDS.get(task_kind, (task_kind,))
-
-
-def check_backbone_fits(task_kind: str, backbone: ResolvedBackbone, task_title: str) -> None:
-    if backbone.entry and backbone.entry.kind not in accepted_kinds(task_kind):
+    entry = catalog.find(name)
+    if entry and entry.kind not in task.backbone_kinds:
         raise ConfigError(
-            f"backbone {backbone.entry.name} is a {backbone.entry.kind} model; {task_title} needs a {task_kind} model",
+            f"backbone {entry.name} is a {entry.kind} model; {task.title} trains "
+            f"{' or '.join(task.backbone_kinds)} models",
             hint="pick a backbone listed for this task (studio models)",
         )
 
@@ -67,8 +65,8 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
     task = get_task(config.task.name)
     if config.training.device == "cuda" and not detected_gpus():
         raise ConfigError("bad value for 'training.device': cuda was asked for but no GPU is visible; use auto or cpu")
+    check_backbone_fits(task, config.model.backbone)
     backbone = resolve_backbone(config.model.backbone, kind=task.model_kind, allowed_roots=allowed_model_roots)
-    check_backbone_fits(task.model_kind, backbone, task.title)
     limits = read_limits(settings or SettingsStore(workspace.root).load())
     data = load_task_data(config, task, workspace.datasets, limits=limits)
 
@@ -121,7 +119,7 @@ def check_backbone_reads(config: RunConfig, task, backbone: ResolvedBackbone, co
     if not counts.coverage:
         return None
     fit = assess(Coverage.from_dict(counts.coverage), backbone.entry, backbone.display_name,
-                 accepted_kinds(task.model_kind), offline_choices())
+                 task.backbone_kinds, offline_choices())
     if fit.level == "refuse" and not config.model.allow_unreadable:
         raise ConfigError(fit.message())
     return fit

@@ -19,6 +19,7 @@ from typing import Any
 from studio.config import RunConfig
 from studio.data.loading import read_splits
 from studio.errors import StudioError
+from studio.models.padding import align_pad_token
 from studio.tasks.base import Task, TaskMeta, get_task
 from studio.tasks.baseline import compare
 from studio.runs import RunDir
@@ -199,6 +200,7 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     _warn_if_too_big(settings, events)
     baseline_gib = _resident_gib()
     model = task.load_model(path, meta, config, **_model_kwargs(settings, config, meta))
+    align_pad_token(model, tokenizer)
     if config.method.kind == "lora":
         model = apply_lora(model, config, task.peft_task_type)
     # No key/value cache while training: it is never used, and with it the model would not

@@ -99,16 +99,11 @@ def dataset_meta(services: Services, name: str) -> dict[str, Any]:
     return meta
 
 
-def backbone_kinds(task_kind: str) -> tuple[str, ...]:
-    # Generation tasks train decoder-only or encoder-decoder backbones (the worker picks the head).
-    return ("encoder",) if task_kind == "encoder" else ("decoder", "seq2seq")
-
-
 def backbone_choices(services: Services, task_name: str | None) -> list[tuple[str, str]]:
     from studio.models import catalog
     from studio.models.resolve import offline_choices
 
-    kinds = backbone_kinds(get_task(task_name).model_kind) if task_name else ("encoder", "decoder", "seq2seq")
+    kinds = get_task(task_name).backbone_kinds if task_name else ("encoder", "decoder", "seq2seq")
     offline = set()
     for kind in kinds:
         offline.update(offline_choices(kind))
@@ -661,6 +656,16 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         keep = current_backbone and (current_backbone in values or current_backbone not in _catalog_names())
         return gr.update(choices=choices, value=current_backbone if keep else (values[0] if values else None))
 
+    def backbone_picked(backbone_name, task_name):
+        """A decoder-only backbone under a classification or tagging head trains with LoRA by
+        default (the new head in full): a full fine-tune of a chat model costs far more memory."""
+        from studio.models import catalog
+
+        entry = catalog.find(backbone_name or "")
+        if entry and entry.kind == "decoder" and task_name and get_task(task_name).model_kind == "encoder":
+            return gr.update(value="lora")
+        return gr.update()
+
     def source_changed(src, data, current_task):
         return gr.update(value=task_for_source(src, data, current_task))
 
@@ -674,6 +679,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     data_state.change(follow_data, [data_state, source, task], [source, task], api_visibility="private")
     source.input(source_changed, [source, data_state, task], [task], api_visibility="private")
     task.change(follow_task, [task, backbone], [backbone], api_visibility="private")
+    backbone.input(backbone_picked, [backbone, task], [method], api_visibility="private")
     gr.on([source.change, task.change, backbone.change, method.change, preset.change, device.change, estimate_button.click,
            *[component.change for component in advanced_inputs]],
           estimate_fn, estimate_inputs, [estimate], api_name="train_estimate", trigger_mode="always_last")

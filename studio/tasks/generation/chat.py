@@ -174,9 +174,3 @@ class CausalCollator:
             batch["labels"].append(list(f["labels"]) + [IGNORE] * pad)
         return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
 
-
-def ensure_pad_token(tokenizer) -> None:
-    """Batches need a pad token; base models often have none, so the end-of-sequence token pads
-    (padding never reaches the loss: its labels are -100)."""
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

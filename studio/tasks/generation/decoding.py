@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from studio.models.padding import ensure_pad_token
 from studio.tasks.base import TaskMeta
-from studio.tasks.generation.chat import DEFAULT_MARKERS, ensure_pad_token, render_chat, seq2seq_source, uses_default
+from studio.tasks.generation.chat import DEFAULT_MARKERS, render_chat, seq2seq_source, uses_default
 
 
 def decoding_options(meta: TaskMeta | None, **overrides: Any) -> dict[str, Any]:

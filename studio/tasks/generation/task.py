@@ -19,9 +19,10 @@ import pandas as pd
 from studio.errors import DataError
 from studio.models.architecture import architecture_of, guess_architecture
 from studio.models.catalog import default_for
+from studio.models.padding import ensure_pad_token
 from studio.tasks.base import Problem, Task, TaskMeta, register
 from studio.tasks.generation.chat import (
-    DEFAULT_CHAT_TEMPLATE, IGNORE, CausalCollator, encode_full, ensure_pad_token, render_chat, seq2seq_pair, truncate,
+    DEFAULT_CHAT_TEMPLATE, IGNORE, CausalCollator, encode_full, render_chat, seq2seq_pair, truncate,
 )
 from studio.tasks.generation.decoding import generate
 from studio.tasks.generation.formats import (
@@ -61,6 +62,7 @@ class TextGeneration(Task):
     example = {"prompt": "Summarize: The library opens an hour later on Mondays from March.",
                "completion": "From March the library opens an hour later on Mondays."}
     model_kind = "decoder"
+    backbone_kinds = ("decoder", "seq2seq")
     options = GenerationOptions
     peft_task_type = "CAUSAL_LM"
     """LoRA task type; ``load_model`` switches it to SEQ_2_SEQ_LM for an encoder-decoder backbone."""

@@ -18,6 +18,7 @@ import pandas as pd
 
 from studio.data.text import is_missing
 from studio.errors import DataError
+from studio.models.padding import ensure_pad_token
 from studio.tasks.base import IGNORE, Problem, Task, TaskMeta, register
 from studio.tasks.tokens.conll import ALWAYS_CONLL, CONLL_SUFFIXES, looks_like_conll, read_conll
 from studio.tasks.tokens.metrics import sequence_metrics
@@ -227,6 +228,9 @@ class TokenClassification(Task):
         if split_rows:
             log.info("%d sentence(s) longer than max_length %d split into overlapping windows", len(split_rows), max_length)
         return Dataset.from_dict(columns)
+
+    def prepare_tokenizer(self, tokenizer, meta):
+        ensure_pad_token(tokenizer)  # a decoder-only backbone has none; an encoder's is kept
 
     def text_lengths(self, df, tokenizer):
         prefix, suffix = special_layout(tokenizer)
