@@ -201,6 +201,9 @@ def _report(run_dir: Path, code: int) -> int:
         comparison = compare(metrics)
         if comparison:
             print(comparison.english())
+        stopped = (metrics.get("train") or {}).get("stopped_early")
+        if stopped:
+            print(stopped["message"])
         print(f"model saved in {RunDir(run_dir).model}")
     return code
 

@@ -14,7 +14,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from studio.config import RunConfig, apply_preset
+from studio.config import RunConfig, apply_preset, evaluation_schedule
 from studio.models.estimate import ASSUMED_FLOPS, estimate
 from studio.planning.calibration import Calibration, RunKey
 from studio.planning.inputs import BackboneInfo, DataSize, Machine
@@ -116,11 +116,11 @@ def optimizer_steps(rows: int, batch_size: int, accumulation: int, epochs: float
 
 def evaluation_passes(config: RunConfig, steps: int, steps_per_epoch: int, has_validation: bool) -> int:
     """Validation passes during training (the worker's eval_strategy)."""
-    tc = config.training
-    if not has_validation or tc.eval_strategy == "no" or not steps:
+    strategy, every = evaluation_schedule(config.training, steps_per_epoch)
+    if not has_validation or strategy == "no" or not steps:
         return 0
-    if tc.eval_strategy == "steps":
-        return steps // max(1, tc.eval_steps or 500)
+    if strategy == "steps":
+        return steps // max(1, every or 500)
     return max(1, math.ceil(steps / max(1, steps_per_epoch)))
 
 

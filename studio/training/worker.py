@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from studio.config import RunConfig
+from studio.config import RunConfig, evaluation_schedule, save_schedule
 from studio.data.loading import read_splits
 from studio.errors import StudioError
 from studio.models.padding import align_pad_token
@@ -51,8 +51,9 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
     batch_size = settings.batch_size if settings is not None and settings.batch_size else t.batch_size
     steps_per_epoch = math.ceil(n_train / (batch_size * t.gradient_accumulation))
     total = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
-    evaluate = has_validation and t.eval_strategy != "no"
-    save = t.save_strategy if t.save_strategy != "best" or evaluate else "epoch"
+    eval_strategy, eval_steps = evaluation_schedule(t, steps_per_epoch)
+    evaluate = has_validation and eval_strategy != "no"
+    save = save_schedule(t, evaluate)
     kwargs: dict[str, Any] = dict(
         output_dir=str(RunDir(run_dir).checkpoints),
         num_train_epochs=t.epochs or 1.0,
@@ -64,12 +65,12 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
         warmup_steps=t.warmup,
         weight_decay=t.weight_decay,
         lr_scheduler_type=t.lr_scheduler,
-        eval_strategy=t.eval_strategy if evaluate else "no",
-        eval_steps=t.eval_steps,
+        eval_strategy=eval_strategy if evaluate else "no",
+        eval_steps=eval_steps,
         save_strategy=save,
-        save_steps=t.eval_steps if save == "steps" else 500,
+        save_steps=eval_steps if save == "steps" and eval_steps else 500,
         save_total_limit=t.save_total_limit,
-        load_best_model_at_end=evaluate and save == t.eval_strategy or (evaluate and save == "best"),
+        load_best_model_at_end=evaluate and save in (eval_strategy, "best"),
         metric_for_best_model=metric if evaluate else None,
         greater_is_better=greater if evaluate else None,
         logging_steps=t.logging_steps or max(1, min(50, total // 50)),
@@ -252,6 +253,9 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         events.write(Log(step=0, message=f"resuming from {Path(checkpoint).name}" if checkpoint else "no complete checkpoint; starting over"))
     started = time.time()
     trainer.train(resume_from_checkpoint=checkpoint)
+    stopped_early = early_stop(trainer, config, total_steps, metric) if not progress.stopped_by_request else None
+    if stopped_early:
+        events.write(Log(step=trainer.state.global_step, message=stopped_early["message"]))
     peak, measured = _peak_memory_gib(baseline_gib)
     events.write(Memory(step=trainer.state.global_step, peak_gib=peak, estimated_gib=settings.estimated_peak_gib, measured=measured))
     _ready_for_generation(trainer.model, use_cache, settings)
@@ -282,6 +286,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     metrics["train"] = {"runtime_s": round(time.time() - started, 1), "global_step": trainer.state.global_step,
                         "best_checkpoint": Path(trainer.state.best_model_checkpoint).name if trainer.state.best_model_checkpoint else None,
                         "peak_memory_gib": peak, "estimated_peak_gib": settings.estimated_peak_gib}
+    if stopped_early:
+        metrics["train"]["stopped_early"] = stopped_early
     if not is_main_process():
         return 0
     _write_json(folder.metrics, metrics)
@@ -292,6 +298,22 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     events.write(Status(status="completed", step=trainer.state.global_step,
                         headline={metric: metrics.get("test", metrics.get("validation", {})).get(metric)}))
     return 0
+
+
+def early_stop(trainer, config: RunConfig, total_steps: int, metric: str) -> dict[str, Any] | None:
+    """What early stopping did, when it ended the run before its ceiling: the epoch reached, the
+    ceiling, the patience and the best score's step (the weights restored at the end)."""
+    state, patience = trainer.state, config.training.early_stopping_patience
+    if not patience or state.global_step >= total_steps:
+        return None
+    ceiling = f"{config.training.max_steps} steps" if config.training.max_steps else f"{config.training.epochs:g} epochs"
+    best_step = getattr(state, "best_global_step", None)
+    best = f"; the best, {metric} {state.best_metric:.4f} at step {best_step}, is kept" \
+        if state.best_metric is not None and best_step else ""
+    return {"epoch": round(state.epoch or 0, 2), "ceiling": ceiling, "patience": patience, "metric": metric,
+            "best_step": best_step, "best": state.best_metric,
+            "message": f"stopped at epoch {state.epoch or 0:.1f} of at most {ceiling}: validation {metric} did not "
+                       f"improve for {patience} evaluations{best}"}
 
 
 def fit_baseline(task: Task, splits, meta: TaskMeta, metric: str, events) -> dict[str, Any] | None:

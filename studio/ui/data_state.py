@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,12 +48,7 @@ class DataState:
 
     def changed(self, **values: Any) -> "DataState":
         """A copy with ``values`` set (the state a handler returns)."""
-        state = copy.deepcopy(self)
-        for key, value in values.items():
-            if not hasattr(state, key):
-                raise AttributeError(f"DataState has no field {key!r}")
-            setattr(state, key, value)
-        return state
+        return dataclasses.replace(copy.deepcopy(self), **values)  # an unknown field is a TypeError
 
 
 def empty_state() -> DataState:

@@ -103,6 +103,8 @@ def field_help(key: str, english: str | None) -> str | None:
         "training.max_steps": t("words.help_training_max_steps"),
         "training.max_length": t("words.help_training_max_length"),
         "training.warmup": t("words.help_training_warmup"),
+        "training.eval_strategy": t("words.help_training_eval_strategy"),
+        "training.save_strategy": t("words.help_training_save_strategy"),
         "training.early_stopping_patience": t("words.help_training_early_stopping_patience"),
         "training.metric": t("words.help_training_metric"),
         "training.score_base_model": t("words.help_training_score_base_model"),
