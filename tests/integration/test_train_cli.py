@@ -167,6 +167,27 @@ def test_predict_writes_escaped_csv_and_jsonl(tmp_path, toy_run):
     assert rows[1]["predicted"] == "negative"
 
 
+def test_early_stopping_ends_before_the_ceiling_and_restores_the_best_checkpoint(tmp_path, tiny_encoder, workspace):
+    # The toy reviews are learned within a few epochs; a ceiling of 40 leaves validation nothing to gain.
+    cfg = make_config(tmp_path, tiny_encoder, write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(120)),
+                      epochs=40, early_stopping_patience=2)
+    assert main(["train", str(cfg), "--workspace", str(workspace.root), "--quiet"]) == 0
+    run = only_run(workspace)
+    metrics = json.loads((run / "metrics.json").read_text())
+    stopped = metrics["train"]["stopped_early"]
+    assert stopped["epoch"] < 40 and stopped["ceiling"] == "40 epochs" and stopped["patience"] == 2
+    assert stopped["message"].startswith(f"stopped at epoch {stopped['epoch']:.1f} of at most 40 epochs: validation "
+                                         "accuracy did not improve for 2 evaluations")
+    events, _ = read_events(run)
+    evaluations = [e for e in events if e["kind"] == "eval" and e["split"] == "validation"]
+    # About four evaluations an epoch (eval_strategy auto: 12 steps an epoch, one every 3 steps).
+    assert sorted({e["step"] for e in evaluations})[:3] == [3, 6, 9]
+    assert metrics["train"]["global_step"] < 40 * 12
+    # The weights restored are the best evaluation's: scoring them again gives the best score.
+    assert metrics["validation"]["accuracy"] == pytest.approx(stopped["best"])
+    assert metrics["train"]["best_checkpoint"] == f"checkpoint-{stopped['best_step']}"
+
+
 def test_predicting_a_file_reports_progress_and_leaves_no_partial_file(tmp_path, toy_run, monkeypatch):
     from studio.inference import files
     from studio.inference.files import predict_file
