@@ -41,6 +41,8 @@ class DataSize:
     lengths: list[int] | None = None
     """Untruncated token count of each training row (None when the tokenizer is not here)."""
     model_max_length: int | None = None
+    coverage: dict | None = None
+    """What the tokenizer could not read of a sample of the training rows (``Coverage.to_dict()``)."""
 
 
 @dataclass
@@ -152,6 +154,7 @@ def data_size(config: RunConfig, workspace: "Workspace", backbone: BackboneInfo,
         try:
             counts = count_tokens(task, {"train": data.splits["train"]}, backbone.tokenizer, config.model.trust_remote_code)
             size.lengths, size.model_max_length = counts.lengths["train"], counts.model_max_length
+            size.coverage = counts.coverage
         except Exception:  # noqa: BLE001 - a tokenizer that cannot be read: rows only
             pass
     with _LENGTHS_LOCK:

@@ -80,6 +80,8 @@ class Plan:
     """Seconds by part: 'startup' (loading and data preparation), 'train', 'evaluation'."""
     calibrated: str = ""
     """'run' (a finished run of this setup measured its steps), 'machine' (this machine's rate), '' (model only)."""
+    coverage: dict | None = None
+    """What the backbone's tokenizer could not read of a sample of the training rows (``DataSize.coverage``)."""
 
     @property
     def memory_range(self) -> tuple[float, float] | None:
@@ -153,7 +155,8 @@ def make_plan(config: RunConfig, backbone: BackboneInfo, data: DataSize, machine
                 evaluations=evaluation_passes(resolved, steps or 0, steps_per_epoch, data.validation_rows > 0),
                 parameters=backbone.parameters, trainable=None, memory_gib=settings.estimated_peak_gib,
                 checkpointing=settings.gradient_checkpointing,
-                checkpointing_needed=settings.gradient_checkpointing and tc.gradient_checkpointing is None)
+                checkpointing_needed=settings.gradient_checkpointing and tc.gradient_checkpointing is None,
+                coverage=data.coverage)
     if plan.checkpointing_needed:
         unchecked = RunConfig.from_dict(resolved.to_dict())
         unchecked.training.gradient_checkpointing = False

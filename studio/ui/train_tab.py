@@ -235,7 +235,10 @@ def plan_md(plan, gpus: list[str] | None) -> str:
     if plan.memory_gib is None:
         return t_md("train.estimate_no_shape")
     where = t_md("train.estimate_gpus", count=plan.gpus) if plan.device == "cuda" else "CPU"
-    parts = [t_md("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=f"{tc.epochs:g}",
+    # With early stopping the epochs are a ceiling, and so is the time: validation usually ends the run sooner.
+    ceiling = bool(tc.early_stopping_patience) and plan.evaluations > 0 and not tc.max_steps
+    epochs = f"≤ {tc.epochs:g}" if ceiling else f"{tc.epochs:g}"
+    parts = [t_md("train.estimate_head", where=where, preset=words.preset(tc.preset), epochs=epochs,
                   batch=plan.batch_size, lr=f"{tc.learning_rate:g}", length=plan.seq_len)]
     low, high = plan.memory_range
     parts.append(t_md("train.estimate_memory_range", low=memory_text(low), high=memory_text(high),
@@ -247,7 +250,8 @@ def plan_md(plan, gpus: list[str] | None) -> str:
         if plan.evaluations:
             parts.append(t_md("train.estimate_evaluations", count=plan.evaluations))
     if plan.seconds_range:
-        took = t_md("train.estimate_time_range", span=span_text(*plan.seconds_range))
+        span = span_text(*plan.seconds_range)
+        took = t_md("train.estimate_time_ceiling", span=span) if ceiling else t_md("train.estimate_time_range", span=span)
         if plan.calibrated == "run":
             took += " " + t_md("train.estimate_calibrated_run")
         elif plan.calibrated == "machine":
@@ -255,7 +259,32 @@ def plan_md(plan, gpus: list[str] | None) -> str:
         parts.append(took)
     checkpointed = (lambda: plan.memory_gib) if plan.checkpointing_needed else None
     warning = _fit_warning(plan.memory_unchecked_gib or plan.memory_gib, checkpointed, tc.gradient_checkpointing, gpus)
-    return " · ".join(parts) + _warning_suffix(warning)
+    return " · ".join(parts) + _warning_suffix(warning) + _warning_suffix(reading_warning(plan))
+
+
+def reading_warning(plan) -> str:
+    """Whether the backbone reads the data (``studio.models.coverage``), as a launch will judge it:
+    the share of unknown tokens, the scripts, and backbones that fit."""
+    from studio.models import catalog
+    from studio.models.coverage import Coverage, assess
+    from studio.models.resolve import offline_choices
+
+    if not plan.coverage:
+        return ""
+    name = plan.config.model.backbone or ""
+    fit = assess(Coverage.from_dict(plan.coverage), catalog.find(name), name,
+                 get_task(plan.config.task.name).backbone_kinds, offline_choices())
+    if fit.level == "ok":
+        return ""
+    c = fit.coverage
+    scripts = ", ".join(f"{words.script(script)} {share:.0%}" for script, share in list(c.scripts.items())[:3]) or "-"
+    values = dict(backbone=fit.backbone, unknown=f"{c.unknown_share:.0%}", rows=f"{c.texts:,}",
+                  characters=f"{c.unreadable_share:.0%}", scripts=scripts, declared=fit.declared,
+                  suggestions=", ".join(fit.suggestions) or "-")
+    if fit.level == "note":
+        return "ℹ️ " + t_md("train.fit_note", **values)
+    refused = fit.level == "refuse" and not plan.config.model.allow_unreadable
+    return "⚠️ **" + (t_md("train.fit_refuse", **values) if refused else t_md("train.fit_warning", **values)) + "**"
 
 
 def _warning_suffix(warning: str) -> str:

