@@ -31,6 +31,7 @@ from studio.ui.common import cell, error_html, error_text, field_input, field_va
 from studio.ui.data_profile import profile_text
 from studio.ui.data_state import TASK_OPTIONS, DataState, make_config
 from studio.ui.markup import md_text, t_md
+from studio.ui.reading import reading
 from studio.ui.services import Services, username
 
 PAGE_ROWS = 20
@@ -282,7 +283,29 @@ def profile_of(services: Services, analysis: Analysis) -> tuple[Any, Any, str]:
     text = profile_text(stats, unit_name)
     if limit:
         text += "\n" + t("data.max_length_would_be", limit=limit, unit=unit_name)
-    return label_fig, length_fig, text
+    return label_fig, length_fig, text + reading_note(tokenizer, tokenizer_name, analysis)
+
+
+def reading_note(tokenizer, backbone: str | None, analysis: Analysis) -> str:
+    """Whether the task's default backbone reads the data (the Train tab says it again of the
+    backbone chosen there): a checked file in a script it does not know is caught here first."""
+    from studio.data.text import sample_texts
+    from studio.models.coverage import SAMPLE_ROWS, measure_coverage
+
+    train = analysis.splits.get("train")
+    if tokenizer is None or not backbone or train is None:
+        return ""
+    try:
+        coverage = measure_coverage(tokenizer, sample_texts(train, SAMPLE_ROWS)).to_dict()
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot read this data: the lengths said so already
+        return ""
+    found = reading(coverage, backbone, analysis.task)
+    if found is None:
+        return ""
+    level, values = found
+    if level == "note":
+        return "\n\nℹ️ " + t("train.fit_note", **values)
+    return "\n\n⚠️ " + t("train.fit_warning", **values)
 
 
 def _word_counts(df: pd.DataFrame) -> list[int]:

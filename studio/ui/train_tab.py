@@ -30,6 +30,7 @@ from studio.tasks import get_task, list_tasks
 from studio.ui import charts, live
 from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
 from studio.ui.markup import t_md
+from studio.ui.reading import reading
 from studio.ui.services import Services
 
 UPLOAD = "@upload"
@@ -263,27 +264,14 @@ def plan_md(plan, gpus: list[str] | None) -> str:
 
 
 def reading_warning(plan) -> str:
-    """Whether the backbone reads the data (``studio.models.coverage``), as a launch will judge it:
-    the share of unknown tokens, the scripts, and backbones that fit."""
-    from studio.models import catalog
-    from studio.models.coverage import Coverage, assess
-    from studio.models.resolve import offline_choices
-
-    if not plan.coverage:
+    """Whether the backbone reads the data (``studio.ui.reading``), as a launch will judge it."""
+    found = reading(plan.coverage, plan.config.model.backbone or "", plan.config.task.name)
+    if found is None:
         return ""
-    name = plan.config.model.backbone or ""
-    fit = assess(Coverage.from_dict(plan.coverage), catalog.find(name), name,
-                 get_task(plan.config.task.name).backbone_kinds, offline_choices())
-    if fit.level == "ok":
-        return ""
-    c = fit.coverage
-    scripts = ", ".join(f"{words.script(script)} {share:.0%}" for script, share in list(c.scripts.items())[:3]) or "-"
-    values = dict(backbone=fit.backbone, unknown=f"{c.unknown_share:.0%}", rows=f"{c.texts:,}",
-                  characters=f"{c.unreadable_share:.0%}", scripts=scripts, declared=fit.declared,
-                  suggestions=", ".join(fit.suggestions) or "-")
-    if fit.level == "note":
+    level, values = found
+    if level == "note":
         return "ℹ️ " + t_md("train.fit_note", **values)
-    refused = fit.level == "refuse" and not plan.config.model.allow_unreadable
+    refused = level == "refuse" and not plan.config.model.allow_unreadable
     return "⚠️ **" + (t_md("train.fit_refuse", **values) if refused else t_md("train.fit_warning", **values)) + "**"
 
 

@@ -140,3 +140,17 @@ def test_the_train_tabs_estimate_warns_before_launch(tmp_path, texts, warned):
     assert ("does not read this data well" in text and "are unknown to its tokenizer" in text
             and "SmolLM2-135M-Instruct" in text) is warned
     assert ("unknown to its tokenizer" in text) is warned
+
+
+def test_the_data_tabs_check_says_it_of_the_tasks_default_backbone():
+    from types import SimpleNamespace
+
+    from studio.ui.data_tab import reading_note
+
+    def note(texts):
+        analysis = SimpleNamespace(task="classification", splits={"train": pd.DataFrame({"text": texts, "label": ["a"] * len(texts)})})
+        return reading_note(minilm(), "all-MiniLM-L6-v2", analysis)
+
+    warned = note(CHINESE)
+    assert "all-MiniLM-L6-v2 does not read this data well" in warned and "Chinese characters (Han) 100%" in warned
+    assert note(ENGLISH) == ""
