@@ -486,6 +486,15 @@ EVALUATIONS_PER_EPOCH = 4
 epoch of the best score, for the price of scoring the validation split four times an epoch."""
 
 
+def optimizer_steps(rows: int, batch_size: int, accumulation: int, epochs: float | None, max_steps: int | None,
+                    devices: int = 1) -> int:
+    """Optimizer steps of a run, as the Trainer counts them (``max_steps`` wins when set)."""
+    if max_steps:
+        return max_steps
+    per_epoch = math.ceil(rows / (batch_size * accumulation * max(1, devices)))
+    return math.ceil(per_epoch * (epochs or 1))
+
+
 def evaluation_schedule(training: "TrainingConfig", steps_per_epoch: int) -> tuple[str, int | None]:
     """(strategy, steps between evaluations) as the Trainer takes them; 'auto' evaluates every
     quarter epoch (every step of a run shorter than four steps an epoch)."""

@@ -58,6 +58,24 @@ def profile(
     return result
 
 
+AUTO_MAX_LENGTH_CAP = 512
+"""Longest max_length chosen automatically; longer needs an explicit training.max_length."""
+
+
+def model_limit(model_max_length: int | None) -> int:
+    """The tokenizer's declared limit, or the automatic cap when it declares none (or a huge
+    placeholder such as 1e30)."""
+    model_max = model_max_length or AUTO_MAX_LENGTH_CAP
+    return model_max if model_max < 1e6 else AUTO_MAX_LENGTH_CAP
+
+
+def auto_max_length(lengths: list[int] | None, model_max_length: int | None) -> int:
+    """The max_length a run gets when none is set: the 99th percentile of the training rows'
+    tokens (``choose_max_length``), within the model's limit and the automatic cap."""
+    cap = min(AUTO_MAX_LENGTH_CAP, model_limit(model_max_length))
+    return choose_max_length(lengths, cap) if lengths else cap
+
+
 def choose_max_length(lengths: Iterable[int], cap: int, multiple: int = 8) -> int:
     """The 99th percentile of ``lengths`` rounded up to a multiple of ``multiple`` (tensor cores
     like multiples of 8), at least 16 and at most ``cap`` (the model's limit). No lengths: cap."""

@@ -12,7 +12,7 @@ the run will record as its estimate.
 
 from studio.planning.calibration import Calibration, Measurement, measure_run
 from studio.planning.inputs import BackboneInfo, DataSize, Machine, backbone_info, data_size, machine, plan_for
-from studio.planning.plan import Plan, make_plan, optimizer_steps
+from studio.planning.plan import Plan, make_plan
 
 __all__ = ["BackboneInfo", "Calibration", "DataSize", "Machine", "Measurement", "Plan", "backbone_info", "data_size",
-           "machine", "make_plan", "measure_run", "optimizer_steps", "plan_for"]
+           "machine", "make_plan", "measure_run", "plan_for"]

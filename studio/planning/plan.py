@@ -14,12 +14,12 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from studio.config import RunConfig, apply_preset, evaluation_schedule
+from studio.config import RunConfig, apply_preset, evaluation_schedule, optimizer_steps
+from studio.data.profile import auto_max_length
 from studio.models.estimate import ASSUMED_FLOPS, estimate
 from studio.planning.calibration import Calibration, RunKey
 from studio.planning.inputs import BackboneInfo, DataSize, Machine
 from studio.tasks import get_task
-from studio.training.prepare import AUTO_MAX_LENGTH_CAP
 from studio.training.speed import choose
 
 # Tokens an example counts when nothing is known of the data (the worker's own fallback).
@@ -95,25 +95,6 @@ class Plan:
             return None
         low, high = TIME_SPREAD[self.calibrated]
         return self.seconds * low, self.seconds * high
-
-
-def auto_max_length(lengths: list[int], model_max_length: int | None) -> int:
-    """The max_length a submission chooses when none is set (``training.prepare``): the 99th
-    percentile of the training rows' tokens, within the model's limit and the automatic cap."""
-    from studio.data.profile import choose_max_length
-
-    model_max = model_max_length or AUTO_MAX_LENGTH_CAP
-    cap = min(AUTO_MAX_LENGTH_CAP, model_max if model_max < 1e6 else AUTO_MAX_LENGTH_CAP)
-    return choose_max_length(lengths, cap) if lengths else cap
-
-
-def optimizer_steps(rows: int, batch_size: int, accumulation: int, epochs: float | None, max_steps: int | None,
-                    devices: int = 1) -> int:
-    """Optimizer steps of a run, as the Trainer counts them."""
-    if max_steps:
-        return max_steps
-    per_epoch = math.ceil(rows / (batch_size * accumulation * max(1, devices)))
-    return math.ceil(per_epoch * (epochs or 1))
 
 
 def evaluation_passes(config: RunConfig, steps: int, steps_per_epoch: int, has_validation: bool) -> int:

@@ -25,9 +25,6 @@ from studio.settings import Settings, SettingsStore
 from studio.tasks.base import Problem, get_task
 from studio.workspace import Workspace
 
-# Longest max_length chosen automatically; longer needs an explicit training.max_length.
-AUTO_MAX_LENGTH_CAP = 512
-
 
 @dataclass
 class PreparedRun:
@@ -57,7 +54,7 @@ def check_backbone_fits(task, name: str) -> None:
 def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots: list[Path] | None = None,
                 settings: Settings | None = None) -> PreparedRun:
     """``settings``: the workspace's (read from it when not given): they bound the data files."""
-    from studio.data.profile import choose_max_length, profile
+    from studio.data.profile import auto_max_length, model_limit, profile
     from studio.data.readers import read_limits
     from studio.models.loading import tokenizer_folder
     from studio.training.lengths import count_tokens
@@ -79,10 +76,9 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
     problems = data.problems + ([Problem("warning" if fit.level != "note" else "info", fit.message())]
                                 if fit and fit.level != "ok" else [])
     resolved = apply_preset(config, backbone.parameters)
-    model_max = counts.model_max_length or AUTO_MAX_LENGTH_CAP
-    cap = min(AUTO_MAX_LENGTH_CAP, model_max if model_max < 1e6 else AUTO_MAX_LENGTH_CAP)
+    model_max = model_limit(counts.model_max_length)
     if resolved.training.max_length is None:
-        resolved.training.max_length = choose_max_length(lengths.get("train") or [cap], cap) if lengths.get("train") else cap
+        resolved.training.max_length = auto_max_length(lengths.get("train"), counts.model_max_length)
     elif resolved.training.max_length > model_max:
         raise ConfigError(
             f"bad value for 'training.max_length': {resolved.training.max_length} is more than "

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from studio.config import RunConfig, evaluation_schedule, save_schedule
+from studio.config import RunConfig, evaluation_schedule, optimizer_steps, save_schedule
 from studio.data.loading import read_splits
 from studio.errors import StudioError
 from studio.models.padding import align_pad_token
@@ -49,8 +49,8 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
 
     t = config.training
     batch_size = settings.batch_size if settings is not None and settings.batch_size else t.batch_size
-    steps_per_epoch = math.ceil(n_train / (batch_size * t.gradient_accumulation))
-    total = t.max_steps or math.ceil(steps_per_epoch * t.epochs)
+    steps_per_epoch = optimizer_steps(n_train, batch_size, t.gradient_accumulation, 1, None)
+    total = optimizer_steps(n_train, batch_size, t.gradient_accumulation, t.epochs, t.max_steps)
     eval_strategy, eval_steps = evaluation_schedule(t, steps_per_epoch)
     evaluate = has_validation and eval_strategy != "no"
     save = save_schedule(t, evaluate)

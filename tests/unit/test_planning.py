@@ -11,7 +11,7 @@ import pytest
 
 from studio.config import RunConfig
 from studio.planning import BackboneInfo, Calibration, DataSize, Machine, make_plan, measure_run
-from studio.planning.plan import auto_max_length
+from studio.data.profile import auto_max_length
 
 MINILM = {"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12,
           "intermediate_size": 1536, "vocab_size": 30522, "hidden_act": "gelu"}
