@@ -85,23 +85,6 @@ class TaskSection:
 
 
 @dataclass
-class TaskConfig:
-    """The Data tab's form of task options: every task's options side by side. A run's config does
-    not use it (its ``task`` is a ``TaskSection``, typed by the task's own options class); it stays
-    while the Data tab builds its inputs from it, and a test keeps it equal to the tasks' classes."""
-
-    name: str = "classification"
-    problem_type: Literal["auto", "single_label", "multi_label", "regression"] = "auto"
-    """Classification only: auto detects lists/delimited labels (multi) and numeric targets."""
-    label_delimiter: Optional[str] = None
-    """Classification only: split string labels on this to get multi-label sets (e.g. '|')."""
-    system_prompt: Optional[str] = None
-    """Generation only: a system message put before every example that has none of its own."""
-    prompt_template: Optional[str] = None
-    """Generation only: how a row becomes the user message, e.g. 'Summarize:\\n{prompt}' ({prompt}, {instruction}, {input}; not for chat data)."""
-
-
-@dataclass
 class ModelConfig:
     backbone: Optional[str] = None
     """Catalog name, hub id, or a local folder the admin allowed; unset: the task's bundled default."""

@@ -9,9 +9,21 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.config import RunConfig, TaskConfig
+from studio.config import RunConfig
+from studio.tasks import get_task, list_tasks
 
-TASK_OPTIONS = [f.name for f in TaskConfig.__dataclass_fields__.values() if f.name != "name"]
+
+def task_option_fields() -> list[tuple[type, str]]:
+    """(options class, field) of every registered task's options, each name once: the Data tab's
+    form holds them side by side and sends a run only the chosen task's own."""
+    seen: dict[str, tuple[type, str]] = {}
+    for task in list_tasks():
+        for spec in dataclasses.fields(task.options):
+            seen.setdefault(spec.name, (task.options, spec.name))
+    return list(seen.values())
+
+
+TASK_OPTIONS = [name for _, name in task_option_fields()]
 
 
 def _default_split() -> dict[str, Any]:
@@ -56,9 +68,11 @@ def empty_state() -> DataState:
 
 
 def make_config(state: DataState, task: str | None = None, columns: dict[str, str] | None = None) -> RunConfig:
-    options = {k: v for k, v in (state.options or {}).items() if k in TASK_OPTIONS and v not in (None, "")}
+    task = task or state.task
+    own = {spec.name for spec in dataclasses.fields(get_task(task).options)} if task else set()
+    options = {k: v for k, v in (state.options or {}).items() if k in own and v not in (None, "")}
     return RunConfig.from_dict({
-        "task": {"name": task or state.task, **options},
+        "task": {"name": task, **options},
         "data": {
             "train": state.path, "validation": state.validation_path, "test": state.test_path,
             "columns": dict(columns if columns is not None else state.columns or {}),

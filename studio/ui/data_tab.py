@@ -23,13 +23,13 @@ from studio.ui import i18n, words
 from studio.ui.i18n import t
 import pandas as pd
 
-from studio.config import RunConfig, TaskConfig, field_help
+from studio.config import RunConfig, field_help
 from studio.errors import StudioError
 from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
 from studio.ui.data_profile import profile_text
-from studio.ui.data_state import TASK_OPTIONS, DataState, make_config
+from studio.ui.data_state import TASK_OPTIONS, DataState, make_config, task_option_fields
 from studio.ui.markup import md_text, t_md
 from studio.ui.reading import reading
 from studio.ui.services import Services, username
@@ -381,7 +381,7 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
     tasks = list_tasks()
     slots = max(len(task.roles) for task in tasks)
     samples = services.samples()
-    task_help = field_help(TaskConfig)
+    option_fields = task_option_fields()
 
     gr.Markdown(t("data.upload_your_data_or_start"))
     with gr.Row():
@@ -409,9 +409,9 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
                                           elem_id=f"data-role-{i}", min_width=140) for i in range(start, min(slots, start + 4))]
     with gr.Accordion(t("data.task_options"), open=False):
         with gr.Row():
-            option_inputs = [field_input(TaskConfig, name, TaskConfig.__dataclass_fields__[name].default,
-                                         words.field_help(f"task.{name}", task_help.get(name)), f"data-option-{name}")
-                             for name in TASK_OPTIONS]
+            option_inputs = [field_input(cls, name, cls.__dataclass_fields__[name].default,
+                                         words.field_help(f"task.{name}", field_help(cls).get(name)), f"data-option-{name}")
+                             for cls, name in option_fields]
 
     with gr.Row():
         with gr.Column(scale=3):
@@ -513,7 +513,7 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         state = (state or DataState()).changed()
         if not state.path:
             return _render(state, None)
-        state.options = {name: field_value(TaskConfig, name, value) for name, value in zip(TASK_OPTIONS, options_values)}
+        state.options = {name: field_value(cls, name, value) for (cls, name), value in zip(option_fields, options_values)}
         state.split = {"validation": float(val_s or 0), "test": float(test_s or 0), "stratify": bool(strat),
                           "seed": int(seed_v if seed_v is not None else 42)}
         state.dataset = None

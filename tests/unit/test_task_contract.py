@@ -147,17 +147,17 @@ def test_options_must_be_a_dataclass(registered):
         base.register(type("Loose", (Echo,), {"name": "loose", "options": dict}))
 
 
-def test_the_forms_task_options_are_the_tasks_own():
-    """The Data tab still builds its option inputs from ``TaskConfig``: it holds exactly the
-    registered tasks' options, with their types and defaults."""
-    import typing
+def test_the_data_tabs_form_sends_a_run_only_its_tasks_own_options():
+    """The Data tab's form holds every task's options side by side (from each task's own class);
+    the config it makes holds only the chosen task's."""
+    from studio.ui.data_state import DataState, make_config, task_option_fields
 
-    from studio.config import TaskConfig
-
-    form = {f.name: (typing.get_type_hints(TaskConfig)[f.name], f.default) for f in dataclasses.fields(TaskConfig) if f.name != "name"}
-    own = {f.name: (typing.get_type_hints(task.options)[f.name], f.default)
-           for task in base.list_tasks() for f in dataclasses.fields(task.options)}
-    assert form == own
+    fields = {name: cls for cls, name in task_option_fields()}
+    assert {"problem_type", "label_delimiter", "system_prompt", "prompt_template"} <= set(fields)
+    assert all(name in {f.name for f in dataclasses.fields(cls)} for name, cls in fields.items())
+    state = DataState(path="x.csv", task="classification", options={"label_delimiter": "|", "system_prompt": "Be brief."})
+    assert make_config(state).task.options == {"label_delimiter": "|"}
+    assert make_config(state, "generation").task.options == {"system_prompt": "Be brief."}
 
 
 def yaml_task(config: RunConfig) -> dict:

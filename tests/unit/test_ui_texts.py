@@ -211,7 +211,7 @@ def test_every_name_from_the_layers_below_has_a_chinese_text():
     """A new task, column role, run status or configuration help needs its line in words.py."""
     from unittest import mock
 
-    from studio.config import RunConfig, TaskConfig, field_help
+    from studio.config import RunConfig, field_help
     from studio.tasks import list_tasks
     from studio.ui import words
     from studio.ui.runs_tab import STATUSES
@@ -224,7 +224,7 @@ def test_every_name_from_the_layers_below_has_a_chinese_text():
                 missing.append(f"task {task.name}")
             missing += [f"role {task.name}.{role}" for role, english in task.roles.items() if words.role_help(task, role) == english]
         missing += [f"status {status}" for status in STATUSES if words.status(status) == status]
-        helps = [(f"task.{name}", text) for name, text in field_help(TaskConfig).items()]
+        helps = [(f"task.{name}", text) for task in list_tasks() for name, text in field_help(task.options).items()]
         helps += [(key, field_help(cls).get(name)) for cls, name, key in ADVANCED]
         missing += [f"help {key}" for key, english in helps if english and words.field_help(key, english) == english]
         sections = {key.rsplit(".", 1)[0] for _, _, key in ADVANCED}
