@@ -103,14 +103,99 @@ def build_app(services: Services) -> gr.Blocks:
             else:
                 language.then(fn, inputs, outputs_of, api_visibility="private")
         switched = lang_pick.input(on_switch, [lang_pick], [lang_state, browser_lang, *outputs], api_visibility="private")
+        # Gradio's own words (the upload box's prompt, the status announcements) follow the page's language.
+        language.then(None, [lang_pick], None, js=gradio_language_js())
+        switched.then(None, [lang_pick], None, js=gradio_language_js())
         for chain in [*train.relabel, *data["relabel"], *runs["relabel"], *evaluate["relabel"], *playground["relabel"],
                       *settings["relabel"]]:
             step = switched
             for fn, inputs, outputs_of in chain:
                 step = step.then(fn, inputs, outputs_of, api_visibility="private")
+        app.load(None, None, None, js=FIT_PLOTS_JS)
     # An error a handler lets out reaches the page as a toast, which Gradio renders as HTML.
     escape_errors(app)
     return app
+
+
+FIT_PLOTS_JS = """() => {
+  // Plotly sizes a chart when it draws it: one drawn in a hidden tab (a language switch redraws
+  // them all, a run's charts update while another tab shows) got its default 700px and kept it
+  // when its tab showed. Every chart is fitted to its box whenever the box changes size, which
+  // includes the moment its tab shows.
+  if (window.studioFitPlots) return;
+  window.studioFitPlots = true;
+  const fit = (plot) => {
+    const layout = plot._fullLayout;
+    if (!window.Plotly || !layout || plot.offsetParent === null || !plot.clientWidth) return;
+    if (Math.abs(layout.width - plot.clientWidth) > 1) window.Plotly.Plots.resize(plot);
+  };
+  const sizes = new ResizeObserver((entries) => entries.forEach((entry) => fit(entry.target)));
+  const seen = new WeakSet();
+  let queued = false;
+  const watch = () => {
+    queued = false;
+    document.querySelectorAll("[data-testid=plotly]").forEach((plot) => {
+      if (!seen.has(plot)) { seen.add(plot); sizes.observe(plot); }
+    });
+  };
+  new MutationObserver(() => { if (!queued) { queued = true; requestAnimationFrame(watch); } })
+    .observe(document.body, {childList: true, subtree: true});
+  watch();
+}"""
+
+
+GRADIO_WORDS_JS = """async (lang) => {
+  const locales = %s, words = %s, status = %s;
+  window.studioLanguage = locales[lang] ? lang : "en";
+  document.documentElement.lang = locales[window.studioLanguage];
+  if (!window.studioGradioWords) {
+    window.studioGradioWords = () => {
+      const mine = words[window.studioLanguage];
+      const names = {};
+      for (const set of Object.values(words)) for (const [name, text] of Object.entries(set)) names[text] = name;
+      document.querySelectorAll("[data-testid=upload-text]").forEach((box) => {
+        const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+        for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+          const text = node.nodeValue.trim(), name = names[text];
+          if (name && mine[name] !== text) node.nodeValue = node.nodeValue.replace(text, mine[name]);
+        }
+      });
+    };
+    let queued = false;
+    new MutationObserver(() => {
+      if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; window.studioGradioWords(); }); }
+    }).observe(document.body, {childList: true, subtree: true, characterData: true});
+  }
+  window.studioGradioWords();
+  const core = performance.getEntriesByType("resource").map((entry) => entry.name)
+    .find((name) => /\\/assets\\/core-[^/]*\\.js$/.test(new URL(name).pathname));
+  if (!core) return;
+  const gradio = await import(core);
+  if (gradio.load_translations) gradio.load_translations({custom_translations: status, processed_langs: {}});
+  if (gradio.changeLocale) gradio.changeLocale(locales[window.studioLanguage]);
+}"""
+"""The script of ``gradio_language_js``: the languages, the words and the status texts go in at ``%s``."""
+
+
+def gradio_language_js() -> str:
+    """A page script that puts Gradio's own texts (the upload box's prompt, a status word) in the
+    studio's language.
+
+    Gradio picks its language once, from the browser's, and hands each component its texts when
+    the page is built: the studio's switch (or a language saved in an earlier visit, or a browser
+    set to plain "zh", which Gradio does not know) left "Drop File Here" on a Chinese page. The
+    prompts are therefore written again in the page's language, now and whenever an upload box
+    appears. Gradio's language is switched too (its ``changeLocale``, an export of the module the
+    page already loaded: imported again from the same address, it is the same module), for what
+    it draws later, and ``common.complete``, a status word Gradio has no text for, gets ours."""
+    import json
+
+    words = {lang: {"drop_file": t("app.gradio_drop_file", lang), "or": t("app.gradio_or", lang),
+                    "click_to_upload": t("app.gradio_click_to_upload", lang), "complete": t("app.gradio_complete", lang)}
+             for lang in i18n.LANGUAGES}
+    status = {i18n.GRADIO_LOCALES[lang]: {"common": {"complete": words[lang]["complete"]}} for lang in i18n.LANGUAGES}
+    return GRADIO_WORDS_JS % (json.dumps(i18n.GRADIO_LOCALES), json.dumps(words, ensure_ascii=False),
+                              json.dumps(status, ensure_ascii=False))
 
 
 def footer_html(services: Services, request, admin: bool) -> str:

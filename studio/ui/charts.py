@@ -176,8 +176,9 @@ def _trace(points: list[tuple[int, float]], name: str, dash: str | None = None, 
     if not points:
         return None
     xs, ys = zip(*points)
+    # Not clipped at the axes: a point at the last step or at a score of 1 sits on the chart's edge.
     trace = {"type": "scatter", "x": list(xs), "y": list(ys), "name": plot_text(name), "mode": "lines+markers" if markers else "lines",
-             "marker": {"size": 5}}
+             "marker": {"size": 5}, "cliponaxis": False}
     if dash:
         trace["line"] = {"dash": dash}
     return trace
@@ -193,7 +194,8 @@ def _chart(title: str, y_title: str, traces: list[dict[str, Any] | None], note: 
         "title": {"text": plot_text(title), "x": 0.02, "font": {"size": 14}}, "template": _white_template(), "height": height,
         "margin": {"l": 50, "r": 10, "t": 40, "b": 40}, "xaxis": {"title": {"text": plot_text(x_title or t("charts.step"))}},
         "yaxis": {"title": {"text": plot_text(y_title or "")}},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0, "font": {"size": 11}},
+        # Below the chart: above it, the legend sat under the chart's toolbar and a long name ran into the title.
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0.0, "font": {"size": 11}},
         "uirevision": "keep",
     }
     for name, value in layout_extra.items():
@@ -206,28 +208,50 @@ def _chart(title: str, y_title: str, traces: list[dict[str, Any] | None], note: 
     return go.Figure({"data": [trace for trace in traces if trace], "layout": layout}, _validate=False)
 
 
+SHARES = ("accuracy", "f1", "precision", "recall", "exact_match", "rouge")
+"""Scores that are shares of the examples (0 to 1), by a part of their name."""
+
+
+def is_share(metric: str) -> bool:
+    return any(part in metric for part in SHARES)
+
+
+def run_steps(series: RunSeries) -> dict[str, Any]:
+    """The x axis of a live chart: the whole run (0 to its total steps) once the total is known,
+    so a run's first points sit where they are in the run, not spread over the whole width."""
+    total = series.total
+    return {"xaxis": {"range": [0, total]}} if isinstance(total, (int, float)) and total > 0 else {}
+
+
 def loss_figure(series: RunSeries):
     return _chart(t("charts.loss"), t("charts.loss_axis"),
                   [_trace(series.train_loss, t("charts.train_loss")), _trace(series.eval_loss, t("charts.validation_loss"), dash="dot")],
-                  None if series.points else t("charts.waiting_for_first_steps"))
+                  None if series.points else t("charts.waiting_for_first_steps"), **run_steps(series))
 
 
 def metric_figure(series: RunSeries):
+    shown = list(series.eval_metrics.items())[:4]
+    extra = run_steps(series)
+    if shown and all(is_share(name) for name, _ in shown):
+        # A share's axis is 0 to 1: one point of 0.81 drew an axis from 0.8099 to 0.81.
+        extra["yaxis"] = {"range": [0, 1]}
+    # The split in every trace's name: the Train tab's status line gives the test split's score.
     return _chart(t("charts.validation_metrics"), t("charts.score"),
-                  [_trace(points, words.metric(name)) for name, points in list(series.eval_metrics.items())[:4]],
-                  None if series.eval_metrics else t("charts.after_first_evaluation"))
+                  [_trace(points, t("charts.split_metric", split=words.split("validation"), metric=words.metric(name)))
+                   for name, points in shown],
+                  None if series.eval_metrics else t("charts.after_first_evaluation"), **extra)
 
 
 def lr_figure(series: RunSeries):
     return _chart(t("charts.learning_rate"), t("charts.learning_rate_axis"),
                   [_trace(series.learning_rate, t("charts.learning_rate_axis"), markers=False)],
-                  None if series.learning_rate else t("charts.waiting_for_first_steps"))
+                  None if series.learning_rate else t("charts.waiting_for_first_steps"), **run_steps(series))
 
 
 def throughput_figure(series: RunSeries):
     return _chart(t("charts.throughput"), t("charts.steps_per_second"),
                   [_trace(series.throughput, t("charts.steps_per_second"), markers=False)],
-                  None if series.throughput else t("charts.measured_while_training"))
+                  None if series.throughput else t("charts.measured_while_training"), **run_steps(series))
 
 
 _LIVE_CACHE_SIZE = 64
@@ -259,7 +283,7 @@ def live_figure(series: RunSeries, chart: str) -> Any:
     from gradio.components.plot import PlotData
 
     index = LIVE_CHARTS.index(chart)
-    key = (series.run_id, chart, live_sizes(series)[index], i18n.current_lang())
+    key = (series.run_id, chart, live_sizes(series)[index], series.total, i18n.current_lang())
     if series.run_id:
         with _live_lock:
             if key in _live_cache:
@@ -281,7 +305,8 @@ def live_figures(series: RunSeries) -> list[Any]:
 
 
 def overlay_figure(runs: dict[str, RunSeries]):
-    """Train (solid) and validation (dotted) loss of several runs on one chart."""
+    """Train (solid) and validation (dotted) loss of several runs on one chart, each under the
+    name it is given (the run's name, see ``runs_tab.legend_names``)."""
     traces = []
     for name, series in runs.items():
         traces += [_trace(series.train_loss, t("charts.run_train", run=name), markers=False),

@@ -152,6 +152,9 @@ CSS = """
 .studio-downloads {display: flex; gap: 10px; align-items: center; flex-wrap: wrap; margin: 4px 0;}
 .studio-download {padding: 6px 14px; border-radius: 6px; border: 1px solid #cbd5e1; text-decoration: none;}
 a.studio-download {background: #eef4fd; color: #1b3761;}
+/* An upload box's icon sat under the box's floating label: the prompt starts below the label, with a smaller icon. */
+[data-testid=upload-text] {padding-top: 24px;}
+[data-testid=upload-text] [data-testid=upload-icon] {height: 1.5em; width: 1.5em; margin-bottom: 2px;}
 .studio-download.off {color: #6b7280;}
 """
 

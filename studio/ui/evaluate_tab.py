@@ -196,7 +196,8 @@ def filter_rows(predictions: list[dict[str, Any]], rows: list[dict[str, Any]], o
 
 def rows_frame(rows: list[dict[str, Any]], indexes: list[int]) -> pd.DataFrame:
     shown = [{"#": i + 1, **{k: cell(v) for k, v in rows[i].items()}} for i in indexes[:SHOWN_ROWS]]
-    return shown_frame(shown)
+    # A filter that keeps no row still shows the columns (an empty frame's headers read "1 2 3").
+    return shown_frame(shown or ([{"#": None, **dict.fromkeys(rows[0])}] if rows else []))[:len(shown)]
 
 
 def side_by_side(prediction: dict[str, Any], row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -283,7 +284,8 @@ def build(services: Services) -> dict[str, Any]:
     message = gr.HTML("", elem_id="eval-message")
     with gr.Row():
         with gr.Column(scale=2):
-            metrics_table = gr.Dataframe(label=t("evaluate.metrics"), interactive=False, elem_id="eval-metrics")
+            # Tables stay hidden until they have rows: an empty gr.Dataframe shows "1 2 3" as its headers.
+            metrics_table = gr.Dataframe(label=t("evaluate.metrics"), interactive=False, elem_id="eval-metrics", visible=False)
             details_md = gr.Markdown("", elem_id="eval-details-title")
             details = gr.Dataframe(label=t("evaluate.per_class_per_type"), interactive=False, elem_id="eval-details", visible=False)
             extra_details = gr.Dataframe(label=t("evaluate.more"), interactive=False, elem_id="eval-details-2", visible=False)
@@ -300,7 +302,7 @@ def build(services: Services) -> dict[str, Any]:
         confidence = gr.Slider(0, 1, value=0, step=0.05, label=t("evaluate.minimum_confidence"), elem_id="eval-confidence", scale=2)
         search = gr.Textbox(label=t("evaluate.search"), elem_id="eval-search", scale=2)
     count = gr.Markdown("", elem_id="eval-count")
-    table = gr.Dataframe(interactive=False, elem_id="eval-predictions", max_height=420, wrap=True, max_chars=80)
+    table = gr.Dataframe(interactive=False, elem_id="eval-predictions", max_height=420, wrap=True, max_chars=80, visible=False)
     gr.Markdown(t("evaluate.select_a_row_to_see"))
     spans = gr.HighlightedText(label=t("evaluate.entities"), visible=False, elem_id="eval-spans", combine_adjacent=False,
                                show_legend=True)
@@ -325,7 +327,7 @@ def build(services: Services) -> dict[str, Any]:
     def load_fn(run_id, split_name, state):
         """Metrics, confusion matrix and per-class/per-type tables of a finished run."""
         hidden = gr.update(visible=False)
-        empty = [pd.DataFrame(), "", hidden, hidden, hidden]
+        empty = [hidden, "", hidden, hidden, hidden]
         if not run_id:
             return [messages_html([("info", t("evaluate.no_finished_run"))]), *empty,
                     gr.update(choices=all_choice(), value=ALL), gr.update(choices=all_choice(), value=ALL), state, gr.update(),
@@ -354,7 +356,7 @@ def build(services: Services) -> dict[str, Any]:
                                           count=len(predictions))), *baseline_notes(metrics)])
         scored = any("correct" in p for p in predictions)
         confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
-        return [info, metrics_frame(metrics), t_md("evaluate.split_heading", split=words.split(split_name)) if tables else "",
+        return [info, gr.update(visible=True, value=metrics_frame(metrics)), t_md("evaluate.split_heading", split=words.split(split_name)) if tables else "",
                 first, second, confusion_update,
                 gr.update(choices=all_choice() + golds[:200], value=ALL, visible=bool(golds)),
                 gr.update(choices=all_choice() + preds[:200], value=ALL, visible=bool(preds)), state,
@@ -364,7 +366,7 @@ def build(services: Services) -> dict[str, Any]:
         """Predictions of the run, filtered."""
         run_id, split_name = (state or {}).get("run_id"), (state or {}).get("split")
         if not run_id:
-            return state, pd.DataFrame(), ""
+            return state, gr.update(visible=False), ""
         task, _ = run_task(services, run_id)
         predictions = load_predictions(services, run_id, split_name)
         rows = with_base(rendered(task, predictions), rendered(task, base_predictions(services, run_id, split_name)))
@@ -374,7 +376,7 @@ def build(services: Services) -> dict[str, Any]:
             count_text = t_md("evaluate.count_first", shown=len(indexes), total=len(rows), first=SHOWN_ROWS)
         else:
             count_text = t_md("evaluate.count", shown=len(indexes), total=len(rows))
-        return state, rows_frame(rows, indexes), count_text
+        return state, gr.update(visible=bool(rows), value=rows_frame(rows, indexes)), count_text
 
     def select_fn(state, event: gr.SelectData):
         """One prediction in full: highlighted spans, or its texts side by side."""

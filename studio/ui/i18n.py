@@ -18,6 +18,8 @@ from typing import Any
 
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT = "en"
+GRADIO_LOCALES = {"en": "en", "zh": "zh-CN"}
+"""Gradio's own name for each language (its built-in texts: the upload box, status words)."""
 STRINGS_DIR = Path(__file__).resolve().parents[2] / "assets" / "i18n"
 
 _session_lang: dict[str, str] = {}

@@ -182,7 +182,7 @@ def display(task, prediction: dict[str, Any]) -> list[Any]:
             shown = next((v for v in row.values() if isinstance(v, str)), "")
         text = gr.update(visible=True, value=shown)
     table = shown_frame([{k: cell(v) for k, v in row.items() if v is not None and v != ""}])
-    return [label, spans, text, table]
+    return [label, spans, text, gr.update(visible=True, value=table)]
 
 
 def build(services: Services) -> dict[str, Any]:
@@ -225,7 +225,9 @@ def build(services: Services) -> dict[str, Any]:
                 label = gr.Label(label=t("playground.prediction"), num_top_classes=10, visible=False, elem_id=f"play-label-{side}")
                 spans = gr.HighlightedText(label=t("evaluate.entities"), visible=False, show_legend=True, elem_id=f"play-spans-{side}")
                 output = gr.Textbox(label=t("playground.output"), lines=6, visible=False, interactive=False, elem_id=f"play-output-{side}")
-                row = gr.Dataframe(label=t("playground.as_in_the_evaluation_table"), interactive=False, elem_id=f"play-row-{side}")
+                # Hidden until a prediction fills it: an empty gr.Dataframe shows "1 2 3" as its headers.
+                row = gr.Dataframe(label=t("playground.as_in_the_evaluation_table"), interactive=False, elem_id=f"play-row-{side}",
+                                   visible=False)
             sides.append((column, title, label, spans, output, row))
 
     def runs_fn(current_a, current_b):
@@ -271,12 +273,12 @@ def build(services: Services) -> dict[str, Any]:
     def predict_fn(a, b, text_v, pair_v, max_new_v, temperature_v, top_p_v):
         """Predict the typed text with one run (and a second run or the base model beside it)."""
         hidden = gr.update(visible=False)
-        blank_side = [gr.update(visible=False), "", hidden, hidden, hidden, pd.DataFrame()]
+        blank_side = [gr.update(visible=False), "", hidden, hidden, hidden, hidden]
         if not a:
             return [messages_html([("error", t("evaluate.no_finished_run"))]), *blank_side, *blank_side]
         if not (text_v or "").strip():
             return [messages_html([("error", t("playground.type_first"))]), gr.update(visible=True), "", hidden, hidden, hidden,
-                    pd.DataFrame(), *blank_side]
+                    hidden, *blank_side]
         decoding = decoding_kwargs(max_new_v, temperature_v, top_p_v) if generative(services, a) else {}
         out: list[Any] = []
         problems = []
@@ -294,7 +296,7 @@ def build(services: Services) -> dict[str, Any]:
                 out += [gr.update(visible=True), title, *display(trained.task, prediction)]
             except Exception as error:  # noqa: BLE001
                 problems.append(error)
-                out += [gr.update(visible=True), "", hidden, hidden, hidden, pd.DataFrame()]
+                out += [gr.update(visible=True), "", hidden, hidden, hidden, hidden]
         message = "".join(error_html(e) for e in problems)
         return [message, *out]
 

@@ -66,6 +66,19 @@ def run_series(services: Services, run_id: str) -> charts.RunSeries:
     return series
 
 
+def legend_names(services: Services, run_ids: list[str]) -> dict[str, str]:
+    """The name each run goes by in a chart's legend: its own name (a run id is long, and the
+    legend ran over the chart), with the id's last characters when two runs share a name."""
+    names = {}
+    for run_id in run_ids:
+        try:
+            names[run_id] = services.jobs.get(run_id).name or run_id
+        except StudioError:
+            names[run_id] = run_id
+    shared = {name for name in names.values() if list(names.values()).count(name) > 1}
+    return {run_id: f"{name} · {run_id[-4:]}" if name in shared else name for run_id, name in names.items()}
+
+
 def config_diff_html(services: Services, a: str | None, b: str | None) -> str:
     if not a or not b:
         return messages_html([("info", t("runs.pick_two_runs"))])
@@ -187,7 +200,9 @@ def build(services: Services) -> dict[str, Any]:
 
     def overlay_fn(run_ids):
         """Train and validation loss of the selected runs on one chart."""
-        return charts.overlay_figure({run_id: run_series(services, run_id) for run_id in (run_ids or [])[:8]})
+        chosen_ids = (run_ids or [])[:8]
+        names = legend_names(services, chosen_ids)
+        return charts.overlay_figure({names[run_id]: run_series(services, run_id) for run_id in chosen_ids})
 
     def diff_fn(a, b):
         """The settings in which two runs' configurations differ."""

@@ -14,8 +14,9 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 from playwright.sync_api import expect  # noqa: E402
 
 from tests.browser.conftest import shot  # noqa: E402
+from tests.conftest import NEGATIVE, POSITIVE, WORDS  # noqa: E402
 from tests.browser.test_flows import RUN_TIMEOUT_MS  # noqa: E402
-from tests.browser.ui import choose, expect_no_traceback, fill, open_accordion, radio, value_of  # noqa: E402
+from tests.browser.ui import choose, click_first_row, expect_no_traceback, fill, open_accordion, radio, value_of  # noqa: E402
 
 ZH_TABS = {"data": "数据", "train": "训练", "runs": "运行记录", "evaluate": "评估", "playground": "试用", "settings": "设置"}
 EN_TABS = {"data": "Data", "train": "Train", "runs": "Runs", "evaluate": "Evaluate", "playground": "Playground",
@@ -52,6 +53,21 @@ def no_english(page, *elem_ids: str) -> None:
         assert not left, f"English in #{elem_id}: {left} in {text!r}"
 
 
+SHOWN_AS_IS = {
+    *WORDS, *POSITIVE, *NEGATIVE, "positive", "negative", "wonderful", "reviews", "feeling", "score", "text", "label",  # the data
+    "quick", "balanced", "best", "epoch", "cpu", "seed",  # configuration values and keys
+    "LoRA", "Hub", "MiniLM", "Python", "Parquet", "CoNLL", "word", "grams", "logistic", "regression",  # names (the baseline's model)
+    "models", "tmp",  # the workspace's folder (Settings)
+}
+"""English a Chinese page may show: user data, configuration keys and values, names."""
+
+
+def english_words(text: str) -> list[str]:
+    """Words of English prose in ``text``: not identifiers (a_b, a-b, a.b), not acronyms, not the data."""
+    words = re.findall(r"(?<![\w.-])[A-Za-z][a-z]+(?![\w.-])", text)
+    return sorted({word for word in words if word not in SHOWN_AS_IS and word.lower() not in SHOWN_AS_IS})
+
+
 def test_a_chinese_browser_gets_chinese_and_can_switch(browser, server, reviews_csv):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
     context.set_default_timeout(30_000)
@@ -69,6 +85,7 @@ def test_a_chinese_browser_gets_chinese_and_can_switch(browser, server, reviews_
         expect_tabs(page, EN_TABS)
         expect(page.locator("#data-save")).to_have_text("Save dataset")
         expect(page.locator("#studio-header")).to_contain_text("Fine-tune language models")
+        expect(page.locator("#data-file [data-testid=upload-text]")).to_contain_text("Click to Upload")  # Gradio's own words too
         page.locator("#studio-lang").get_by_text("中文", exact=True).click()
         expect_tabs(page, ZH_TABS)
 
@@ -118,6 +135,8 @@ def test_a_chinese_browser_gets_chinese_and_can_switch(browser, server, reviews_
         expect(page.locator("#confusion-matrix .heatmaplayer")).to_have_count(1, timeout=30_000)
         expect(page.locator("#eval-metrics")).to_contain_text("准确率")
         expect(page.locator("#eval-count")).to_contain_text("条预测")
+        click_first_row(page, "eval-predictions")  # a row in full: its fields under Chinese labels
+        expect(page.locator("#eval-side-0")).to_be_visible()
         no_english(page, "eval-message", "eval-metrics", "eval-details", "confusion-matrix", "eval-count", "eval-predictions")
 
         open_tab(page, "playground")
@@ -136,6 +155,10 @@ def test_a_chinese_browser_gets_chinese_and_can_switch(browser, server, reviews_
             open_tab(page, key)
             settle(page)
             shot(page, f"zh-{key}")
+            # The Data tab's split note is still the data layer's English (not in this check until it is translated).
+            if key != "data":
+                left = english_words(page.locator(f"#tab-{key}").inner_text())
+                assert not left, f"English on the Chinese {key} tab: {left}"
             assert page.locator(".toast-body.error").count() == 0, f"an error toast on the {key} tab"
 
         # A switch shows the handlers' texts again in the new language.

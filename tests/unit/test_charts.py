@@ -76,3 +76,16 @@ def test_gradio_takes_the_payloads_as_they_are():
 
     payload = charts.live_figures(fed("run-d"))[1]
     assert gr.Plot().postprocess(payload) is payload
+
+
+def test_a_score_chart_spans_the_whole_run_and_the_share_scale():
+    series = charts.RunSeries("run-e")
+    series.feed([{"kind": "status", "status": "running", "total_steps": 76, "device": "cpu", "train_examples": 8},
+                 {"kind": "eval", "split": "validation", "step": 75, "metrics": {"loss": 0.5, "accuracy": 0.81}}])
+    layout = charts.metric_figure(series).to_dict()["layout"]
+    # One point of 0.81 at step 75 drew axes from 0.8099 to 0.81 and from 74 to 76.
+    assert layout["yaxis"]["range"] == [0, 1] and layout["xaxis"]["range"] == [0, 76]
+    assert charts.metric_figure(series).data[0].name == "validation accuracy"  # the split is named
+    assert charts.loss_figure(series).to_dict()["layout"]["xaxis"]["range"] == [0, 76]
+    series.feed([{"kind": "eval", "split": "validation", "step": 76, "metrics": {"mse": 3.5}}])
+    assert "range" not in charts.metric_figure(series).to_dict()["layout"]["yaxis"]  # not a share: its own scale
