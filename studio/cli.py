@@ -39,7 +39,8 @@ def _fmt_metrics(metrics: dict) -> str:
 
 class Follower:
     """The CLI's view of a run: its events folded by the run state, notes printed as lines and
-    the progress shown as a bar."""
+    the progress shown as a bar: the training steps, then each scoring of a split with its own
+    bar ('scoring test split 120/300', ETA); an evaluation while training shows on the steps' bar."""
 
     def __init__(self, run_dir: Path, *, quiet: bool = False):
         from studio.runs.state import RunState
@@ -48,6 +49,8 @@ class Follower:
         self.quiet = quiet
         self.state = RunState()
         self.bar = None
+        self._bar_of: tuple | None = None
+        """What the bar shows: None for the training steps, else the phase's (phase, split, part)."""
         self._shown: tuple | None = None
 
     def poll(self) -> bool:
@@ -71,18 +74,49 @@ class Follower:
 
         state = self.state
         # The bar shows the attempt's training; it is gone once an error was printed.
-        if not state.total_steps or state.error is not None or state.status not in ACTIVE or state.step is None:
+        if state.error is not None or state.status not in ACTIVE:
             return
-        shown = (state.total_steps, state.step, state.epoch, state.loss)
+        phase = state.phase
+        if phase is not None and phase.phase != "evaluating":
+            self._phase(phase)
+            return
+        if not state.total_steps or state.step is None:
+            return
+        evaluating = phase_text(phase) if phase is not None else None
+        shown = (state.total_steps, state.step, state.epoch, state.loss, evaluating)
         if shown == self._shown:
             return
         self._shown = shown
+        if self._bar_of is not None:
+            self.close()
         if self.bar is None:
             self.bar = tqdm(total=state.total_steps, unit="step", disable=self.quiet, dynamic_ncols=True)
+            self._bar_of = None
         self.bar.total = state.total_steps
         self.bar.n = state.step
         epoch = f"epoch={state.epoch or 0:.2f}"
-        self.bar.set_postfix_str(f"loss={state.loss:.4f} {epoch}" if state.loss is not None else epoch)
+        postfix = f"loss={state.loss:.4f} {epoch}" if state.loss is not None else epoch
+        self.bar.set_postfix_str(f"{postfix} {evaluating}" if evaluating else postfix)
+        self.bar.refresh()
+
+    def _phase(self, phase) -> None:
+        """A bar of its own for the scoring of a split: 'scoring test split 120/300', its ETA."""
+        from tqdm import tqdm
+
+        key = (phase.phase, phase.split, phase.part)
+        shown = (key, phase.done, phase.total)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        if self.bar is not None and self._bar_of != key:
+            self.close()
+        if self.bar is None:
+            self.bar = tqdm(total=phase.total or 0, desc=phase_text(phase, counts=False), unit="ex", disable=self.quiet,
+                            dynamic_ncols=True, bar_format="{desc} {n_fmt}/{total_fmt} |{bar}| {postfix}")
+            self._bar_of = key
+        self.bar.total = phase.total or 0
+        self.bar.n = phase.done or 0
+        self.bar.set_postfix_str(f"ETA {_duration(phase.eta_s)}" if phase.eta_s is not None else "")
         self.bar.refresh()
 
     def _print(self, note) -> None:
@@ -100,6 +134,22 @@ class Follower:
         if self.bar:
             self.bar.close()
             self.bar = None
+        self._bar_of = None
+
+
+def phase_text(phase, counts: bool = True) -> str:
+    """A phase event in words: 'scoring test split (loss) 120/300'."""
+    where = f" {phase.split} split" if phase.split else ""
+    part = f" ({phase.part})" if phase.part else ""
+    done = f" {phase.done or 0}/{phase.total or 0}" if counts else ""
+    return f"{phase.phase}{where}{part}{done}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
 def _line(event, quiet: bool) -> str | None:
@@ -112,12 +162,19 @@ def _line(event, quiet: bool) -> str | None:
         Eval: lambda e: f"{e.split} @ step {e.step}: {_fmt_metrics(e.metrics or {})}",
         Settings: lambda e: None if quiet else f"settings: {describe(e.values)}",
         Memory: lambda e: None if quiet else "memory: " + describe_memory(e.peak_gib, e.estimated_gib, e.measured == MEASURED_GPU),
-        Status: lambda e: None if quiet or e.status != "running" else (
-            f"training on {e.device}: {e.train_examples} examples, {e.total_steps} steps, "
-            f"{e.trainable_parameters:,} trainable parameters"),
+        Status: lambda e: None if quiet else _status_line(e),
     }
     render = shown.get(type(event))
     return render(event) if render else None
+
+
+def _status_line(e) -> str | None:
+    if e.status == "running":
+        return (f"training on {e.device}: {e.train_examples} examples, {e.total_steps} steps, "
+                f"{e.trainable_parameters:,} trainable parameters")
+    if e.status == "cancelling":
+        return f"cancelling at step {e.step}: saving a checkpoint, then stopping"
+    return None
 
 
 def _error_lines(e) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from studio.jobs import policy, process
 from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
-from studio.runs.state import ACTIVE, QUEUED, RESUMABLE, RunState, summarize
+from studio.runs.state import ACTIVE, CANCELLING, QUEUED, RESUMABLE, RunState, summarize
 from studio.runs import RunDir
 from studio.runs.event_types import Error, Status
 from studio.runs.events import append_event, events_size, read_events
@@ -225,7 +225,9 @@ class JobManager:
 
     def cancel(self, run_id: str, *, wait: bool = False) -> RunRecord:
         """Stop a run: a queued one at once; a running one gracefully (it saves a checkpoint and
-        stops at its next step), its whole process tree killed after ``cancel_grace_s``."""
+        stops at its next step, or stops scoring the trained model), its whole process tree
+        killed after ``cancel_grace_s``. A running run reads ``cancelling`` from the moment
+        the cancel is asked until its worker has ended."""
         record = self.get(run_id)
         run_dir = self.run_dir(run_id)
         if record.status == QUEUED:
@@ -236,8 +238,10 @@ class JobManager:
         if not record.active:
             raise JobError(f"run {run_id} is {record.status}; only queued or running runs can be cancelled")
         RunDir(run_dir).request_stop()
-        if record.cancel_requested is None:
-            self.store.update(run_id, expect=ACTIVE, cancel_requested=time.time())
+        if record.cancel_requested is None or record.status != CANCELLING:
+            self.store.update(run_id, expect=ACTIVE, status=CANCELLING, cancel_requested=record.cancel_requested or time.time())
+        with self._lock:
+            self._recent.pop(run_id, None)  # pages watching it see "cancelling" on their next tick
         self._wake.set()
         if wait:
             deadline = time.time() + self.cancel_grace_s + self.exit_grace_s + 30

@@ -65,7 +65,7 @@ class RunRecord:
     gpus: int = 1
     """Devices asked for (0 = a CPU slot)."""
     devices: list[str] = field(default_factory=list)
-    """Devices held while starting/running (GPU ids, or cpuN for a CPU slot)."""
+    """Devices held while starting/running/cancelling (GPU ids, or cpuN for a CPU slot)."""
     pid: int | None = None
     pid_started: float | None = None
     """The worker's process start time (psutil create_time): a reused pid is not the worker."""

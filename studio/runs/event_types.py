@@ -122,6 +122,23 @@ class Progress(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Phase(Event):
+    """Work outside the training steps, with its own progress: the final scoring of a split
+    (``scoring``, after training, or of the base model before it) and the evaluations while
+    training (``evaluating``). ``done``/``total`` count examples; ``part`` says which pass of a
+    split it is when one takes two (``loss``, then ``predictions``, e.g. generation)."""
+
+    kind: ClassVar[str] = "phase"
+    phase: str | None = _field(_str, always=True)
+    split: str | None = _field(_str)
+    part: str | None = _field(_str)
+    done: int | None = _field(_int, always=True)
+    total: int | None = _field(_int, always=True)
+    eta_s: float | None = _field(_num, always=True)
+    elapsed_s: float | None = _field(_num)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Log(Event):
     """A message of the worker, or the trainer's logs of a step (loss, learning_rate, ...)."""
 
@@ -208,7 +225,7 @@ class Unknown(Event):
 
 
 KINDS: dict[str, type[Event]] = {cls.kind: cls for cls in
-                                 (Status, Progress, Log, Summary, Eval, Error, Settings, Memory, Checkpoint)}
+                                 (Status, Progress, Phase, Log, Summary, Eval, Error, Settings, Memory, Checkpoint)}
 
 
 def parse(line: dict[str, Any]) -> Event:

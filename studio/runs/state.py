@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.runs.event_types import (Checkpoint, Error, Eval, Event, Log, Memory, Progress, Settings, Status, Summary,
-                                     Unknown)
+from studio.runs.event_types import (Checkpoint, Error, Eval, Event, Log, Memory, Phase, Progress, Settings, Status,
+                                     Summary, Unknown)
 from studio.runs.events import iter_events
 
 # Statuses written by the worker, plus those the job system writes for it:
-# queued -> starting -> running -> (completed | failed | cancelled | interrupted).
+# queued -> starting -> running [-> cancelling] -> (completed | failed | cancelled | interrupted).
 QUEUED = "queued"
-ACTIVE = ("starting", "running")
-"""A worker is (about to be) at work."""
+CANCELLING = "cancelling"
+"""A cancel was asked and the worker is still at work (saving its checkpoint, stopping): the job
+manager records it at once, the worker writes it when it sees the request."""
+ACTIVE = ("starting", "running", CANCELLING)
+"""A worker is (about to be) at work, or still ending its work."""
 UNFINISHED = (QUEUED,) + ACTIVE
 """Not over yet: waiting or at work (what a page keeps watching, what a cancel applies to)."""
 FINISHED = ("completed", "failed", "cancelled")
@@ -83,6 +86,9 @@ class RunState:
     """What the worker chose for the machine (its ``settings`` event)."""
     memory: Memory | None = None
     """The measured peak memory beside the estimate (after training)."""
+    phase: Phase | None = None
+    """Work outside the training steps going on now (an evaluation, the final scoring of a split)
+    with its progress; None while training steps run and once the attempt is over."""
 
     # The charts' series: (step, value) points over the whole run.
     train_loss: Points = field(default_factory=list)
@@ -120,6 +126,8 @@ class RunState:
             self._status(event, at)
         elif isinstance(event, Progress):
             self._progress(event)
+        elif isinstance(event, Phase):
+            self.phase = event
         elif isinstance(event, Log):
             if event.loss is not None:
                 self.loss = event.loss
@@ -139,7 +147,7 @@ class RunState:
             self.memory = event
         if step is not None:
             self.step = step
-        if isinstance(event, (Progress, Summary, Unknown)):
+        if isinstance(event, (Progress, Phase, Summary, Unknown)):
             return None
         note = Note(at_step, event)
         self.notes.append(note)
@@ -158,10 +166,12 @@ class RunState:
             self.error = self.error_kind = None
             self.metric_name = self.metric_value = None
             self.scoring = False
+            self.phase = None
         elif status == QUEUED:
             self.queued_t = event.t
         if status in TERMINAL:
             self.ended = event.t
+            self.phase = None
         if status == "running" and event.total_steps is not None:
             self.total_steps = event.total_steps
         if status == "failed" and event.error_kind and not self.error_kind:
@@ -174,6 +184,7 @@ class RunState:
         self.status_t = event.t
 
     def _progress(self, event: Progress) -> None:
+        self.phase = None  # training steps again (after an evaluation)
         if event.total is not None and event.total > 0:
             self.total_steps = event.total
         if event.epoch is not None:

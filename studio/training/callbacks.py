@@ -1,20 +1,24 @@
-"""Trainer callbacks: the worker's side of the events contract, and stop requests."""
+"""Trainer callbacks: the worker's side of the events contract, and stop requests.
+
+``EventsCallback`` reports the training (progress, logs, evaluations with their progress,
+checkpoints) and turns a stop request (the run's STOP file) into a checkpoint and a prompt end:
+no evaluation, no second save and no reload of the best checkpoint after it.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainerCallback
 
 from studio.runs import RunDir
-from studio.runs.event_types import Checkpoint, Eval, Log, Progress, Summary
+from studio.runs.event_types import Checkpoint, Eval, Log, Progress, Status, Summary
 from studio.runs.events import EventLog
-
-# Throttle progress events so a fast GPU does not write thousands of lines a minute.
-PROGRESS_INTERVAL_S = 0.5
-
+from studio.runs.state import CANCELLING
+from studio.training.scoring import PROGRESS_INTERVAL_S, PhaseProgress
 
 def inject_faults(step: int) -> None:
     """Test hooks, read from the environment at the end of every optimizer step (no-ops unset).
@@ -51,6 +55,11 @@ class EventsCallback(TrainerCallback):
         self._start: float | None = None
         self._start_step = 0
         self.stopped_by_request = False
+        self.phase: PhaseProgress | None = None
+        """The work the Trainer's evaluation loop is doing for (the worker's final scoring); None:
+        an evaluation while training, reported as ``evaluating`` the validation split."""
+        self._evaluating: PhaseProgress | None = None
+        self._batches = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._start = time.time()
@@ -60,11 +69,14 @@ class EventsCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         inject_faults(state.global_step)
         now = time.time()
-        if RunDir(self.run_dir).stop_requested():
-            # Checkpoint first so a cancelled run can be resumed where it stopped.
+        if not self.stopped_by_request and RunDir(self.run_dir).stop_requested():
+            # Checkpoint first so a cancelled run can be resumed where it stopped; nothing else:
+            # an evaluation due at this step would cost as long as the user was promised to wait.
             control.should_save = True
+            control.should_evaluate = False
             control.should_training_stop = True
             self.stopped_by_request = True
+            self.events.write(Status(status=CANCELLING, step=state.global_step))
         if now - self._last_progress >= PROGRESS_INTERVAL_S or state.global_step == state.max_steps:
             self._last_progress = now
             done = state.global_step - self._start_step
@@ -77,6 +89,27 @@ class EventsCallback(TrainerCallback):
                 elapsed_s=round(elapsed, 1),
             ))
 
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stopped_by_request:
+            # The Trainer's end of the epoch the stop cut short would evaluate the validation split
+            # and save the same step again; and the end of training would load the best checkpoint
+            # into a model nobody uses. The checkpoint of the stop step is written: end now.
+            control.should_evaluate = False
+            control.should_save = False
+            args.load_best_model_at_end = False
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        progress = self.phase
+        if progress is None:
+            if self._evaluating is None:
+                size = _length(getattr(eval_dataloader, "dataset", None))
+                self._evaluating = PhaseProgress(self.events, "evaluating", size or 0, split="validation")
+            progress = self._evaluating
+        self._batches += 1
+        batches = _length(eval_dataloader)
+        if batches:
+            progress.update(round(progress.total * min(1.0, self._batches / batches)))
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = dict(logs or {})
         if any(k.startswith(("eval_", "validation_", "test_")) for k in logs):
@@ -86,6 +119,10 @@ class EventsCallback(TrainerCallback):
         self.events.write(kind(step=state.global_step, values={k: v for k, v in logs.items() if isinstance(v, (int, float))}))
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self._evaluating is not None:
+            self._evaluating.finish()
+        self._evaluating = None
+        self._batches = 0
         metrics = metrics or {}
         if not any(k.startswith("eval_") for k in metrics):
             return  # a final scoring of another split: the worker reports it with its full metrics
@@ -95,3 +132,10 @@ class EventsCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         self.events.write(Checkpoint(step=state.global_step, path=f"checkpoints/checkpoint-{state.global_step}"))
+
+
+def _length(sized: Any) -> int | None:
+    try:
+        return len(sized)
+    except TypeError:
+        return None

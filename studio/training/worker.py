@@ -25,6 +25,7 @@ from studio.tasks.baseline import compare
 from studio.runs import RunDir
 from studio.runs.event_types import Error, Eval, Event, Log, Memory, Settings, Status
 from studio.runs.events import EventLog
+from studio.training.scoring import StopRequested, evaluated_loss, score_split
 from studio.training.speed import MEASURED_CPU, MEASURED_GPU
 
 
@@ -149,6 +150,10 @@ def run(run_dir: Path, *, resume: bool = False) -> int:
     events.write(Status(status="starting", pid=os.getpid()))
     try:
         return _train(run_dir, events, resume)
+    except StopRequested as stop:  # asked while the trained model was being scored
+        RunDir(run_dir).clear_stop()
+        events.write(Status(status="cancelled", reason=str(stop)))
+        return 0
     except KeyboardInterrupt:
         events.write(Status(status="cancelled"))
         return 130
@@ -243,7 +248,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         for split in [s for s in ("validation", "test") if s in datasets and len(datasets[s])][-1:]:
             name = f"{split}_base"
             events.write(Log(step=0, message=f"scoring the base model on the {split} split (before fine-tuning)"))
-            base_metrics[name] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, name)
+            base_metrics[name] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, name,
+                                              events, progress)
             events.write(Eval(split=name, step=0, metrics=_numbers(base_metrics[name])))
     classical = fit_baseline(task, splits, meta, metric, events)
     checkpoint = None
@@ -275,7 +281,10 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
         if split not in datasets or len(datasets[split]) == 0:
             continue
         events.write(Log(step=trainer.state.global_step, message=f"scoring the {split} split"))
-        metrics[split] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, split)
+        # The validation split was evaluated while training: on these weights, its loss is known.
+        known = evaluated_loss(trainer) if split == "validation" else None
+        metrics[split] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, split,
+                                      events, progress, known)
         events.write(Eval(split=split, step=trainer.state.global_step, metrics=_numbers(metrics[split])))
     metrics.update(base_metrics)
     if classical:
@@ -438,24 +447,13 @@ def _warn_if_too_big(settings, events) -> None:
             "it may run out of memory (lower training.batch_size or training.max_length, or use method.kind: lora)")))
 
 
-def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int, dataset, rows, run_dir: Path, name: str) -> dict[str, Any]:
+def _score_split(trainer, task: Task, tokenizer, meta: TaskMeta, max_length: int, dataset, rows, run_dir: Path, name: str,
+                 events, callback, known_loss: float | None = None) -> dict[str, Any]:
     """The loss on a tokenized split (plus what a task derives from it, e.g. perplexity), then
     predictions for ``rows`` (None: loss only) written to predictions_<name>.jsonl, and the task's
-    metrics of them."""
-    loss = trainer.evaluate(dataset, metric_key_prefix=name).get(f"{name}_loss")
-    result: dict[str, Any] = {"loss": loss}
-    if loss is not None:
-        result.update(task.loss_metrics(loss))
-    if rows is None or not is_main_process():  # the loss needs every rank; predictions only rank 0
-        result["examples"] = len(dataset)
-        return result
-    predictions = task.predict(trainer.model, tokenizer, rows, meta, max_length)
-    with open(RunDir(run_dir).predictions(name), "w", encoding="utf-8") as f:
-        for row in predictions:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    result.update(task.full_metrics(predictions, meta))
-    result["examples"] = len(predictions)
-    return result
+    metrics of them: one pass over the split where the task allows it (see training.scoring)."""
+    return score_split(trainer, task, tokenizer, meta, max_length, dataset, rows, run_dir, name, events=events,
+                       callback=callback, known_loss=known_loss, main=is_main_process())
 
 
 def _numbers(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def role_help(task: Any, role: str) -> str:
 def status(name: str | None) -> str:
     """A run's status: queued, running, completed..."""
     names = {"queued": t("words.status_queued"), "starting": t("words.status_starting"),
-             "running": t("words.status_running"), "completed": t("words.status_completed"),
+             "running": t("words.status_running"), "cancelling": t("words.status_cancelling"),
+             "completed": t("words.status_completed"),
              "failed": t("words.status_failed"), "cancelled": t("words.status_cancelled"),
              "interrupted": t("words.status_interrupted")}
     return names.get(name or "", name or "")

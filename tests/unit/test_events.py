@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from studio.runs.event_types import (KINDS, Checkpoint, Error, Eval, Log, Memory, Progress, Settings, Status, Summary,
-                                     Unknown, parse)
+from studio.runs.event_types import (KINDS, Checkpoint, Error, Eval, Log, Memory, Phase, Progress, Settings, Status,
+                                     Summary, Unknown, parse)
 from studio.runs.events import EventLog, append_event, iter_events, read_events
 from studio.runs.state import RunState, summarize
 
@@ -17,12 +17,15 @@ EVERY_KIND = [
     Progress(step=0, total=8, epoch=0.0, eta_s=None),
     Log(step=1, values={"loss": 0.7, "grad_norm": 1.5, "learning_rate": 1e-4, "epoch": 0.25}),
     Progress(step=2, total=8, epoch=0.5, eta_s=3.5, steps_per_s=1.25, elapsed_s=1.6),
+    Phase(phase="evaluating", split="validation", done=32, total=64, eta_s=0.4, elapsed_s=0.4),
     Eval(split="validation", step=4, epoch=1.0, metrics={"loss": 0.5, "accuracy": 0.75}),
     Checkpoint(step=4, path="checkpoints/checkpoint-4"),
     Summary(step=8, values={"train_runtime": 3.0, "train_loss": 0.6}),
     Memory(step=8, peak_gib=0.5, estimated_gib=0.47, measured="process_above_start"),
     Log(step=8, message="scoring the test split"),
+    Phase(phase="scoring", split="test", part="predictions", done=0, total=10, eta_s=None, elapsed_s=0.0),
     Eval(split="test", step=8, metrics={"loss": 0.4, "accuracy": 0.9, "examples": 10}),
+    Status(status="cancelling", step=8),
     Error(error_kind="internal", message="RuntimeError: boom", hint="see worker.log", log_tail=["a", "b"]),
     Status(status="failed", step=8, exit_code=2, reason="worker gone", error_kind="internal"),
     Status(status="completed", step=8, headline={"accuracy": 0.9}),
@@ -149,3 +152,35 @@ def test_evaluations_while_training_are_drawn_and_final_scores_are_kept(split, d
     state.apply(Summary(step=4, values={"train_runtime": 1.0}))
     state.apply(Eval(split="validation", step=4, metrics={"loss": 0.5, "accuracy": 0.8}))
     assert state.final["validation"] == {"accuracy": 0.8}  # after training: a final score, not a point
+
+
+def test_phases_are_the_progress_of_work_outside_the_steps_and_end_with_the_attempt():
+    state = RunState()
+    state.apply(Status(status="running", total_steps=8))
+    state.apply(Progress(step=4, total=8, epoch=0.5, eta_s=2.0))
+    note = state.apply(Phase(phase="evaluating", split="validation", done=10, total=40, eta_s=3.0))
+    assert note is None and state.noted == 1  # a progress, not a line of the log
+    assert (state.phase.phase, state.phase.done, state.phase.total, state.phase.eta_s) == ("evaluating", 10, 40, 3.0)
+    state.apply(Progress(step=5, total=8, epoch=0.6, eta_s=1.5))
+    assert state.phase is None  # training steps again
+    state.apply(Phase(phase="scoring", split="test", done=120, total=300, eta_s=4.5))
+    assert (state.phase.split, state.phase.done, state.status) == ("test", 120, "running")
+    state.apply(Status(status="completed", step=8))
+    assert state.phase is None
+    state.apply(Phase(phase="scoring", split="test", done=1, total=3, eta_s=None))
+    state.apply(Status(status="starting", pid=3))
+    assert state.phase is None
+
+
+def test_cancelling_is_an_active_status():
+    from studio.runs.state import ACTIVE, RESUMABLE, STATUSES, UNFINISHED
+
+    assert "cancelling" in ACTIVE and "cancelling" in UNFINISHED and "cancelling" in STATUSES
+    assert "cancelling" not in RESUMABLE
+    state = RunState()
+    for event in (Status(status="starting", pid=1), Status(status="running", total_steps=8),
+                  Status(status="cancelling", step=3)):
+        state.apply(event)
+    assert state.status == "cancelling" and not state.finished and state.step == 3
+    state.apply(Eval(split="validation", step=3, metrics={"loss": 0.5}))
+    assert state.eval_loss == [(3, 0.5)]  # still training's evaluation, drawn as a point

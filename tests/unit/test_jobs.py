@@ -111,3 +111,33 @@ def test_a_running_runs_step_reaches_the_index_now_and_then_but_every_look_sees_
     append_event(run_dir, Progress(step=8, total=100))
     assert jobs.get("r1").step == 8 and jobs.store.get("r1").step == 8
     jobs.shutdown()
+
+
+def test_a_cancelled_run_reads_cancelling_at_once_until_its_worker_ends(tmp_path, monkeypatch):
+    """The record says 'cancelling' from the moment the cancel is asked, whatever the worker has
+    written so far, and 'cancelled' once the worker has stopped."""
+    from studio.jobs.manager import JobManager
+    from studio.jobs.store import RunRecord
+    from studio.runs.event_types import Status
+    from studio.runs.events import append_event
+
+    jobs = JobManager(tmp_path / "ws", supervise=False)
+    run_dir = jobs.workspace.runs / "r1"
+    run_dir.mkdir(parents=True)
+    jobs.store.insert(RunRecord(id="r1", run_dir=str(run_dir), status="running", devices=["cpu0"], created=1.0))
+    append_event(run_dir, Status(status="running", total_steps=10))
+    alive = [True]
+    monkeypatch.setattr(jobs, "_alive", lambda record, summary: alive[0])
+
+    record = jobs.cancel("r1")
+    assert record.status == "cancelling" and record.active and record.cancel_requested
+    assert (run_dir / "STOP").exists()
+    assert jobs.get("r1").status == "cancelling"  # the worker has not seen it yet: its events say running
+    assert [r.id for r in jobs.list(status=("starting", "running", "cancelling"))] == ["r1"]
+    append_event(run_dir, Status(status="cancelling", step=3))
+    assert jobs.cancel("r1").status == "cancelling"  # asked twice: the same
+    append_event(run_dir, Status(status="cancelled", step=3))
+    alive[0] = False
+    record = jobs.get("r1")
+    assert record.status == "cancelled" and not record.active and not (run_dir / "STOP").exists()
+    jobs.shutdown()

@@ -155,7 +155,7 @@ def test_the_charts_the_run_index_and_the_cli_read_a_run_alike(tmp_path, capsys)
     total, scores and error, whatever each then shows."""
     from studio.cli import Follower
     from studio.jobs.store import record_from_dir
-    from studio.runs.event_types import Error, Eval, Log, Memory, Progress, Settings, Status, Summary
+    from studio.runs.event_types import Error, Eval, Log, Memory, Phase, Progress, Settings, Status, Summary
     from studio.runs.events import append_event, read_events
     from studio.ui import charts
 
@@ -176,6 +176,9 @@ def test_the_charts_the_run_index_and_the_cli_read_a_run_alike(tmp_path, capsys)
         Progress(step=8, total=8, epoch=1.0, eta_s=0.0, steps_per_s=2.0, elapsed_s=4.0),
         Summary(step=8, values={"train_runtime": 4.0}),
         Memory(step=8, peak_gib=0.5, estimated_gib=0.47, measured="process_above_start"),
+        Log(step=8, message="scoring the test split"),
+        Phase(phase="scoring", split="test", done=0, total=10, eta_s=None, elapsed_s=0.0),
+        Phase(phase="scoring", split="test", done=10, total=10, eta_s=0.0, elapsed_s=0.5),
         Eval(split="test", step=8, metrics={"loss": 0.4, "accuracy": 0.9}),
         Status(status="completed", step=8, headline={"accuracy": 0.9}),
     ]:
@@ -190,6 +193,8 @@ def test_the_charts_the_run_index_and_the_cli_read_a_run_alike(tmp_path, capsys)
     follower.close()
 
     assert record.status == series.status == cli.status == "completed"
+    assert series.state.phase is None and cli.phase is None  # the scoring is over with the run
+    assert any("scoring the test split" in line for line in series.log)  # a phase is progress, not a line
     assert record.step == series.step == cli.step == 8
     assert record.total_steps == series.total == cli.total_steps == 8
     assert record.attempts == cli.attempts == 2
@@ -201,3 +206,27 @@ def test_the_charts_the_run_index_and_the_cli_read_a_run_alike(tmp_path, capsys)
     out = capsys.readouterr()
     assert "test @ step 8: loss=0.4000, accuracy=0.9000" in out.out and "error (oom): CUDA out of memory" in out.err
     assert any("CUDA out of memory" in line for line in series.log)  # the page's log keeps the whole story
+
+
+def test_the_cli_shows_the_scoring_of_a_split_with_its_own_bar_and_eta(tmp_path, capsys):
+    from studio.cli import Follower
+    from studio.runs.event_types import Phase, Progress, Status
+    from studio.runs.events import append_event
+
+    run_dir = tmp_path / "run-y"
+    run_dir.mkdir()
+    follower = Follower(run_dir)
+    for event in [Status(status="starting", pid=1), Status(status="running", device="cpu", total_steps=75,
+                                                              trainable_parameters=10, train_examples=300),
+                  Progress(step=75, total=75, epoch=1.0, eta_s=0.0),
+                  Phase(phase="scoring", split="test", done=120, total=300, eta_s=95.0, elapsed_s=60.0)]:
+        append_event(run_dir, event)
+    follower.poll()
+    assert follower.state.phase.done == 120
+    append_event(run_dir, Status(status="cancelling", step=75))
+    follower.poll()
+    follower.close()
+    shown = capsys.readouterr()
+    assert "scoring test split 120/300" in shown.err and "ETA 01:35" in shown.err
+    assert "75/75" in shown.err  # the training's bar came first
+    assert "cancelling at step 75: saving a checkpoint, then stopping" in shown.out
