@@ -642,6 +642,21 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             message = refusal_html(error)
         return [message, *view(watch, force=True, request=request)]
 
+    def restore_form(run_id):
+        """After a reload the form shows the settings of the run this browser watches (its task,
+        backbone, method, preset, device), not the defaults: what is watched is what was chosen."""
+        from studio.config import RunConfig
+
+        if not run_id:
+            return [gr.skip()] * 5
+        try:
+            config = RunConfig.load(services.jobs.folder(run_id).config)
+        except (StudioError, OSError, ValueError):
+            return [gr.skip()] * 5
+        return [gr.update(value=config.task.name), follow_task(config.task.name, config.model.backbone),
+                gr.update(value=config.method.kind),
+                gr.update(value=config.training.preset), gr.update(value=config.training.device)]
+
     def task_for_source(src, data, current_task):
         """The task of the chosen data: the Data tab's for the file being checked, a saved
         dataset's own, else the current one."""
@@ -654,7 +669,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                 pass
         return current_task
 
-    def follow_data(data, current_source, current_task):
+    def follow_data(data, current_source, current_task, current_backbone):
         """Keep the data choices (and the task and backbone that follow from them) up to date."""
         choices = data_choices(services, data)
         values = [c[1] for c in choices]
@@ -665,7 +680,10 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             chosen = DATASET + data.dataset
         elif data and data.path and UPLOAD in values:
             chosen = UPLOAD
-        return gr.update(choices=choices, value=chosen), gr.update(value=task_for_source(chosen, data, current_task))
+        new_task = task_for_source(chosen, data, current_task)
+        if new_task == current_task:  # left alone: a reload's restored form may be landing meanwhile
+            return gr.update(choices=choices, value=chosen), gr.skip(), gr.skip()
+        return gr.update(choices=choices, value=chosen), gr.update(value=new_task), follow_task(new_task, current_backbone)
 
     def follow_task(task_name, current_backbone):
         choices = backbone_choices(services, task_name)
@@ -683,8 +701,9 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             return gr.update(value="lora")
         return gr.update()
 
-    def source_changed(src, data, current_task):
-        return gr.update(value=task_for_source(src, data, current_task))
+    def source_changed(src, data, current_task, current_backbone):
+        new_task = task_for_source(src, data, current_task)
+        return gr.update(value=new_task), follow_task(new_task, current_backbone)
 
     settings = [data_state, source, task, backbone, method, preset, device]
     estimate_inputs = [*settings, *advanced_inputs]
@@ -693,9 +712,13 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         """Memory and time this run would need (rough)."""
         return estimate_md(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, _advanced(values))
 
-    data_state.change(follow_data, [data_state, source, task], [source, task], api_visibility="private")
-    source.input(source_changed, [source, data_state, task], [task], api_visibility="private")
-    task.change(follow_task, [task, backbone], [backbone], api_visibility="private")
+    # The backbone list follows the task where the task is set, not on the task's change event: a
+    # change event reads the backbone as it is when it fires, and a reload's restored backbone could
+    # lose that race to the default.
+    follow_inputs = [data_state, source, task, backbone]
+    data_state.change(follow_data, follow_inputs, [source, task, backbone], api_visibility="private")
+    source.input(source_changed, [source, data_state, task, backbone], [task, backbone], api_visibility="private")
+    task.input(follow_task, [task, backbone], [backbone], api_visibility="private")
     backbone.input(backbone_picked, [backbone, task], [method], api_visibility="private")
     gr.on([source.change, task.change, backbone.change, method.change, preset.change, device.change, estimate_button.click,
            *[component.change for component in advanced_inputs]],
@@ -721,11 +744,12 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
     resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
     return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
-                           (follow_data, [data_state, source, task], [source, task], None),
+                           (follow_data, follow_inputs, [source, task, backbone], None),
+                           (restore_form, [browser_run], [task, backbone, method, preset, device], None),
                            (trust_fn, [], [trust_input], None)],
                     refresh_trust=(trust_fn, [], [trust_input]),
                     relabel=[[(attach, [watched, browser_run], attach_outputs)],
-                             [(follow_data, [data_state, source, task], [source, task])],
+                             [(follow_data, follow_inputs, [source, task, backbone])],
                              [(trust_fn, [], [trust_input])], [(estimate_fn, estimate_inputs, [estimate])],
                              [(follow_task, [task, backbone], [backbone])]])
 

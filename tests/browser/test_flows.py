@@ -133,6 +133,9 @@ def test_reload_reattaches_and_cancel_stops_the_run(page, browser, server, revie
     expect(page.locator("#run-status")).to_contain_text("running")
     before = wait_until(lambda: plot_points(page, "loss-chart"), timeout=30, what="charts after the reload")
     wait_until(lambda: plot_points(page, "loss-chart") > before, timeout=30, what="new points after the reload")
+    # The form shows the watched run's settings, not the defaults (balanced, no backbone).
+    expect(page.locator("#train-preset input[value=quick]")).to_be_checked()
+    expect(page.locator("#train-backbone input")).to_have_value(re.compile("tiny-bert"))
 
     other = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
