@@ -158,7 +158,7 @@ class LossInPredictions:
     def applies(task, dataset, rows) -> bool:
         """Sequence classification (one label per row, the loss a mean over rows), a row of
         predictions per tokenized row, and one process (the Trainer's loss needs every rank)."""
-        return (getattr(task, "peft_task_type", None) == "SEQ_CLS" and rows is not None and dataset is not None
+        return (task.peft_task_type == "SEQ_CLS" and rows is not None and dataset is not None
                 and "labels" in dataset.column_names and "input_ids" in dataset.column_names
                 and len(rows) == len(dataset) and int(os.environ.get("WORLD_SIZE", "1")) == 1)
 
