@@ -91,6 +91,8 @@ class ModelConfig:
     trust_remote_code: bool = False
     allow_unreadable: bool = False
     """Train even when the backbone's tokenizer cannot read most of the data (nearly all of a sample's tokens unknown)."""
+    from_run: Optional[str] = None
+    """Start from a finished generation run of this workspace (its run id): its model, or its LoRA adapter merged into its backbone, takes the place of the backbone."""
 
 
 @dataclass
@@ -104,7 +106,8 @@ class LoraConfig:
 
 @dataclass
 class MethodConfig:
-    kind: Literal["full", "lora"] = "full"
+    kind: Literal["full", "lora", "qlora"] = "full"
+    """full: every weight; lora: adapters on a frozen base; qlora: adapters on a 4-bit (NF4) base, CUDA GPUs only."""
     lora: LoraConfig = field(default_factory=LoraConfig)
 
 
@@ -506,7 +509,7 @@ def apply_preset(config: RunConfig, parameters: int | None) -> RunConfig:
     values = PRESETS[resolved.training.preset][size_class(parameters)]
     for key, value in values.items():
         if getattr(resolved.training, key) is None:
-            if key == "learning_rate" and resolved.method.kind == "lora":
+            if key == "learning_rate" and resolved.method.kind in ("lora", "qlora"):
                 value = min(value * LORA_LR_FACTOR, LORA_LR_CEILING)
             setattr(resolved.training, key, value)
     return resolved

@@ -21,6 +21,7 @@ GIB = 1024**3
 ASSUMED_FLOPS = {"cpu_core": 50e9, "cuda": 989e12 * 0.30}
 CUDA_CONTEXT_BYTES = 0.6 * GIB
 LOGIT_BYTES = 16
+NF4_OVERHEAD_BITS = 0.127  # QLoRA paper: 8-bit block constants per 64 weights, fp32 ones per 256 blocks
 ATTENTION_SCORE_BYTES = 5  # per entry of one head's seq_len x seq_len scores at 16-bit (scores, softmax, dropout mask)
 
 
@@ -113,8 +114,10 @@ def estimate(
     cpu_cores: int = 1,
     steps: int | None = None,
     parameters: int | None = None,
+    weight_bits: int | None = None,
 ) -> Estimate | None:
-    """Estimate peak training memory and step time; None when the config has no usable shape."""
+    """Estimate peak training memory and step time; None when the config has no usable shape.
+    ``weight_bits=4``: QLoRA's frozen base in NF4 (with ``lora_r``)."""
     shape = Shape.from_config(config)
     if shape is None:
         return None
@@ -126,6 +129,13 @@ def estimate(
 
     # Full-precision master weights; with LoRA a half-precision copy of the frozen base is enough.
     weights = total_params * (2 if (lora_r and half_precision) else 4)
+    if weight_bits == 4 and lora_r:
+        # NF4: half a byte a weight, plus the quantisation constants (one fp32 scale per block of 64,
+        # themselves quantised to 8 bits by double quantisation: ~0.13 bits a weight). The
+        # embeddings and the output layer stay in 16-bit.
+        embeddings = shape.vocab * shape.hidden
+        body = max(0, total_params - embeddings)
+        weights = body * (4 + NF4_OVERHEAD_BITS) / 8 + embeddings * 2
     gradients = trainable * 4
     optimizer = trainable * 8
     # Activations kept for backward: ~17 hidden-sized tensors a token and layer (34 bytes at 16-bit)

@@ -14,7 +14,7 @@ Data flows through a task like this (the worker drives it):
     stratify_key(df)           -> column to stratify the split on (or None)
     fit(splits, cfg)           -> TaskMeta: label names, problem type... (JSON, saved with the model)
     validate(splits, meta)     -> problems across splits (errors stop the run)
-    load_model / tokenize / collator / compute_metrics / predict
+    load_model / tokenize / collator / make_trainer / compute_metrics / predict
 """
 
 from __future__ import annotations
@@ -134,6 +134,16 @@ class Task(ABC):
     @abstractmethod
     def tokenize(self, df: pd.DataFrame, tokenizer, meta: TaskMeta, max_length: int):
         """Turn a normalized split into a ``datasets.Dataset`` of model inputs and labels."""
+
+    def make_trainer(self, meta: TaskMeta, config: "RunConfig", tokenizer, **parts: Any):
+        """The trainer of a run. ``parts`` are the worker's ``Trainer`` arguments: model, args
+        (``TrainingArguments``: the schedule, evaluation and saving), train_dataset, eval_dataset,
+        data_collator, compute_metrics and callbacks. Default: transformers' ``Trainer`` with them.
+        A task with a training objective of its own (preference tuning through TRL) returns a
+        ``Trainer`` subclass that keeps the callbacks and the schedule of ``args``."""
+        from transformers import Trainer
+
+        return Trainer(**parts)
 
     def prepare_tokenizer(self, tokenizer, meta: TaskMeta) -> None:
         """Changes this task makes to the tokenizer before tokenizing (pad token, chat template).

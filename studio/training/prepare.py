@@ -62,10 +62,15 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
     task = get_task(config.task.name)
     if config.training.device == "cuda" and not detected_gpus():
         raise ConfigError("bad value for 'training.device': cuda was asked for but no GPU is visible; use auto or cpu")
+    check_method_fits(config)
+    config, start = start_from_run(config, task, workspace)
     check_backbone_fits(task, config.model.backbone)
-    backbone = resolve_backbone(config.model.backbone, kind=task.model_kind, allowed_roots=allowed_model_roots)
+    # A finished run's model (or its backbone) was allowed when that run was submitted.
+    backbone = resolve_backbone(config.model.backbone, kind=task.model_kind,
+                                allowed_roots=None if start else allowed_model_roots)
     limits = read_limits(settings or SettingsStore(workspace.root).load())
     data = load_task_data(config, task, workspace.datasets, limits=limits)
+    data.meta.info.update(start)
 
     # Counted without importing torch here (this runs in the web server); a GGUF backbone is
     # converted by its worker, not at submit time.
@@ -107,6 +112,45 @@ def prepare_run(config: RunConfig, workspace: Workspace, *, allowed_model_roots:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return PreparedRun(run_id, final, resolved, backbone, problems, data.notes, stats)
+
+
+def check_method_fits(config: RunConfig) -> None:
+    """QLoRA's 4-bit base (bitsandbytes NF4) has kernels for CUDA GPUs only: refused at submit on a
+    machine without one (or a run sent to the CPU), before anything is written."""
+    if config.method.kind != "qlora":
+        return
+    if config.training.device == "cpu" or not detected_gpus():
+        where = "training.device is cpu" if config.training.device == "cpu" else "no CUDA GPU is visible on this machine"
+        raise ConfigError(
+            f"method.kind qlora needs a CUDA GPU (its 4-bit base runs on bitsandbytes' GPU kernels), and {where}",
+            hint="use method.kind: lora (the same adapters on a full-precision base), or train on a machine with a GPU")
+
+
+def start_from_run(config: RunConfig, task, workspace: Workspace) -> tuple[RunConfig, dict]:
+    """``model.from_run``: a finished run's model becomes the backbone (a copy of the config says
+    so), or, for a LoRA run, its backbone with the adapter the task merges before training
+    (``start_adapter`` in the new run's task.json). Nothing to do without ``from_run``."""
+    run_id = (config.model.from_run or "").strip()
+    if not run_id:
+        return config, {}
+    folder = RunDir(workspace.runs / run_id)
+    if "/" in run_id or run_id.startswith(".") or not folder.path.is_dir():
+        raise ConfigError(f"bad value for 'model.from_run': there is no run {run_id!r} in this workspace",
+                          hint="give the id of a finished run (studio runs list)")
+    if not folder.has_model():
+        raise ConfigError(f"bad value for 'model.from_run': run {run_id} has no finished model; it must have completed")
+    earlier = json.loads((folder.model / "task.json").read_text(encoding="utf-8"))
+    if task.model_kind == "decoder" and earlier.get("architecture") != "causal":
+        raise ConfigError(f"bad value for 'model.from_run': run {run_id} ({earlier.get('task')}) has no decoder-only "
+                          f"language model to continue from; {task.title} starts from a generation run's model")
+    resolved = RunConfig.from_dict(config.to_dict())
+    start = {"from_run": run_id}
+    if (folder.model / "adapter_config.json").exists():
+        resolved.model.backbone = RunConfig.load(folder.config).model.backbone
+        start["start_adapter"] = str(folder.model.resolve())
+    else:
+        resolved.model.backbone = str(folder.model.resolve())
+    return resolved, start
 
 
 def check_backbone_reads(config: RunConfig, task, backbone: ResolvedBackbone, counts) -> Fit | None:

@@ -121,10 +121,12 @@ def memory_estimator(model_config: dict, config: RunConfig, hw: Hardware, task_k
 
     if not model_config or Shape.from_config(model_config) is None:
         return None
-    lora_r = config.method.lora.r if config.method.kind == "lora" else None
+    lora_r = config.method.lora.r if config.method.kind in ("lora", "qlora") else None
+    weight_bits = 4 if config.method.kind == "qlora" else None
 
     def estimator(batch_size: int, seq_len: int, checkpointing: bool) -> float | None:
-        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, half_precision=hw.cuda and hw.bf16,
+        est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, weight_bits=weight_bits,
+                       half_precision=hw.cuda and hw.bf16,
                        gradient_checkpointing=checkpointing, causal_lm=task_kind == "decoder",
                        device="cuda" if hw.cuda else "cpu")
         return est.total_gib if est else None

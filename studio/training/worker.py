@@ -18,7 +18,7 @@ from typing import Any
 
 from studio.config import RunConfig, evaluation_schedule, optimizer_steps, save_schedule
 from studio.data.loading import read_splits
-from studio.errors import StudioError
+from studio.errors import ConfigError, StudioError
 from studio.models.padding import align_pad_token
 from studio.tasks.base import Task, TaskMeta, get_task
 from studio.tasks.baseline import compare
@@ -178,7 +178,7 @@ def scores_base_model(config: RunConfig, task: Task) -> bool:
 
 def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     import torch
-    from transformers import EarlyStoppingCallback, Trainer, set_seed
+    from transformers import EarlyStoppingCallback, set_seed
 
     from studio.models.loading import load_tokenizer, model_folder
     from studio.models.resolve import resolve_backbone
@@ -207,7 +207,12 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     baseline_gib = _resident_gib()
     model = task.load_model(path, meta, config, **_model_kwargs(settings, config, meta))
     align_pad_token(model, tokenizer)
-    if config.method.kind == "lora":
+    if config.method.kind == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        # Norms and the output layer in fp32, inputs that carry gradients through the frozen 4-bit base.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(settings.gradient_checkpointing))
+    if config.method.kind in ("lora", "qlora"):
         model = apply_lora(model, config, task.peft_task_type)
     # No key/value cache while training: it is never used, and with it the model would not
     # look for packed examples in position_ids (they would attend to each other). Recent
@@ -225,7 +230,8 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     patience = config.training.early_stopping_patience
     if patience and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
-    trainer = Trainer(
+    trainer = task.make_trainer(
+        meta, config, tokenizer,
         model=model,
         args=args,
         train_dataset=datasets["train"],
@@ -364,6 +370,8 @@ def _model_kwargs(settings, config: RunConfig, meta: TaskMeta) -> dict[str, Any]
     kwargs: dict[str, Any] = {}
     if settings.attention:
         kwargs["attn_implementation"] = settings.attention
+    if config.method.kind == "qlora":
+        kwargs.update(qlora_kwargs(settings.device))
     if (config.method.kind == "lora" and settings.precision == "bf16" and settings.device == "cuda"
             and meta.info.get("architecture") == "causal"):
         import torch
@@ -372,6 +380,28 @@ def _model_kwargs(settings, config: RunConfig, meta: TaskMeta) -> dict[str, Any]
         # peft keeps the trainable adapters in fp32.
         kwargs["dtype"] = torch.bfloat16
     return kwargs
+
+
+def qlora_kwargs(device: str) -> dict[str, Any]:
+    """from_pretrained arguments of QLoRA's base: 4-bit NF4 weights with double quantisation and
+    bf16 compute (bitsandbytes, imported only here: a GPU extra). Without a CUDA GPU the run ends
+    with the same refusal a submission gets (it may have been queued on another machine)."""
+    import torch
+
+    if device != "cuda" or not torch.cuda.is_available():
+        raise ConfigError("method.kind qlora needs a CUDA GPU (its 4-bit base runs on bitsandbytes' GPU kernels), "
+                          "and this run has none", hint="use method.kind: lora, or train on a machine with a GPU")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ConfigError("method.kind qlora needs the bitsandbytes package, which is not installed",
+                          hint="pip install 'studio[gpu]' (or bitsandbytes) on the training machine, or use method.kind: lora") from None
+    from transformers import BitsAndBytesConfig
+
+    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                      bnb_4bit_compute_dtype=torch.bfloat16)
+    return {"quantization_config": quantization, "dtype": torch.bfloat16,
+            "device_map": {"": int(os.environ.get("LOCAL_RANK", "0"))}}
 
 
 def _collator(settings, task: Task, tokenizer, meta: TaskMeta):

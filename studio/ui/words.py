@@ -19,7 +19,7 @@ from studio.ui.i18n import t
 def task_title(task: Any) -> str:
     """A task's title, e.g. 'Text classification'."""
     titles = {"classification": t("words.task_classification"), "generation": t("words.task_generation"),
-              "ner": t("words.task_ner")}
+              "ner": t("words.task_ner"), "preference": t("words.task_preference")}
     return titles.get(task.name, task.title)
 
 
@@ -49,6 +49,10 @@ def role_help(task: Any, role: str) -> str:
         ("generation", "output"): t("words.role_generation_output"),
         ("generation", "messages"): t("words.role_generation_messages"),
         ("generation", "system"): t("words.role_generation_system"),
+        ("preference", "prompt"): t("words.role_preference_prompt"),
+        ("preference", "chosen"): t("words.role_preference_chosen"),
+        ("preference", "rejected"): t("words.role_preference_rejected"),
+        ("preference", "system"): t("words.role_preference_system"),
         ("ner", "tokens"): t("words.role_ner_tokens"),
         ("ner", "tags"): t("words.role_ner_tags"),
         ("ner", "text"): t("words.role_ner_text"),
@@ -99,7 +103,10 @@ def field_help(key: str, english: str | None) -> str | None:
         "task.label_delimiter": t("words.help_task_label_delimiter"),
         "task.system_prompt": t("words.help_task_system_prompt"),
         "task.prompt_template": t("words.help_task_prompt_template"),
+        "task.objective": t("words.help_task_objective"),
+        "task.beta": t("words.help_task_beta"),
         "model.allow_unreadable": t("words.help_model_allow_unreadable"),
+        "model.from_run": t("words.help_model_from_run"),
         "method.lora.target_modules": t("words.help_lora_target_modules"),
         "training.max_steps": t("words.help_training_max_steps"),
         "training.max_length": t("words.help_training_max_length"),

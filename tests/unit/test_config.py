@@ -27,7 +27,7 @@ def test_yaml_round_trip(tmp_path):
     ({"training": {"batch_size": 0}}, ["'training.batch_size'", "> 0"]),
     ({"training": {"batch_size": 2.5}}, ["'training.batch_size'", "whole number"]),
     ({"training": {"precision": "fp8"}}, ["'training.precision'", "bf16"]),
-    ({"method": {"kind": "qlora"}}, ["'method.kind'", "lora"]),
+    ({"method": {"kind": "dora"}}, ["'method.kind'", "qlora"]),
     ({"method": {"lora": {"dropout": 1.5}}}, ["'method.lora.dropout'"]),
     ({"data": {"split": {"validation": 0.5, "test": 0.45}}}, ["'data.split'"]),
     ({"data": {"columns": ["text"]}}, ["'data.columns'", "mapping"]),
