@@ -240,10 +240,12 @@ def cmd_train(args) -> int:
     print(f"run {prepared.run_id}: preset {t.preset}, {t.epochs} epoch(s), lr {t.learning_rate}, batch {t.batch_size}, "
           f"max length {t.max_length}\n  folder: {prepared.run_dir}")
     code = follow_run(prepared.run_dir, spawn_worker(prepared.run_dir), quiet=args.quiet)
-    return _report(prepared.run_dir, code)
+    return _report(prepared.run_dir, code, followed=not args.quiet)
 
 
-def _report(run_dir: Path, code: int) -> int:
+def _report(run_dir: Path, code: int, followed: bool = False) -> int:
+    """The run's scores; ``followed``: its log was printed as it ran (the baseline comparison and
+    where early stopping ended it are in it already)."""
     from studio.runs import RunDir
     from studio.tasks.baseline import compare
 
@@ -256,10 +258,10 @@ def _report(run_dir: Path, code: int) -> int:
             if f"{split}_base" in metrics:
                 print(f"{split}, base model before fine-tuning: {_fmt_metrics(metrics[f'{split}_base'])}")
         comparison = compare(metrics)
-        if comparison:
+        if comparison and (not followed or comparison.beaten):  # a loss was logged already
             print(comparison.english())
         stopped = (metrics.get("train") or {}).get("stopped_early")
-        if stopped:
+        if stopped and not followed:
             print(stopped["message"])
         print(f"model saved in {RunDir(run_dir).model}")
     return code
