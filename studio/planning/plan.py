@@ -142,7 +142,7 @@ def make_plan(config: RunConfig, backbone: BackboneInfo, data: DataSize, machine
         unchecked = RunConfig.from_dict(resolved.to_dict())
         unchecked.training.gradient_checkpointing = False
         plan.memory_unchecked_gib = choose(unchecked, hw, lengths, model_config, task.model_kind, causal).estimated_peak_gib
-    lora_r = resolved.method.lora.r if resolved.method.kind == "lora" else None
+    lora_r = resolved.method.lora.r if resolved.method.kind in ("lora", "qlora") else None
     mean_len = statistics.mean(lengths) if lengths else seq_len
     step_len = mean_len if settings.packing else min(seq_len, max(1, round(mean_len * PADDING_FACTOR)))
     est = estimate(model_config, batch_size=batch, seq_len=step_len, lora_r=lora_r, half_precision=hw.cuda and hw.bf16,
