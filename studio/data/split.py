@@ -22,6 +22,32 @@ SMALL_SPLIT = 20
 """Below this many rows a held-out split gives noisy metrics: say so."""
 
 
+class SplitNote(str):
+    """A note on the split: its English sentence (what the command line prints, and what any
+    ``str`` use sees), with ``kind`` and ``values`` for a page that words it in its own language.
+
+    Kinds and their values: ``split`` (rows, sizes: {split: rows}, column: the stratified column
+    or None, seed), ``small`` (splits: names, rows: the threshold), ``lists`` (column),
+    ``rare_kept`` and ``rare_not_stratified`` (classes: [(name, count)], more: classes not
+    listed), ``fewer_rows_than_classes`` (split, rows, classes), ``not_stratified`` (reason: the
+    library's own English)."""
+
+    kind: str
+    values: dict[str, Any]
+
+    def __new__(cls, text: str, kind: str, **values: Any) -> "SplitNote":
+        note = super().__new__(cls, text)
+        note.kind, note.values = kind, values
+        return note
+
+    def __reduce__(self):
+        return (_split_note, (str(self), self.kind, self.values))
+
+
+def _split_note(text: str, kind: str, values: dict[str, Any]) -> SplitNote:
+    return SplitNote(text, kind, **values)
+
+
 def split_frame(
     df: pd.DataFrame,
     validation: float,
@@ -59,6 +85,7 @@ def split_frame(
 
     notes: list[str] = []
     how = "random"
+    stratified_on = None
     parts = None
     if stratify is not None and any(held.values()):
         if stratify not in df.columns:
@@ -72,8 +99,9 @@ def split_frame(
             notes.extend(reasons)
             if stratified:
                 how = f"stratified on '{stratify}'"
+                stratified_on = stratify
         elif reason:
-            notes.append(reason)
+            notes.append(SplitNote(reason, "lists", column=str(stratify)))
     if parts is None:
         parts = _random(np.arange(n), held, seed)
 
@@ -83,10 +111,12 @@ def split_frame(
             splits[name] = df.iloc[np.sort(parts[name])].reset_index(drop=True)
     if len(splits) > 1:
         sizes = ", ".join(f"{name} {len(part):,}" for name, part in splits.items())
-        notes.append(f"split {n:,} rows into {sizes} ({how}, seed {seed})")
+        notes.append(SplitNote(f"split {n:,} rows into {sizes} ({how}, seed {seed})", "split", rows=n,
+                               sizes={name: len(part) for name, part in splits.items()}, column=stratified_on, seed=seed))
         small = [name for name, part in splits.items() if name != "train" and len(part) < SMALL_SPLIT]
         if small:
-            notes.append(f"the {' and '.join(small)} split(s) have fewer than {SMALL_SPLIT} rows: their metrics will be noisy")
+            notes.append(SplitNote(f"the {' and '.join(small)} split(s) have fewer than {SMALL_SPLIT} rows: their metrics will be noisy",
+                                   "small", splits=small, rows=SMALL_SPLIT))
     return splits, notes
 
 
@@ -130,24 +160,29 @@ def _stratified(keys: np.ndarray, names: dict[int, str], held: dict[str, int], s
     counts = np.bincount(keys)
     splits = 1 + sum(1 for count in held.values() if count)
     rare = [int(c) for c in np.argsort(counts, kind="stable") if counts[c] < max(2, splits)]
-    notes = []
+    notes: list[str] = []
     listed = more = ""
+    classes_listed = [(names[c], int(counts[c])) for c in rare[:3]]
+    more_count = max(0, len(rare) - 3)
     if rare:
         listed = ", ".join(f"class '{names[c]}' has only {counts[c]} example{'s' if counts[c] != 1 else ''}" for c in rare[:3])
         more = f" (and {len(rare) - 3} more small classes)" if len(rare) > 3 else ""
     common = np.flatnonzero(~np.isin(keys, rare))
     if len(common) < sum(held.values()):
         # Mostly tiny classes (ids or free text as labels): nothing sensible to stratify on.
-        return _random(np.arange(len(keys)), held, seed), False, [f"{listed}{more}, split is not stratified"]
+        return _random(np.arange(len(keys)), held, seed), False, [
+            SplitNote(f"{listed}{more}, split is not stratified", "rare_not_stratified", classes=classes_listed, more=more_count)]
     if rare:
-        notes.append(f"{listed}{more}: kept in train only, as there are too few to stratify")
+        notes.append(SplitNote(f"{listed}{more}: kept in train only, as there are too few to stratify", "rare_kept",
+                               classes=classes_listed, more=more_count))
     kept = np.flatnonzero(np.isin(keys, rare))
     classes = len(counts) - len(rare)
     small = [(name, count) for name, count in held.items() if count and count < classes]
     if classes < 2 or small:
         if small:
             name, count = small[0]
-            notes.append(f"the {name} split ({count} rows) is smaller than the number of classes ({classes}), split is not stratified")
+            notes.append(SplitNote(f"the {name} split ({count} rows) is smaller than the number of classes ({classes}), "
+                                   "split is not stratified", "fewer_rows_than_classes", split=name, rows=count, classes=classes))
         parts = _random(common, held, seed)
         parts["train"] = np.concatenate([parts["train"], kept])
         return parts, False, notes
@@ -163,7 +198,7 @@ def _stratified(keys: np.ndarray, names: dict[int, str], held: dict[str, int], s
     except ValueError as err:
         # Class counts can still defeat the second cut after the first; fall back, and say why.
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        notes.append(f"could not stratify ({reason}), split is not stratified")
+        notes.append(SplitNote(f"could not stratify ({reason}), split is not stratified", "not_stratified", reason=reason))
         parts = _random(common, held, seed)
         parts["train"] = np.concatenate([parts["train"], kept])
         return parts, False, notes

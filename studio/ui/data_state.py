@@ -26,6 +26,10 @@ def task_option_fields() -> list[tuple[type, str]]:
 TASK_OPTIONS = [name for _, name in task_option_fields()]
 
 
+ENCODINGS = ("auto", "utf-8", "gb18030", "big5", "shift_jis", "cp1251", "cp1252", "latin-1", "utf-16")
+"""The encodings the Data tab offers (``data.encoding`` takes any Python codec name)."""
+
+
 def _default_split() -> dict[str, Any]:
     return {"validation": 0.1, "test": 0.1, "stratify": True, "seed": 42}
 
@@ -57,6 +61,8 @@ class DataState:
     """The saved dataset this data became, if it was saved."""
     limits: dict[str, int | None] | None = None
     """The workspace's limits on one file, as they were when it was read."""
+    encoding: str = "auto"
+    """The files' text encoding as the user chose it (``data.encoding``): auto detects it."""
 
     def changed(self, **values: Any) -> "DataState":
         """A copy with ``values`` set (the state a handler returns)."""
@@ -78,5 +84,6 @@ def make_config(state: DataState, task: str | None = None, columns: dict[str, st
             "columns": dict(columns if columns is not None else state.columns or {}),
             "split": {k: state.split[k] for k in ("validation", "test", "stratify")},
             "seed": int(state.split.get("seed", 42)),
+            "encoding": state.encoding or "auto",
         },
     })

@@ -29,7 +29,7 @@ from studio.tasks import Problem, Task, get_task, list_tasks
 from studio.ui import charts
 from studio.ui.common import cell, error_html, error_text, field_input, field_value, messages_html
 from studio.ui.data_profile import profile_text
-from studio.ui.data_state import TASK_OPTIONS, DataState, make_config, task_option_fields
+from studio.ui.data_state import ENCODINGS, TASK_OPTIONS, DataState, make_config, task_option_fields
 from studio.ui.markup import md_text, t_md
 from studio.ui.reading import reading
 from studio.ui.services import Services, username
@@ -46,17 +46,19 @@ class _Reads:
         self._lock = threading.Lock()
         self.size = size
 
-    def read(self, task: Task, path: str | Path, limits: dict[str, int | None] | None = None):
-        """``limits``: what the file may hold (``readers.read_limits`` of the workspace's settings)."""
+    def read(self, task: Task, path: str | Path, limits: dict[str, int | None] | None = None, encoding: str | None = None):
+        """``limits``: what the file may hold (``readers.read_limits`` of the workspace's settings);
+        ``encoding``: the text encoding the user chose (None or auto: detected)."""
         p = Path(path)
         stat = p.stat() if p.exists() else None
+        encoding = encoding or "auto"
         key = (type(task).__name__, str(p), stat.st_mtime_ns if stat else None, stat.st_size if stat else None,
-               tuple(sorted((limits or {}).items())))
+               tuple(sorted((limits or {}).items())), encoding)
         with self._lock:
             if key in self._tables:
                 self._tables.move_to_end(key)
                 return self._tables[key]
-        table = task.read_file(p, **(limits or {}))
+        table = task.read_file(p, **(limits or {}), encoding=encoding)
         with self._lock:
             self._tables[key] = table
             while len(self._tables) > self.size:
@@ -74,8 +76,8 @@ class _CachedTask:
     def __init__(self, task: Task):
         self._task = task
 
-    def read_file(self, path, **limits):
-        return READS.read(self._task, path, limits)
+    def read_file(self, path, encoding=None, **limits):
+        return READS.read(self._task, path, limits, encoding)
 
     def __getattr__(self, name):
         return getattr(self._task, name)
@@ -143,7 +145,7 @@ def detect_task(state: DataState) -> Analysis:
 
 # ---- what the page shows -------------------------------------------------------------------------
 def _raw_table(state: DataState):
-    return READS.read(get_task(state.task or RunConfig().task.name), state.path, state.limits)
+    return READS.read(get_task(state.task or RunConfig().task.name), state.path, state.limits, state.encoding)
 
 
 def data_error(error: BaseException) -> str:
@@ -172,7 +174,9 @@ def summary_md(state: DataState) -> str:
              t("data.summary_columns", columns=len([c for c in table.df.columns if not str(c).startswith('_')])),
              md_text(table.format.upper())]
     if table.encoding:
-        parts.append(md_text(table.encoding))
+        from studio.data.readers.encoding import label_of
+
+        parts.append(md_text(label_of(table.encoding)))
     if table.delimiter:
         parts.append(md_text(separated(table.delimiter)))
     extra = [t_md("data.summary_validation_file", name=Path(state.validation_path).name) if state.validation_path else "",
@@ -187,7 +191,7 @@ def preview_page(state: DataState, page: int) -> tuple[pd.DataFrame, str, int]:
         df = _raw_table(state).df
     except StudioError:
         return pd.DataFrame(), "", 0
-    df = df[[c for c in df.columns if not str(c).startswith("_")]]
+    df = df[preview_columns(state, [c for c in df.columns if not str(c).startswith("_")])]
     pages = max(1, -(-len(df) // PAGE_ROWS))
     page = min(max(0, int(page or 0)), pages - 1)
     chunk = df.iloc[page * PAGE_ROWS:(page + 1) * PAGE_ROWS]
@@ -197,9 +201,49 @@ def preview_page(state: DataState, page: int) -> tuple[pd.DataFrame, str, int]:
     return shown, t("data.page_of", page=page + 1, pages=pages, rows=f"{len(df):,}"), page
 
 
+def preview_columns(state: DataState, columns: list[Any]) -> list[Any]:
+    """The preview's columns: the ones the task's roles use first, in the roles' order (text,
+    then label...), then the file's others in its order, so what matters is seen without scrolling."""
+    roles = list(get_task(state.task).roles) if state.task else []
+    mapped = state.columns or {}
+    by_name = {str(c): c for c in columns}
+    first = [by_name[mapped[role]] for role in roles if mapped.get(role) in by_name]
+    return list(dict.fromkeys([*first, *columns]))
+
+
+def note_text(note: str) -> str:
+    """A note of the data layer in the page's language: a split's notes (``SplitNote``) are worded
+    from their values; others are the data layer's English sentences (file, line, column), framed."""
+    kind, values = getattr(note, "kind", None), dict(getattr(note, "values", None) or {})
+    if kind == "split":
+        sizes = words.splits({name: f"{count:,}" for name, count in values["sizes"].items()})
+        if values.get("column"):
+            return t("data.split_note_stratified", rows=f"{values['rows']:,}", sizes=sizes, column=values["column"], seed=values["seed"])
+        return t("data.split_note_random", rows=f"{values['rows']:,}", sizes=sizes, seed=values["seed"])
+    if kind == "small":
+        names = t("data.split_note_and").join(words.split(name) for name in values["splits"])
+        return t("data.split_note_small", splits=names, rows=values["rows"])
+    if kind == "lists":
+        return t("data.split_note_lists", column=values["column"])
+    if kind in ("rare_kept", "rare_not_stratified"):
+        classes = t("words.list_separator").join(t("data.split_note_class", name=name, count=count) for name, count in values["classes"])
+        if values.get("more"):
+            classes += t("data.split_note_more", count=values["more"])
+        if kind == "rare_kept":
+            return t("data.split_note_rare_kept", classes=classes)
+        return t("data.split_note_rare_not_stratified", classes=classes)
+    if kind == "fewer_rows_than_classes":
+        return t("data.split_note_fewer_rows", split=words.split(values["split"]), rows=values["rows"], classes=values["classes"])
+    if kind == "not_stratified":
+        return t("data.split_note_not_stratified", reason=values["reason"])
+    return t("data.data_note", message=note)
+
+
 def messages_for(state: DataState, analysis: Analysis | None, read_notes: list[str]) -> str:
-    # Notes and problems are the data layer's English sentences (file, line, column): framed, not rewritten.
-    items: list[tuple[str, str]] = [("info", t("data.data_note", message=n)) for n in read_notes]
+    # Problems and reading notes are the data layer's English sentences (file, line, column):
+    # framed, not rewritten; the split's notes are worded in the page's language.
+    # A file's reading notes come both with the file and with the checked data: shown once.
+    items: list[tuple[str, str]] = [("info", note_text(n)) for n in dict.fromkeys(read_notes)]
     if analysis is None:
         return messages_html(items)
     if analysis.error:
@@ -207,7 +251,7 @@ def messages_for(state: DataState, analysis: Analysis | None, read_notes: list[s
         return messages_html(items)
     items += [(p.level if p.level in ("error", "warning") else "info", t("data.data_note", message=p.message))
               for p in analysis.problems]
-    items += [("info", t("data.data_note", message=n)) for n in analysis.notes]
+    items += [("info", note_text(n)) for n in dict.fromkeys(analysis.notes) if n not in set(read_notes)]
     rows = words.splits({name: f"{len(df):,}" for name, df in analysis.splits.items()})
     items.insert(0, ("ok", t("data.fits", task=words.task_title(get_task(analysis.task)).lower(), rows=rows)))
     return messages_html(items)
@@ -363,6 +407,14 @@ def empty_lengths_figure():
     return charts.histogram_figure({}, None, t("data.chart_text_length"), t("data.chart_tokens"))
 
 
+def encoding_choices() -> list[tuple[str, str]]:
+    """The encodings a user may choose, auto (detect) first, each with what it is for."""
+    names = {"auto": t("data.encoding_auto"), "utf-8": t("data.encoding_utf_8"), "gb18030": t("data.encoding_gb18030"),
+             "big5": t("data.encoding_big5"), "shift_jis": t("data.encoding_shift_jis"), "cp1251": t("data.encoding_cp1251"),
+             "cp1252": t("data.encoding_cp1252"), "latin-1": t("data.encoding_latin_1"), "utf-16": t("data.encoding_utf_16")}
+    return [(names.get(name, name), name) for name in ENCODINGS]
+
+
 def dataset_headers() -> list[str]:
     return [t("data.col_name"), t("data.col_task"), t("data.col_rows"), t("data.col_owner"), t("data.col_saved")]
 
@@ -391,6 +443,8 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         with gr.Column(scale=2):
             sample = gr.Dropdown(choices=list(samples), value=None, label=t("data.or_a_bundled_sample"), elem_id="data-sample",
                                  info=t("data.small_example_datasets_for_every"))
+            encoding = i18n.fixed_choices(gr.Dropdown(choices=encoding_choices(), value="auto", label=t("data.encoding"),
+                                                      info=t("data.encoding_info"), elem_id="data-encoding"))
             with gr.Accordion(t("data.separate_validation_test_files_optional"), open=False):
                 validation_file = gr.File(label=t("data.validation_file"), file_types=FILE_TYPES, elem_id="data-validation-file", height=90)
                 test_file = gr.File(label=t("data.test_file"), file_types=FILE_TYPES, elem_id="data-test-file", height=90)
@@ -413,20 +467,19 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
                                          words.field_help(f"task.{name}", field_help(cls).get(name)), f"data-option-{name}")
                              for cls, name in option_fields]
 
+    # The preview spans the page, its role columns first (text, label...): at a laptop's width the
+    # columns that matter are in sight; a long text is cut, and a click on it shows it whole.
+    preview = gr.Dataframe(label=t("data.preview"), interactive=False, elem_id="data-preview", max_height=420, wrap=True,
+                           max_chars=90, visible=False)
     with gr.Row():
-        with gr.Column(scale=3):
-            preview = gr.Dataframe(label=t("data.preview"), interactive=False, elem_id="data-preview", max_height=420, wrap=True,
-                                   max_chars=90, visible=False)
-            with gr.Row():
-                prev_page = gr.Button(t("data.previous"), size="sm", elem_id="data-prev")
-                page_info = gr.Markdown("", elem_id="data-page-info")
-                next_page = gr.Button(t("data.next"), size="sm", elem_id="data-next")
-        with gr.Column(scale=2):
-            labels_plot = gr.Plot(empty_labels_figure(), show_label=False, elem_id="data-labels-plot")
-            i18n.redraw(labels_plot, empty_labels_figure)
-            lengths_plot = gr.Plot(empty_lengths_figure(), show_label=False,
-                                   elem_id="data-lengths-plot")
-            i18n.redraw(lengths_plot, empty_lengths_figure)
+        prev_page = gr.Button(t("data.previous"), size="sm", elem_id="data-prev")
+        page_info = gr.Markdown("", elem_id="data-page-info")
+        next_page = gr.Button(t("data.next"), size="sm", elem_id="data-next")
+    with gr.Row():
+        labels_plot = gr.Plot(empty_labels_figure(), show_label=False, elem_id="data-labels-plot")
+        i18n.redraw(labels_plot, empty_labels_figure)
+        lengths_plot = gr.Plot(empty_lengths_figure(), show_label=False, elem_id="data-lengths-plot")
+        i18n.redraw(lengths_plot, empty_lengths_figure)
     profile_text = gr.Textbox(label=t("data.profile"), lines=4, max_lines=12, interactive=False, elem_id="data-profile")
 
     with gr.Accordion(t("data.split"), open=False):
@@ -476,7 +529,7 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         state = (state or DataState()).changed()
         path = file or (str(samples[sample_name]) if sample_name in samples else None)
         if not path:
-            return _render(DataState(split=state.split), None)
+            return _render(DataState(split=state.split, encoding=state.encoding), None)
         user = username(request)
         try:  # uploads are kept in the user's own uploads, within their quota
             kept = services.keep_upload(path, user) if file else Path(path)
@@ -490,9 +543,13 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         state = state.changed(path=str(kept), name=Path(path).name, columns={}, page=0, dataset=None, ok=False,
                               validation_path=str(val_kept) if val_kept else None, test_path=str(test_kept) if test_kept else None,
                               limits=read_limits(services.settings()))
+        return check_new(state)
+
+    def check_new(state: DataState):
+        """Read the state's file (new, or in another encoding) and detect its task and columns."""
         # Read with the generic reader first, so an unreadable file gets the data layer's message.
         try:
-            READS.read(get_task(RunConfig().task.name), kept, state.limits)
+            READS.read(get_task(RunConfig().task.name), state.path, state.limits, state.encoding)
         except StudioError as error:
             state.task, state.ok = None, False
             return [state, f"**{md_text(state.name)}**", messages_html([("error", data_error(error))]), gr.update(value=None),
@@ -505,6 +562,25 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
         state.task, state.columns, state.ok = analysis.task, analysis.columns, analysis.ok
         state.rows = len(analysis.splits.get("train", [])) if analysis.ok else None
         return _render(state, analysis)
+
+    def encoding_fn(chosen, state):
+        """Read the file again in the encoding the user chose (auto: detected), and check it again."""
+        state = (state or DataState()).changed(encoding=chosen if chosen in ENCODINGS else "auto")
+        if not state.path:
+            return _render(state, None)
+        return check_new(state.changed(columns={}, page=0, dataset=None, ok=False))
+
+    def clear_fn(state):
+        """The upload removed: nothing is shown of the old file (its profile, charts, messages,
+        the saved message); the split and the encoding chosen stay for the next file."""
+        state = state or DataState()
+        state = DataState(split=state.split, encoding=state.encoding)
+        return [*_render(state, None), gr.update(value=None), gr.update(value=empty_labels_figure(), visible=True),
+                empty_lengths_figure(), "", ""]
+
+    def clear_saved():
+        """The data changed: a 'saved' message of the data before no longer holds."""
+        return ""
 
     def remap(task_name, *values):
         """Check the data again with the task, columns, options and split the user chose."""
@@ -597,20 +673,27 @@ def build(services: Services, data_state: gr.State) -> dict[str, Any]:
 
     load_inputs = [upload, sample, validation_file, test_file, data_state]
     upload.upload(load_file, load_inputs, outputs_main, api_name="data_upload").then(
-        profile_fn, [data_state], profile_outputs, api_name="data_profile")
-    upload.clear(load_file, load_inputs, outputs_main, api_visibility="private")
+        profile_fn, [data_state], profile_outputs, api_name="data_profile").then(
+        clear_saved, None, [save_message], api_visibility="private")
+    upload.clear(clear_fn, [data_state], [*outputs_main, sample, *profile_outputs, save_message], api_visibility="private")
+
     def load_sample(sample_name, val_path, test_path, state, request: gr.Request = None):
         return load_file(None, sample_name, val_path, test_path, state, request)
 
     sample.input(load_sample, [sample, validation_file, test_file, data_state],
-                 outputs_main, api_name="data_sample").then(profile_fn, [data_state], profile_outputs, api_visibility="private")
+                 outputs_main, api_name="data_sample").then(profile_fn, [data_state], profile_outputs, api_visibility="private").then(
+        clear_saved, None, [save_message], api_visibility="private")
+    encoding.input(encoding_fn, [encoding, data_state], outputs_main, api_name="data_encoding").then(
+        profile_fn, [data_state], profile_outputs, api_visibility="private").then(
+        clear_saved, None, [save_message], api_visibility="private")
     for extra in (validation_file, test_file):
         extra.upload(load_file, load_inputs, outputs_main, api_visibility="private").then(
             profile_fn, [data_state], profile_outputs, api_visibility="private")
     remap_events = [task.input, *[r.input for r in roles], *[o.input for o in option_inputs],
                     val_share.release, test_share.release, stratify.input, seed.submit]
     gr.on(remap_events, remap, remap_inputs, outputs_main, api_name="data_check", trigger_mode="always_last").then(
-        profile_fn, [data_state], profile_outputs, api_visibility="private")
+        profile_fn, [data_state], profile_outputs, api_visibility="private").then(
+        clear_saved, None, [save_message], api_visibility="private")
     prev_page.click(lambda s: page_fn(s, -1), [data_state], [data_state, preview, page_info], api_name="data_prev_page")
     next_page.click(lambda s: page_fn(s, 1), [data_state], [data_state, preview, page_info], api_name="data_next_page")
     def datasets_fn(current=None):

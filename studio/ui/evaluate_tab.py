@@ -194,10 +194,38 @@ def filter_rows(predictions: list[dict[str, Any]], rows: list[dict[str, Any]], o
     return keep
 
 
+OUTCOME_FIELDS = ("gold", "predicted", "gold_entities", "entities", "correct", "confidence", "score", "rougeL", "exact_match",
+                  "reference", "generation")
+"""A prediction's fields that say how it went, in the order the tables show them: before the
+inputs (text, prompt, tokens...), whose long texts would push them out of sight."""
+
+
+def outcome_first(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its gold, predicted and score fields first (the base model's beside the
+    fine-tuned one's, as ``with_base`` puts them), the inputs after."""
+    first = [k for key in OUTCOME_FIELDS for k in row if k == key or (k.startswith("base ") and k[5:] == key)]
+    return {key: row[key] for key in [*first, *(k for k in row if k not in first)]}
+
+
 def rows_frame(rows: list[dict[str, Any]], indexes: list[int]) -> pd.DataFrame:
-    shown = [{"#": i + 1, **{k: cell(v) for k, v in rows[i].items()}} for i in indexes[:SHOWN_ROWS]]
+    shown = [{"#": i + 1, **{k: cell(v) for k, v in outcome_first(rows[i]).items()}} for i in indexes[:SHOWN_ROWS]]
     # A filter that keeps no row still shows the columns (an empty frame's headers read "1 2 3").
-    return shown_frame(shown or ([{"#": None, **dict.fromkeys(rows[0])}] if rows else []))[:len(shown)]
+    return shown_frame(shown or ([{"#": None, **dict.fromkeys(outcome_first(rows[0]))}] if rows else []))[:len(shown)]
+
+
+def column_widths(frame: pd.DataFrame, long: int = 24) -> list[str]:
+    """Widths for a table's columns: a short one (labels, scores, yes/no) as wide as its header or
+    longest value, so its header is not broken letter by letter; a long text takes the rest."""
+    import unicodedata
+
+    def width(value: Any) -> int:  # a Chinese character takes two columns of a monospace font
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(value))
+
+    widths = []
+    for name in frame.columns:
+        longest = max([width(name), *(width(v) for v in frame[name].tolist())])
+        widths.append("auto" if longest > long else f"{longest * 9 + 28}px")
+    return widths
 
 
 def side_by_side(prediction: dict[str, Any], row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -230,16 +258,17 @@ def compare_runs(services: Services, a: str, b: str, split: str) -> tuple[str, p
         a_right += pa[i].get("correct") is True
         b_right += pb[i].get("correct") is True
         if not same:
+            # Which run was right and the gold and predicted values first: the texts after them.
             row: dict[str, Any] = {"#": i + 1}
-            for key in dict.fromkeys([*x, *y]):
+            ca, cb = pa[i].get("correct"), pb[i].get("correct")
+            if ca is not None and cb is not None:
+                row[RIGHT] = "both" if ca and cb else "A" if ca else "B" if cb else "neither"
+            for key in outcome_first(dict.fromkeys([*x, *y])):
                 if x.get(key) == y.get(key):
                     row[words.column(key)] = cell(x.get(key))
                 else:
                     row[f"{words.column(key)} (A)"] = cell(x.get(key))
                     row[f"{words.column(key)} (B)"] = cell(y.get(key))
-            ca, cb = pa[i].get("correct"), pb[i].get("correct")
-            if ca is not None and cb is not None:
-                row[RIGHT] = "both" if ca and cb else "A" if ca else "B" if cb else "neither"
             rows.append(row)
     n = len(pa)
     scored = any("correct" in p for p in pa)
@@ -315,7 +344,8 @@ def build(services: Services) -> dict[str, Any]:
         other = gr.Dropdown([], value=None, label=t("evaluate.run_b_run_a_is"), elem_id="eval-compare-run", scale=4)
         compare = gr.Button(t("evaluate.compare"), elem_id="eval-compare", scale=1)
     compare_md = gr.Markdown("", elem_id="eval-compare-summary")
-    compare_table = gr.Dataframe(interactive=False, elem_id="eval-compare-table", max_height=380, wrap=True, visible=False)
+    compare_table = gr.Dataframe(interactive=False, elem_id="eval-compare-table", max_height=380, wrap=True, max_chars=80,
+                                 visible=False)
 
     def runs_fn(current, current_other):
         """Finished runs to evaluate."""
@@ -324,8 +354,10 @@ def build(services: Services) -> dict[str, Any]:
         value = current if current in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=value), gr.update(choices=choices, value=current_other if current_other in ids else None)
 
-    def load_fn(run_id, split_name, state):
-        """Metrics, confusion matrix and per-class/per-type tables of a finished run."""
+    def load_fn(run_id, split_name, state, outcome_v=None, gold_v=None, predicted_v=None, min_conf=None):
+        """Metrics, confusion matrix and per-class/per-type tables of a finished run. The
+        prediction filters the user set stay when only the split changes (or the page's language);
+        another run starts with every prediction shown."""
         hidden = gr.update(visible=False)
         empty = [hidden, "", hidden, hidden, hidden]
         if not run_id:
@@ -351,6 +383,11 @@ def build(services: Services) -> dict[str, Any]:
         rows = rendered(task, predictions)
         golds = sorted({str(r["gold"]) for r in rows if "gold" in r})
         preds = sorted({str(r["predicted"]) for r in rows if "predicted" in r})
+        same_run = (state or {}).get("run_id") == run_id
+        keep = {"outcome": outcome_v if same_run and outcome_v in ("all", "correct", "wrong") else "all",
+                "gold": gold_v if same_run and gold_v in golds else ALL,
+                "predicted": predicted_v if same_run and predicted_v in preds else ALL,
+                "confidence": float(min_conf or 0) if same_run else 0}
         state = {"run_id": run_id, "split": split_name, "indexes": []}
         info = messages_html([("info", t("evaluate.loaded", task=words.task_title(task), split=words.split(split_name),
                                           count=len(predictions))), *baseline_notes(metrics)])
@@ -358,9 +395,10 @@ def build(services: Services) -> dict[str, Any]:
         confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
         return [info, gr.update(visible=True, value=metrics_frame(metrics)), t_md("evaluate.split_heading", split=words.split(split_name)) if tables else "",
                 first, second, confusion_update,
-                gr.update(choices=all_choice() + golds[:200], value=ALL, visible=bool(golds)),
-                gr.update(choices=all_choice() + preds[:200], value=ALL, visible=bool(preds)), state,
-                gr.update(visible=scored, value="all"), gr.update(visible=confident, value=0)]
+                gr.update(choices=all_choice() + golds[:200], value=keep["gold"], visible=bool(golds)),
+                gr.update(choices=all_choice() + preds[:200], value=keep["predicted"], visible=bool(preds)), state,
+                gr.update(visible=scored, value=keep["outcome"] if scored else "all"),
+                gr.update(visible=confident, value=keep["confidence"] if confident else 0)]
 
     def browse_fn(state, outcome_v, gold_v, predicted_v, min_conf, text):
         """Predictions of the run, filtered."""
@@ -376,7 +414,8 @@ def build(services: Services) -> dict[str, Any]:
             count_text = t_md("evaluate.count_first", shown=len(indexes), total=len(rows), first=SHOWN_ROWS)
         else:
             count_text = t_md("evaluate.count", shown=len(indexes), total=len(rows))
-        return state, gr.update(visible=bool(rows), value=rows_frame(rows, indexes)), count_text
+        frame = rows_frame(rows, indexes)
+        return state, gr.update(visible=bool(rows), value=frame, column_widths=column_widths(frame)), count_text
 
     def select_fn(state, event: gr.SelectData):
         """One prediction in full: highlighted spans, or its texts side by side."""
@@ -413,14 +452,15 @@ def build(services: Services) -> dict[str, Any]:
             summary, frame = compare_runs(services, a, b, split_name or "test")
         except Exception as error:  # noqa: BLE001
             return error_html(error), hidden
-        return summary, gr.update(visible=not frame.empty, value=frame)
+        return summary, gr.update(visible=not frame.empty, value=frame, column_widths=column_widths(frame))
 
     load_outputs = [message, metrics_table, details_md, details, extra_details, confusion, gold, predicted, eval_state,
                     outcome, confidence]
     browse_inputs = [eval_state, outcome, gold, predicted, confidence, search]
     browse_outputs = [eval_state, table, count]
     refresh.click(runs_fn, [run, other], [run, other], api_name="eval_runs")
-    gr.on([run.change, split.change], load_fn, [run, split, eval_state], load_outputs, api_name="eval_load").then(
+    load_inputs = [run, split, eval_state, outcome, gold, predicted, confidence]
+    gr.on([run.change, split.change], load_fn, load_inputs, load_outputs, api_name="eval_load").then(
         browse_fn, browse_inputs, browse_outputs, api_visibility="private")
     gr.on([outcome.change, gold.input, predicted.input, confidence.release, search.submit], browse_fn, browse_inputs,
           browse_outputs, api_name="eval_predictions")
@@ -428,4 +468,4 @@ def build(services: Services) -> dict[str, Any]:
     compare.click(compare_fn, [run, other, split], [compare_md, compare_table], api_name="eval_compare")
     return {"refresh": (runs_fn, [run, other], [run, other]),
             "relabel": [[(runs_fn, [run, other], [run, other])],
-                        [(load_fn, [run, split, eval_state], load_outputs), (browse_fn, browse_inputs, browse_outputs)]]}
+                        [(load_fn, load_inputs, load_outputs), (browse_fn, browse_inputs, browse_outputs)]]}

@@ -219,6 +219,17 @@ def build(services: Services) -> dict[str, Any]:
         return (downloads_html(services, record and record.id, mine), gr.update(interactive=mine),
                 gr.update(interactive=mine, value=False), note)
 
+    def refresh_fn(statuses, task, owner, text, current_overlay, a, b, current, request: gr.Request = None):
+        """The runs table and pickers, and the chosen run's downloads as they are now (a run that
+        finished since has its model and predictions to download)."""
+        listed = list_fn(statuses, task, owner, text, current_overlay, a, b, current)
+        return (*listed, *ownership_fn(listed[4].get("value"), request))
+
+    def pick_fn(event: gr.SelectData):
+        """A run clicked in the table becomes the chosen run: its downloads and delete are below."""
+        row = getattr(event, "row_value", None) or []
+        return gr.update(value=row[0]) if row and row[0] else gr.update()
+
     def move_fn(run_id, direction, request):
         if not run_id:
             return queue_choices(services), messages_html([("error", t("runs.pick_a_queued_run"))])
@@ -257,15 +268,17 @@ def build(services: Services) -> dict[str, Any]:
     filters = [status_filter, task_filter, owner_filter, search]
     list_outputs = [table, overlay_runs, diff_a, diff_b, chosen, queued]
     list_inputs = [*filters, overlay_runs, diff_a, diff_b, chosen]
+    ownership_outputs = [downloads, delete, confirm, owner_note]
     gr.on([refresh.click, status_filter.change, task_filter.change, search.submit, owner_filter.submit], list_fn,
-          list_inputs, list_outputs, api_name="runs_list")
+          list_inputs, list_outputs, api_name="runs_list").then(ownership_fn, [chosen], ownership_outputs, api_visibility="private")
+    table.select(pick_fn, None, [chosen], api_visibility="private")
     overlay_runs.change(overlay_fn, [overlay_runs], [overlay_plot], api_name="runs_overlay")
     gr.on([diff_a.change, diff_b.change], diff_fn, [diff_a, diff_b], [diff], api_name="runs_diff")
-    chosen.change(ownership_fn, [chosen], [downloads, delete, confirm, owner_note], api_visibility="private")
+    chosen.change(ownership_fn, [chosen], ownership_outputs, api_visibility="private")
     delete.click(delete_fn, [chosen, confirm, *filters, overlay_runs, diff_a, diff_b], [message, confirm, *list_outputs],
                  api_name="runs_delete")
     for direction, button in move_buttons.items():
         button.click(mover(direction), [queued], [queued, queue_message], api_name=f"runs_queue_{direction}")
-    return {"refresh": (list_fn, list_inputs, list_outputs), "admin_only": [queue_panel],
+    return {"refresh": (refresh_fn, list_inputs, [*list_outputs, *ownership_outputs]), "admin_only": [queue_panel],
             "relabel": [[(list_fn, list_inputs, list_outputs)], [(overlay_fn, [overlay_runs], [overlay_plot])],
                         [(diff_fn, [diff_a, diff_b], [diff])]]}

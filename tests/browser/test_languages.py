@@ -155,10 +155,8 @@ def test_a_chinese_browser_gets_chinese_and_can_switch(browser, server, reviews_
             open_tab(page, key)
             settle(page)
             shot(page, f"zh-{key}")
-            # The Data tab's split note is still the data layer's English (not in this check until it is translated).
-            if key != "data":
-                left = english_words(page.locator(f"#tab-{key}").inner_text())
-                assert not left, f"English on the Chinese {key} tab: {left}"
+            left = english_words(page.locator(f"#tab-{key}").inner_text())
+            assert not left, f"English on the Chinese {key} tab: {left}"
             assert page.locator(".toast-body.error").count() == 0, f"an error toast on the {key} tab"
 
         # A switch shows the handlers' texts again in the new language.

@@ -197,7 +197,7 @@ def test_the_evaluate_tab_shows_planted_labels_and_names_as_text(planted):
     assert any(kind == "Plot" and "&lt;a href" in text for kind, text in texts)  # the confusion matrix's labels
     state = result[8]
     _, result, _ = call(planted, "eval_predictions", state, "all", "(all)", "(all)", 0, "")
-    assert PLANTED in result[1].values  # the predictions table: text
+    assert PLANTED in result[1]["value"].values  # the predictions table: text
     _, result, texts = call(planted, "eval_compare", a, b, "test")
     assert texts and texts[0][0] == "Markdown"
     _, result, texts = call(planted, "eval_compare", a, b, PLANTED)  # a split name a caller made up
