@@ -57,6 +57,8 @@ class RunSeries:
     elapsed_s = property(lambda self: self.state.elapsed_s)
     settings = property(lambda self: self.state.settings)
     """What the worker chose for the machine (its ``settings`` event)."""
+    phase = property(lambda self: self.state.phase)
+    """Work outside the training steps going on now (scoring a split), with its progress."""
 
     @property
     def status(self) -> str | None:

@@ -1,16 +1,17 @@
 """The Train tab: choose data, task, backbone, method and preset; launch; watch the run live.
 
 Launching goes through ``JobManager.submit`` (which validates and queues, then returns), so a
-request never trains. The live view is a ``gr.Timer`` whose tick reads the watched run's new
-events by byte offset (``JobManager.events``), folds them into the browser's ``RunSeries`` and
-redraws the charts only when something changed; the timer switches itself off when the run ends.
+request never trains. The live view (``studio.ui.live_view.LiveView``) is a ``gr.Timer`` whose
+tick reads the watched run's new events by byte offset (``JobManager.events``), folds them into the
+browser's ``RunSeries`` and sends only what changed, as an answer keyed by component; the timer
+switches itself off when the run ends. The launch, pick, cancel and resume handlers add their own
+components (the message, the run picker) to the view's answer.
 The run a browser watches is remembered in its local storage (``gr.BrowserState``), so reloading
 the page re-attaches; a browser that never watched one attaches to the newest active run.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +28,15 @@ from studio.models.estimate import memory_text
 from studio.runs.state import UNFINISHED
 from studio.ui.data_state import DataState, make_config
 from studio.tasks import get_task, list_tasks
-from studio.ui import charts, live
-from studio.ui.common import duration, error_html, field_input, field_value, messages_html, metric_text
+# The live view's texts, where they were before it had its own module.
+from studio.ui.live_view import LiveView, log_text, new_watch, progress_html, status_html  # noqa: F401
+from studio.ui.common import error_html, field_input, field_value, messages_html
 from studio.ui.markup import t_md
 from studio.ui.reading import reading
 from studio.ui.services import Services
 
 UPLOAD = "@upload"
 DATASET = "dataset:"
-LOG_SHOWN = 40
 ON_FIRST_ROW = {"model.backbone", "method.kind", "training.preset", "training.device"}
 REMOTE_CODE_KEY = "model.trust_remote_code"
 """Off, and its switch disabled, unless an admin allowed remote code in the settings."""
@@ -73,6 +74,15 @@ CONDITIONAL = {
     "generation": lambda task, method: bool(task) and get_task(task).model_kind != "encoder",
 }
 """Advanced sections shown only when they apply: LoRA settings for LoRA, decoding for generation."""
+GPU_ONLY = ("training.tf32", "training.batch_tokens", "training.packing", "training.liger", "training.compile")
+"""Settings that act only on a GPU (``studio.training.speed`` applies them there): TF32 maths, the
+token budget a GPU's batch grows to, padding-free packing and Liger kernels (chosen for a GPU's
+attention and kernels), torch.compile (it pays off only there). Hidden for a run on the CPU."""
+
+
+def gpu_settings_apply(gpus: list[str] | tuple[str, ...], device: str | None) -> bool:
+    """Whether a run with this device choice trains on a GPU of this machine."""
+    return bool(gpus) and device != "cpu"
 
 
 # ---- choices ------------------------------------------------------------------------------------
@@ -260,7 +270,9 @@ def plan_md(plan, gpus: list[str] | None) -> str:
         parts.append(took)
     checkpointed = (lambda: plan.memory_gib) if plan.checkpointing_needed else None
     warning = _fit_warning(plan.memory_unchecked_gib or plan.memory_gib, checkpointed, tc.gradient_checkpointing, gpus)
-    return " · ".join(parts) + _warning_suffix(warning) + _warning_suffix(reading_warning(plan))
+    # The head ends with a colon and introduces the rest: a separator after it read ": ·".
+    head, *rest = parts
+    return " ".join([head, " · ".join(rest)]).strip() + _warning_suffix(warning) + _warning_suffix(reading_warning(plan))
 
 
 def reading_warning(plan) -> str:
@@ -312,95 +324,6 @@ def _dataset_rows(services: Services, name: str) -> int | None:
         return int(meta["_store"]["splits"]["train"]["rows"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-# ---- the live view ---------------------------------------------------------------------------------
-def new_watch(run_id: str | None) -> dict[str, Any]:
-    return {"run_id": run_id, "series": charts.RunSeries(run_id) if run_id else None}
-
-
-def status_html(record, series: charts.RunSeries | None) -> str:
-    if record is None:
-        return messages_html([("info", t("train.no_run_yet"))])
-    title = html.escape(record.name or record.id)
-    status = record.status
-    bits = [f"<b>{title}</b> <code>{html.escape(record.id)}</code>",
-            t("train.status_is", status=f"<b>{html.escape(words.status(status))}</b>")]
-    if status == "queued" and record.position:
-        ahead = record.position - 1
-        if not ahead:
-            bits.append(t("train.queue_next", position=record.position))
-        else:
-            bits.append(t("train.queue_ahead", position=record.position, ahead=ahead) if ahead != 1
-                        else t("train.queue_one_ahead", position=record.position))
-    if record.devices:
-        bits.append(html.escape(t("train.on_devices", devices=", ".join(record.devices))))
-    if record.metric_value is not None:
-        bits.append(html.escape(metric_text(record)))
-    out = '<div class="studio-status">' + " · ".join(bits) + "</div>"
-    facts = []
-    if series is not None and series.settings:
-        facts.append(t("train.chosen_settings", settings=words.speed_settings(series.settings)))
-    if series is not None and series.memory:
-        facts.append(t("train.memory_used", memory=series.memory_summary()))
-    if facts:
-        out += '<div class="studio-facts" id="run-facts">' + "<br>".join(html.escape(f) for f in facts) + "</div>"
-    if status == "failed" or record.error_message:
-        # The worker's own message is English (it is also in events.jsonl and the CLI): framed.
-        level = "error" if status == "failed" else "warning"
-        reason = record.error_message or (series.error if series else None)
-        text = t("train.run_error", message=reason) if reason else t("train.run_failed")
-        if record.error_hint:
-            text += "\n" + t("train.run_hint", hint=record.error_hint)
-        out += messages_html([(level, text)])
-    elif status == "completed":
-        out += messages_html([("ok", t("train.finished"))])
-    elif status == "cancelled":
-        out += messages_html([("info", t("train.cancelled"))])
-    elif status == "interrupted":
-        out += messages_html([("warning", t("train.interrupted"))])
-    return out
-
-
-def progress_html(record, series: charts.RunSeries | None) -> str:
-    if record is None or series is None:
-        return ""
-    total = series.total or record.total_steps
-    step = series.step if series.step is not None else record.step
-    if not total:
-        label = {"queued": t("train.progress_queued"), "starting": t("train.progress_starting")}.get(
-            record.status, words.status(record.status))
-        share = 0.0
-    else:
-        step = step or 0
-        share = min(1.0, step / total) if total else 0.0
-        parts = [t("train.progress_steps", step=step, total=total, share=f"{share:.0%}")]
-        if series.epoch is not None:
-            parts.append(t("train.progress_epoch", epoch=f"{series.epoch:.2f}"))
-        if record.status == "running" and series.eta_s is not None:
-            parts.append(t("train.progress_eta", eta=duration(series.eta_s) or t("train.progress_under_a_second")))
-        if series.elapsed_s:
-            parts.append(t("train.progress_elapsed", elapsed=duration(series.elapsed_s)))
-        label = " · ".join(parts)
-    if record.status == "completed":
-        share, label = 1.0, t("train.progress_done_after", label=label) if total else t("train.progress_done")
-    return (f'<div class="studio-progress" id="run-progress-bar" data-share="{share:.3f}">'
-            f'<div class="bar" style="width:{share * 100:.1f}%"></div><div class="text">{html.escape(label)}</div></div>')
-
-
-def log_text(services: Services, record, series: charts.RunSeries | None) -> str:
-    lines = list(series.log[-LOG_SHOWN:]) if series else []
-    if record is not None and record.status in ("failed", "interrupted"):
-        try:
-            tail = services.jobs.folder(record.id).log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-        except OSError:
-            tail = []
-        if tail:
-            lines += ["", t("train.log_tail")] + tail
-    # Every member may watch any run: should a library ever print a hub token, the page must not show it.
-    from studio.credentials import redact
-
-    return redact("\n".join(lines))
 
 
 @dataclass
@@ -460,6 +383,8 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         for spec in ADVANCED:
             sections.setdefault(spec[2].rsplit(".", 1)[0], []).append(spec)
         section_boxes: dict[str, Any] = {}
+        gpu_inputs: list[Any] = []
+        gpu_note = None
         for section, specs in sections.items():
             cls = specs[0][0]
             helps = field_help(cls)
@@ -471,8 +396,15 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                             value = defaults
                             for part in key.split("."):
                                 value = value[part]
-                            advanced_inputs.append(field_input(cls, name, value, words.field_help(key, helps.get(name)),
-                                                               "train-adv-" + key.replace(".", "-")))
+                            box_input = field_input(cls, name, value, words.field_help(key, helps.get(name)),
+                                                    "train-adv-" + key.replace(".", "-"))
+                            if key in GPU_ONLY:
+                                box_input.visible = bool(gpus)  # the device's choice shows or hides them below
+                                gpu_inputs.append(box_input)
+                            advanced_inputs.append(box_input)
+                if section == "training":
+                    gpu_note = gr.Markdown(t("train.gpu_only_hidden", settings=", ".join(k.rsplit(".", 1)[-1] for k in GPU_ONLY)),
+                                           visible=not gpus, elem_id="train-gpu-only-note")
             section_boxes[section] = box
     estimate = gr.Markdown("", elem_id="train-estimate")
     with gr.Row():
@@ -481,80 +413,27 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     launch_message = gr.HTML("", elem_id="train-message")
 
     gr.Markdown(t("train.live_view"))
+    view = LiveView(services, watch_state)
     with gr.Row():
         watched = gr.Dropdown(choices=[], value=None, label=t("train.watching"), elem_id="train-watch", scale=4,
                               info=t("train.the_run_shown_below_pick"))
         refresh_watch = gr.Button(t("train.refresh_runs"), size="sm", scale=0, min_width=40, elem_id="train-watch-refresh")
-        cancel = gr.Button(t("train.cancel_run"), variant="stop", interactive=False, elem_id="train-cancel", scale=1)
-        resume = gr.Button(t("train.resume_run"), interactive=False, elem_id="train-resume", scale=1)
-    status = gr.HTML(status_html(None, None), elem_id="run-status")
-    progress = gr.HTML("", elem_id="run-progress")
-    with gr.Row():
-        loss_plot = i18n.redraw(gr.Plot(charts.loss_figure(charts.RunSeries("")), show_label=False, elem_id="loss-chart"), lambda: charts.loss_figure(charts.RunSeries("")))
-        metric_plot = i18n.redraw(gr.Plot(charts.metric_figure(charts.RunSeries("")), show_label=False, elem_id="metric-chart"), lambda: charts.metric_figure(charts.RunSeries("")))
-    with gr.Row():
-        lr_plot = i18n.redraw(gr.Plot(charts.lr_figure(charts.RunSeries("")), show_label=False, elem_id="lr-chart"), lambda: charts.lr_figure(charts.RunSeries("")))
-        speed_plot = i18n.redraw(gr.Plot(charts.throughput_figure(charts.RunSeries("")), show_label=False, elem_id="throughput-chart"), lambda: charts.throughput_figure(charts.RunSeries("")))
-    log_box = gr.Textbox(label=t("train.log"), lines=8, max_lines=16, interactive=False, elem_id="run-log", autoscroll=True)
-    timer = gr.Timer(live.TICK_S, active=False)
+        view.buttons()
+    view.panel()
 
-    view_outputs = [watch_state, status, progress, loss_plot, metric_plot, lr_plot, speed_plot, log_box, cancel, resume, timer]
     trust_input = advanced_inputs[[key for _, _, key in ADVANCED].index(REMOTE_CODE_KEY)]
 
-    def _advanced(values) -> dict[str, Any]:
-        return {key: value for (_, _, key), value in zip(ADVANCED, values)}
+    def _advanced(values, device_name: str | None) -> dict[str, Any]:
+        """The advanced settings as typed, less those that only apply on a GPU where the run
+        trains on the CPU (they are hidden then, and must not act unseen)."""
+        return {key: value for (_, _, key), value in zip(ADVANCED, values)
+                if key not in GPU_ONLY or gpu_settings_apply(gpus, device_name)}
 
     def trust_fn():
         """The trust_remote_code switch works only where an admin allowed remote code."""
         allowed = remote_code_allowed(services)
         info = t("train.remote_code_allowed") if allowed else t("train.remote_code_not_allowed")
         return gr.update(interactive=allowed, info=info) if allowed else gr.update(interactive=False, value=False, info=info)
-
-    watchers = live.Watchers()
-    page_runs = live.PageRuns()
-
-    def view(watch: dict[str, Any] | None, force: bool = False, request: gr.Request | None = None) -> list[Any]:
-        """Read the watched run's new events and return every live-view output. Cancel and resume
-        are offered only for a run the request's user may change (its owner, or an admin).
-
-        A tick sends only what changed since this page's last answer (``force`` sends all): the
-        progress line moves every tick, a chart only when its data grew, the log now and then."""
-        watch = watch or new_watch(None)
-        run_id = watch.get("run_id")
-        if not run_id:
-            return [watch, status_html(None, None), "", *([gr.skip()] * 4 if not force else _figures(None)), "",
-                    gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
-        try:
-            # A tick may show a record a fraction of a tick old; a click shows the latest.
-            record = services.jobs.get(run_id) if force else services.jobs.get_recent(run_id, max_age_s=live.TICK_S / 2)
-        except StudioError:
-            watch = new_watch(None)
-            return [watch, messages_html([("info", t("train.run_gone", run=run_id))]), "", *_figures(None), "",
-                    gr.update(interactive=False), gr.update(interactive=False), gr.Timer(active=False)]
-        series: charts.RunSeries = watch.get("series") or charts.RunSeries(run_id)
-        sizes = charts.live_sizes(series)
-        events, offset = services.jobs.events(run_id, series.offset)
-        series.feed(events)
-        series.offset = offset
-        if record.status not in UNFINISHED:
-            series.status = record.status
-        running = record.status in UNFINISHED
-        mine = services.may_change(request, record.owner)
-        tick = watchers.tick(getattr(request, "session_hash", None)) if running else live.TICK_S
-        grown = [force or new != old for new, old in zip(charts.live_sizes(series), sizes)]
-        figures = [charts.live_figure(series, chart) if redraw else gr.skip() for chart, redraw in zip(charts.LIVE_CHARTS, grown)]
-        shown = (status_html(record, series), progress_html(record, series), log_text(services, record, series),
-                 running and mine, mine and record.status in ("interrupted", "failed", "cancelled"), (tick, running))
-        sent = None if force else watch.get("sent")
-        fresh = [sent is None or new != old for new, old in zip(shown, sent or shown)]
-        status_out, progress_out, log_out = (value if changed else gr.skip() for value, changed in zip(shown[:3], fresh))
-        return [{"run_id": run_id, "series": series, "sent": shown}, status_out, progress_out, *figures, log_out,
-                gr.update(interactive=shown[3]) if fresh[3] else gr.skip(),
-                gr.update(interactive=shown[4]) if fresh[4] else gr.skip(),
-                gr.Timer(value=tick, active=running) if fresh[5] else gr.skip()]
-
-    def _figures(series):
-        return charts.live_figures(series or charts.RunSeries(""))
 
     def watch_choices(current: str | None):
         records = services.jobs.list(limit=50)
@@ -565,18 +444,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             current = None
         return gr.update(choices=choices, value=current)
 
-    def poll(watch, request: gr.Request = None):
-        """One timer tick: the watched run's new events, folded into the charts."""
-        answer = view(watch, request=request)
-        if page_runs.is_stale(getattr(request, "session_hash", None), (watch or {}).get("run_id")):
-            return [gr.skip()] * len(view_outputs)  # the page chose another run while this was read
-        return answer
-
     def attach(run_id, remembered, request: gr.Request = None):
         """Show a run (or, with none given, the one this page chose already, else the one this
         browser watched last, else the newest active run)."""
         page = getattr(request, "session_hash", None)
-        chosen = run_id or page_runs.chosen(page) or remembered
+        chosen = run_id or view.chosen(page) or remembered
         if chosen:
             try:
                 services.jobs.get(chosen)
@@ -587,11 +459,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             active = [r for r in records if r.status in UNFINISHED]
             chosen = (active or records or [None])[0]
             chosen = chosen.id if chosen else None
-        page_runs.choose(page, chosen)
-        outputs = view(new_watch(chosen), force=True, request=request)
-        if page_runs.is_stale(page, chosen):
-            return [gr.skip()] * len(attach_outputs)  # a launch on this page chose its run meanwhile
-        return [*outputs, watch_choices(chosen), chosen]
+        view.choose(page, chosen)
+        answer = view.answer(new_watch(chosen), force=True, request=request)
+        if view.is_stale(page, chosen):
+            return gr.skip()  # a launch on this page chose its run meanwhile
+        return {**answer, watched: watch_choices(chosen), browser_run: chosen}
 
     # The request comes first: Gradio passes it only to a positional parameter, and after *values
     # it would always be None (the run would get no owner).
@@ -600,39 +472,38 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         """Queue a run with these settings; returns at once (the run trains in its own process)."""
         try:
             config = build_config(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, name,
-                                  _advanced(values))
+                                  _advanced(values, device_name))
             owner = getattr(request, "username", None) if request is not None else None
             run_id = services.jobs.submit(config, owner=owner, gpus=int(gpus_n or 1) if gpus else 1)
         except Exception as error:  # noqa: BLE001 - every refusal is shown in the page
-            return [refusal_html(error), *([gr.skip()] * len(view_outputs)), gr.skip(), gr.skip()]
-        page_runs.choose(getattr(request, "session_hash", None), run_id)
+            return {launch_message: refusal_html(error)}
+        view.choose(getattr(request, "session_hash", None), run_id)
         record = services.jobs.get(run_id)
         if record.status == "queued" and record.position:
             message = t("train.launched_queued", run=run_id, position=record.position)
         else:
             message = t("train.launched", run=run_id, status=words.status(record.status))
-        message = messages_html([("ok", message)])
-        outputs = view(new_watch(run_id), force=True, request=request)
-        return [message, *outputs, watch_choices(run_id), run_id]
+        answer = view.answer(new_watch(run_id), force=True, request=request)
+        return {launch_message: messages_html([("ok", message)]), **answer, watched: watch_choices(run_id), browser_run: run_id}
 
     def cancel_fn(watch, request: gr.Request = None):
         """Cancel the watched run (a running one saves a checkpoint first)."""
         run_id = (watch or {}).get("run_id")
         if not run_id:
-            return [messages_html([("error", t("train.nothing_watched"))]), *view(watch, request=request)]
+            return {launch_message: messages_html([("error", t("train.nothing_watched"))]), **view.answer(watch, request=request)}
         try:
             services.check_may_change(request, services.jobs.get(run_id))
             services.jobs.cancel(run_id)
             message = messages_html([("info", t("train.cancelling", run=run_id))])
         except StudioError as error:
             message = error_html(error)
-        return [message, *view(watch, force=True, request=request)]
+        return {launch_message: message, **view.answer(watch, force=True, request=request)}
 
     def resume_fn(watch, request: gr.Request = None):
         """Queue the watched run again; it continues from its last complete checkpoint."""
         run_id = (watch or {}).get("run_id")
         if not run_id:
-            return [messages_html([("error", t("train.nothing_watched"))]), *view(watch, request=request)]
+            return {launch_message: messages_html([("error", t("train.nothing_watched"))]), **view.answer(watch, request=request)}
         try:
             services.check_may_change(request, services.jobs.get(run_id))
             # An admin resuming someone's run is not held to that member's queue limit.
@@ -640,7 +511,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
             message = messages_html([("ok", t("train.resumed", run=run_id))])
         except StudioError as error:
             message = refusal_html(error)
-        return [message, *view(watch, force=True, request=request)]
+        return {launch_message: message, **view.answer(watch, force=True, request=request)}
 
     def restore_form(run_id):
         """After a reload the form shows the settings of the run this browser watches (its task,
@@ -710,7 +581,8 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
 
     def estimate_fn(data, src, task_name, backbone_name, method_name, preset_name, device_name, *values):
         """Memory and time this run would need (rough)."""
-        return estimate_md(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, _advanced(values))
+        return estimate_md(services, data, src, task_name, backbone_name, method_name, preset_name, device_name,
+                           _advanced(values, device_name))
 
     # The backbone list follows the task where the task is set, not on the task's change event: a
     # change event reads the backbone as it is when it fires, and a reload's restored backbone could
@@ -731,18 +603,27 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     gr.on([task.change, method.change], sections_fn, [task, method], [section_boxes[name] for name in conditional],
           api_visibility="private")
 
+    def device_fn(device_name):
+        """GPU-only settings show for a run that trains on a GPU; the note says why they are gone."""
+        shown = gpu_settings_apply(gpus, device_name)
+        return [*[gr.update(visible=shown)] * len(gpu_inputs), gr.update(visible=not shown)]
+
+    if gpus and gpu_note is not None:  # without a GPU they are hidden from the start, for every device
+        device.change(device_fn, [device], [*gpu_inputs, gpu_note], api_visibility="private")
+
+    view_outputs = view.outputs
     launch_outputs = [launch_message, *view_outputs, watched, browser_run]
     launch.click(launch_fn, [*settings, gpu_count, run_name, *advanced_inputs], launch_outputs, api_name="train_launch",
                  concurrency_limit=2, concurrency_id="submit")
     # Outside the queue, a tick is one plain HTTP request (the page's own route for such events):
     # a third less of the server's CPU than the queue's join-and-stream, and a third of its latency.
-    timer.tick(poll, [watch_state], view_outputs, api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
-               queue=False)
+    view.timer.tick(view.poll, [watch_state], view_outputs, api_name="train_poll", concurrency_limit=None,
+                    trigger_mode="always_last", queue=False)
     attach_outputs = [*view_outputs, watched, browser_run]
     watched.input(attach, [watched, browser_run], attach_outputs, api_name="train_attach", concurrency_limit=None)
     refresh_watch.click(lambda w: watch_choices((w or {}).get("run_id")), [watch_state], [watched], api_name="train_runs")
-    cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
-    resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
+    view.cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
+    view.resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
     return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
                            (follow_data, follow_inputs, [source, task, backbone], None),
                            (restore_form, [browser_run], [task, backbone, method, preset, device], None),

@@ -56,7 +56,10 @@ def _value(output: Any) -> Any:
 
 def markup_texts(dep, result) -> list[tuple[str, str]]:
     """(component kind, text) of every output of ``dep`` that goes to a component reading markup."""
-    outputs = result if isinstance(result, (list, tuple)) else [result]
+    if isinstance(result, dict) and result and all(isinstance(key, gr.blocks.Block) for key in result):
+        outputs = [result.get(component) for component in dep.outputs]  # keyed by component (the live view)
+    else:
+        outputs = result if isinstance(result, (list, tuple)) else [result]
     assert len(outputs) == len(dep.outputs)
     found = []
     for component, output in zip(dep.outputs, outputs):
@@ -264,7 +267,8 @@ def test_the_train_tab_shows_planted_names_and_errors_as_text(planted):
     dep, result, texts = call(planted, "train_attach", b, None)
     status = next(text for kind, text in texts if kind == "HTML" and "studio-status" in text)
     assert "&lt;b&gt;second&lt;/b&gt;" in status and "could not read &lt;img" in status
-    assert any(PLANTED in label or "second" in label for label, _ in result[-2]["choices"])
+    watched = next(value for component, value in result.items() if component.elem_id == "train-watch")
+    assert any(PLANTED in label or "second" in label for label, _ in watched["choices"])
 
 
 def test_the_settings_tab_shows_a_planted_folder_as_text(planted):

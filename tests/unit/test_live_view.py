@@ -13,9 +13,26 @@ gr = pytest.importorskip("gradio")
 
 from studio.ui import live  # noqa: E402
 
-# The Train tab's live-view outputs after the (invisible) watch state, as a page receives them.
-STATUS, PROGRESS, LOSS, METRIC, LR, SPEED, LOG, CANCEL, RESUME, TIMER = range(1, 11)
+# The Train tab's live view answers a dict keyed by component; a component left out is not updated.
+WATCH, STATUS, PROGRESS, LOSS, METRIC, LR, SPEED, LOG, CANCEL, RESUME, TIMER = (
+    "watch", "run-status", "run-progress", "loss-chart", "metric-chart", "lr-chart", "throughput-chart", "run-log",
+    "train-cancel", "train-resume", "timer")
+VIEW = (STATUS, PROGRESS, LOSS, METRIC, LR, SPEED, LOG, CANCEL, RESUME, TIMER)
 SKIPPED = {"__type__": "update"}
+
+
+def named(answer) -> dict:
+    """A handler's answer by the name of each component it updates (its elem_id; the watch state
+    and the timer have none): what is missing is not updated. A single skip updates nothing."""
+    if answer == SKIPPED:
+        return {}
+    assert isinstance(answer, dict), answer
+    out = {}
+    for component, value in answer.items():
+        name = component.elem_id or {"State": WATCH, "Timer": TIMER, "BrowserState": "remembered"}.get(type(component).__name__)
+        assert name and name not in out, component
+        out[name] = value
+    return out
 
 
 class Clock:
@@ -86,25 +103,25 @@ def test_a_tick_answers_only_what_changed_since_the_pages_last_answer(services):
     app = build_app(services)
     attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
     run_dir = services.jobs.run_dir("run-a")
-    answer = attach("run-a", None, request=page(1))
-    assert "run-a" in answer[STATUS] and all(answer[i] != SKIPPED for i in range(STATUS, TIMER + 1))
-    watch = answer[0]
+    answer = named(attach("run-a", None, request=page(1)))
+    assert "run-a" in answer[STATUS] and all(name in answer for name in VIEW)
+    watch = answer[WATCH]
 
-    answer = poll(watch, request=page(1))
-    assert all(answer[i] == SKIPPED for i in range(STATUS, TIMER + 1))  # nothing new: nothing sent
+    answer = named(poll(watch, request=page(1)))
+    assert not any(name in answer for name in VIEW)  # nothing new: nothing sent
 
     append_event(run_dir, Progress(step=3, total=40, epoch=0.1, steps_per_s=2.5))
-    answer = poll(answer[0], request=page(1))
-    assert "3 / 40" in answer[PROGRESS] and answer[SPEED] != SKIPPED  # the step moved, a throughput point
-    assert all(answer[i] == SKIPPED for i in (STATUS, LOSS, METRIC, LR, LOG, CANCEL, RESUME, TIMER))
+    answer = named(poll(answer[WATCH], request=page(1)))
+    assert "3 / 40" in answer[PROGRESS] and SPEED in answer  # the step moved, a throughput point
+    assert not any(name in answer for name in (STATUS, LOSS, METRIC, LR, LOG, CANCEL, RESUME, TIMER))
 
     append_event(run_dir, Log(step=3, values={"loss": 0.69, "learning_rate": 1e-4}))
-    answer = poll(answer[0], request=page(1))
-    assert answer[LOSS] != SKIPPED and answer[LR] != SKIPPED and "0.6900" in answer[LOG]
-    assert all(answer[i] == SKIPPED for i in (PROGRESS, METRIC, SPEED))
+    answer = named(poll(answer[WATCH], request=page(1)))
+    assert LOSS in answer and LR in answer and "0.6900" in answer[LOG]
+    assert not any(name in answer for name in (PROGRESS, METRIC, SPEED))
 
     # A second page reading the same events gets the same drawing, not a new one.
-    other = attach("run-a", None, request=page(2))
+    other = named(attach("run-a", None, request=page(2)))
     assert other[LOSS] is answer[LOSS]
 
 
@@ -113,10 +130,10 @@ def test_many_open_pages_are_told_to_tick_less_often(services):
 
     app = build_app(services)
     attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
-    watches = {n: attach("run-a", None, request=page(n))[0] for n in range(1, 21)}
-    answer = poll(watches[1], request=page(1))
+    watches = {n: named(attach("run-a", None, request=page(n)))[WATCH] for n in range(1, 21)}
+    answer = named(poll(watches[1], request=page(1)))
     timer = answer[TIMER]
-    assert timer != SKIPPED and timer.value == 20 / (2 * live.ASKS_PER_CORE_S) and timer.active
+    assert timer.value == 20 / (2 * live.ASKS_PER_CORE_S) and timer.active
 
 
 def test_pages_asking_within_a_moment_share_one_read_of_the_run(services, monkeypatch):
@@ -139,15 +156,15 @@ def test_an_answer_about_the_run_a_page_watched_before_its_latest_choice_is_drop
     services.jobs.store.insert(RunRecord(id="run-b", run_dir=str(run_dir), created=time.time() - 60))  # older than run-a
     app = build_app(services)
     attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
-    before = attach("run-a", None, request=page(1))[0]
-    chosen = attach("run-b", None, request=page(1))  # the page picks (or launches) another run
+    before = named(attach("run-a", None, request=page(1)))[WATCH]
+    chosen = named(attach("run-b", None, request=page(1)))  # the page picks (or launches) another run
     # A tick that set out with the old watch must not put run-a back (the watch state included).
-    assert all(value == SKIPPED for value in poll(before, request=page(1)))
-    assert "run-b" in str(poll(chosen[0], request=page(1))[0])
+    assert named(poll(before, request=page(1))) == {}
+    assert "run-b" in str(named(poll(chosen[WATCH], request=page(1)))[WATCH])
     # The page load's own pick, answered late, keeps the page's choice instead of the newest run.
-    assert "run-b" in attach(None, None, request=page(1))[STATUS]
+    assert "run-b" in named(attach(None, None, request=page(1)))[STATUS]
     # Other pages are not affected by this page's choice.
-    assert "run-a" in attach(None, "run-a", request=page(2))[STATUS]
+    assert "run-a" in named(attach(None, "run-a", request=page(2)))[STATUS]
 
 
 def test_the_charts_the_run_index_and_the_cli_read_a_run_alike(tmp_path, capsys):
@@ -230,3 +247,118 @@ def test_the_cli_shows_the_scoring_of_a_split_with_its_own_bar_and_eta(tmp_path,
     assert "scoring test split 120/300" in shown.err and "ETA 01:35" in shown.err
     assert "75/75" in shown.err  # the training's bar came first
     assert "cancelling at step 75: saving a checkpoint, then stopping" in shown.out
+
+
+def test_after_training_the_progress_shows_the_scoring_of_a_split(services):
+    from studio.runs.event_types import Phase, Progress, Status
+    from studio.runs.events import append_event
+    from studio.ui.app import build_app
+
+    app = build_app(services)
+    attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
+    run_dir = services.jobs.run_dir("run-a")
+    services.jobs.store.update("run-a", status="running", started=time.time())  # a worker just spawned
+    for event in [Status(status="starting", pid=1), Status(status="running", device="cpu", total_steps=75),
+                  Progress(step=75, total=75, epoch=1.0, eta_s=0.0),
+                  Phase(phase="evaluating", split="validation", done=5, total=10, eta_s=1.0)]:
+        append_event(run_dir, event)
+    answer = named(attach("run-a", None, request=page(1)))
+    assert "75 / 75 steps" in answer[PROGRESS]  # an evaluation while training: the steps stay shown
+    append_event(run_dir, Phase(phase="scoring", split="test", done=120, total=300, eta_s=95.0, elapsed_s=60.0))
+    answer = named(poll(answer[WATCH], request=page(1)))
+    assert "scoring test split 120/300 · ETA 1m 35s" in answer[PROGRESS] and 'data-share="0.400"' in answer[PROGRESS]
+    assert "steps" not in answer[PROGRESS]
+    append_event(run_dir, Phase(phase="scoring", split="test", part="predictions", done=3, total=300, eta_s=None))
+    answer = named(poll(answer[WATCH], request=page(1)))
+    assert "scoring test split (predictions) 3/300" in answer[PROGRESS] and "ETA" not in answer[PROGRESS]
+
+
+def test_a_cancelling_run_says_so_and_cannot_be_cancelled_again(services):
+    from studio.runs.event_types import Status
+    from studio.runs.events import append_event
+    from studio.ui.app import build_app
+
+    app = build_app(services)
+    attach, poll = endpoint(app, "train_attach"), endpoint(app, "train_poll")
+    run_dir = services.jobs.run_dir("run-a")
+    services.jobs.store.update("run-a", status="running", started=time.time())  # a worker just spawned
+    append_event(run_dir, Status(status="running", device="cpu", total_steps=75))
+    answer = named(attach("run-a", None, request=page(1)))
+    assert answer[CANCEL]["interactive"] is True and "saving a checkpoint" not in answer[STATUS]
+    services.jobs.store.update("run-a", status="cancelling", started=time.time())
+    append_event(run_dir, Status(status="cancelling", step=10))
+    answer = named(poll(answer[WATCH], request=page(1)))
+    assert "<b>cancelling</b> · saving a checkpoint, then stopping" in answer[STATUS]
+    assert answer[CANCEL]["interactive"] is False and TIMER not in answer  # still watched until it stops
+
+
+@pytest.mark.parametrize("events, metrics, split", [
+    ([{"kind": "eval", "split": "validation", "metrics": {"accuracy": 0.8}},
+      {"kind": "eval", "split": "test", "metrics": {"accuracy": 0.9}}], None, "test"),
+    ([{"kind": "eval", "split": "validation", "metrics": {"accuracy": 0.9}}], None, "validation"),
+    ([], {"validation": {"accuracy": 0.9}}, "validation"),  # no events: the run's metrics.json says
+    ([], {"test": {"accuracy": 0.9}, "validation": {"accuracy": 0.8}}, "test"),
+])
+def test_the_headline_score_names_its_split(services, events, metrics, split):
+    import json
+
+    from studio.runs.event_types import parse
+    from studio.runs.events import append_event
+    from studio.ui.app import build_app
+
+    run_dir = services.jobs.run_dir("run-a")
+    for event in [{"kind": "status", "status": "starting"}, {"kind": "status", "status": "running"},
+                  {"kind": "summary", "step": 8}, *events,  # training is over: the final model is scored
+                  {"kind": "status", "status": "completed", "headline": {"accuracy": 0.9}}]:
+        append_event(run_dir, parse(event))
+    if metrics:
+        (run_dir / "metrics.json").write_text(json.dumps({"headline": {"name": "accuracy"}, **metrics}))
+    services.jobs.store.update("run-a", status="completed", metric_name="accuracy", metric_value=0.9)
+    app = build_app(services)
+    answer = named(endpoint(app, "train_attach")("run-a", None, request=page(1)))
+    assert f" · {split} accuracy 0.9000" in answer[STATUS]
+
+
+def test_gpu_only_settings_show_only_for_a_run_on_a_gpu(services, monkeypatch):
+    from studio.ui import train_tab
+    from studio.ui.app import build_app
+
+    def shown(app) -> dict[str, bool]:
+        config = app.get_config_file()
+        return {c["props"]["elem_id"]: c["props"].get("visible") for c in config["components"]
+                if c.get("props", {}).get("elem_id") in ("train-adv-training-liger", "train-adv-training-tf32",
+                                                         "train-adv-training-seed", "train-gpu-only-note")}
+
+    # No GPU (this machine, the fixture's services): hidden from the start, with a note why.
+    assert shown(build_app(services)) == {"train-adv-training-seed": True, "train-adv-training-tf32": False,
+                                          "train-adv-training-liger": False, "train-gpu-only-note": True}
+    assert train_tab.gpu_settings_apply(["0"], "auto") and train_tab.gpu_settings_apply(["0"], "cuda")
+    assert not train_tab.gpu_settings_apply(["0"], "cpu") and not train_tab.gpu_settings_apply([], "auto")
+
+    from studio.jobs.devices import DevicePool
+
+    monkeypatch.setattr(services.jobs, "devices", DevicePool(("0",), 1))
+    app = build_app(services)
+    assert shown(app) == {"train-adv-training-seed": True, "train-adv-training-tf32": True,
+                          "train-adv-training-liger": True, "train-gpu-only-note": False}
+    device_fn = next(dep.fn for dep in app.fns.values() if getattr(dep.fn, "__name__", "") == "device_fn")
+    *inputs, note = device_fn("cpu")
+    assert len(inputs) == len(train_tab.GPU_ONLY) and all(u["visible"] is False for u in inputs) and note["visible"]
+    *inputs, note = device_fn("auto")
+    assert all(u["visible"] is True for u in inputs) and note["visible"] is False
+
+
+def test_the_estimate_has_no_empty_part():
+    from types import SimpleNamespace
+
+    from studio.config import RunConfig
+    from studio.ui.train_tab import plan_md
+
+    config = RunConfig.from_dict({"task": {"name": "classification"}, "model": {"backbone": "x"},
+                                  "training": {"preset": "quick", "epochs": 1, "learning_rate": 5e-5}})
+    plan = SimpleNamespace(config=config, memory_from_size=False, memory_gib=1.0, device="cpu", gpus=0, batch_size=8,
+                           seq_len=128, memory_range=(0.8, 1.2), trainable=1000, steps=40, evaluations=4,
+                           seconds_range=(30.0, 50.0), calibrated=None, checkpointing_needed=False,
+                           memory_unchecked_gib=None, coverage=None)
+    text = plan_md(plan, None)
+    assert "max length 128): about **" in text and ": ·" not in text and "·  ·" not in text

@@ -40,7 +40,7 @@ NOT_SHOWN = {
     ("app.py", "serve"): "the command line's output",
 }
 """Functions whose texts go to the terminal, not the page."""
-SKIPPED_VARIABLES = {"CSS", "FIT_PLOTS_JS", "GRADIO_WORDS_JS"}  # style sheets and page scripts
+SKIPPED_VARIABLES = {"CSS", "FIT_PLOTS_JS", "GRADIO_WORDS_JS", "FOLLOW_LOG_JS"}  # style sheets and page scripts
 IDENTIFIER_METHODS = {"get", "pop", "setdefault", "startswith", "endswith", "removeprefix", "removesuffix", "split", "rsplit",
                       "join", "replace", "strip", "strftime", "getattr", "hasattr", "getLogger", "basicConfig", "setLevel"}
 LOG_CALLS = {"debug", "info", "warning", "exception", "error", "critical"}
