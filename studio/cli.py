@@ -505,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workspace", default=argparse.SUPPRESS, help="the demo's own workspace (default ./demo-workspace)")
     demo.set_defaults(func=cmd_demo)
     from studio.jobs.cli import add_commands; add_commands(sub)
+    from studio.sweeps.cli import add_commands as add_sweep_commands; add_sweep_commands(sub)
     _add_user_commands(sub)
     _add_settings_commands(sub)
     return parser

@@ -138,6 +138,8 @@ class TrainingConfig:
     """Validation metric for early stopping and the best checkpoint; 'auto' = the task's headline."""
     score_base_model: Optional[bool] = None
     """Score the backbone before fine-tuning too, so the report shows what training changed (costs one evaluation); None = on for generation."""
+    score_test: bool = True
+    """Score the test split after training; a sweep's trials set it false (they are compared on validation only, and only the best is scored on test)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """'auto' = bf16 where it is faster (a GPU, or a CPU with AMX units), else fp32."""
     seed: int = 42

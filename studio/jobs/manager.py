@@ -35,6 +35,7 @@ from studio.runs.events import append_event, events_size, read_events
 from studio.jobs.store import (SPAWN_GRACE_S, JobError, QueueLimitReached, RunRecord, RunStore,
                                headline_from_metrics, reindex)
 from studio.settings import Settings, allowed_model_roots
+from studio.training.final_score import SCORE_ONLY_ENV
 from studio.workspace import Workspace
 
 log = logging.getLogger("studio.jobs")
@@ -129,14 +130,15 @@ class JobManager:
         """Folders local models may come from: the manager's own and the admin's (None: any)."""
         return allowed_model_roots(self.allowed_model_roots, settings or self.settings())
 
-    def submit(self, config, owner: str | None = None, gpus: int = 1, env: dict[str, str] | None = None) -> str:
+    def submit(self, config, owner: str | None = None, gpus: int = 1, env: dict[str, str] | None = None,
+               sweep: str | None = None) -> str:
         """Validate and prepare a run, queue it, return its id.
 
         Raises a ``StudioError`` (nothing queued, nothing left on disk) for bad data or
         config, for a request of more GPUs than the machine has, for remote code an admin has
         not allowed, and when the owner already has as many queued runs as one member may
         (``QueueLimitReached``). ``env`` adds environment variables for the worker (operations
-        and tests, e.g. ``STUDIO_STEP_DELAY``).
+        and tests, e.g. ``STUDIO_STEP_DELAY``). ``sweep``: the sweep the run is a trial of.
         """
         from studio.credentials import looks_like_token
         from studio.tasks import with_defaults
@@ -163,12 +165,13 @@ class JobManager:
         now = time.time()
         run_dir = prepared.run_dir
         RunDir(run_dir).job.write_text(
-            json.dumps({"owner": owner, "gpus": gpus, "created": now}, ensure_ascii=False, indent=2), encoding="utf-8")
+            json.dumps({"owner": owner, "gpus": gpus, "created": now, **({"sweep": sweep} if sweep else {})},
+                       ensure_ascii=False, indent=2), encoding="utf-8")
         offset = append_event(run_dir, Status(status=QUEUED, owner=owner, gpus=gpus))
         record = RunRecord(
             id=prepared.run_id, run_dir=str(run_dir), status=QUEUED, name=prepared.config.name, owner=owner,
             task=prepared.config.task.name, backbone=prepared.config.model.backbone, gpus=gpus, created=now,
-            env=dict(env or {}), events_offset=offset,
+            env=dict(env or {}), events_offset=offset, sweep=sweep,
         )
         try:
             self.store.insert(record, queue_limit=limit)
@@ -287,6 +290,20 @@ class JobManager:
             raise
         if not queued:
             raise JobError(f"run {run_id} changed while it was being resumed; try again")
+        self._wake.set()
+        return self.store.get(run_id)
+
+    def score(self, run_id: str, split: str = "test") -> RunRecord:
+        """Queue a completed run once more to score its finished model on ``split`` only (a
+        sweep scores its best trial on the test split this way, the other trials never see it)."""
+        record = self.get(run_id)
+        if record.status != "completed":
+            raise JobError(f"run {run_id} is {record.status}; only a completed run can be scored again")
+        offset = append_event(self.run_dir(run_id), Status(status=QUEUED, reason=f"scoring the {split} split"))
+        if not self.store.enqueue(run_id, expect=("completed",), resume=False, env={**(record.env or {}), SCORE_ONLY_ENV: split},
+                                  events_offset=offset, cancel_requested=None, ended=None, exit_code=None, pid=None,
+                                  pid_started=None, devices=[]):
+            raise JobError(f"run {run_id} changed while it was being queued; try again")
         self._wake.set()
         return self.store.get(run_id)
 

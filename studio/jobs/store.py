@@ -91,6 +91,8 @@ class RunRecord:
     events_offset: int = 0
     """Size of events.jsonl when the current attempt was launched (its events come after)."""
     attempts: int = 0
+    sweep: str | None = None
+    """The sweep this run is a trial of (``studio.sweeps``), if any."""
 
     @property
     def active(self) -> bool:
@@ -129,6 +131,7 @@ _COLUMNS: dict[str, str] = {
     "cancel_requested": "REAL",
     "events_offset": "INTEGER NOT NULL DEFAULT 0",
     "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "sweep": "TEXT",
 }
 _JSON = {"devices", "env"}
 _FIELDS = [f.name for f in fields(RunRecord) if f.name in _COLUMNS]
@@ -461,6 +464,7 @@ def record_from_dir(run_dir: Path, existing: RunRecord | None = None) -> RunReco
     if existing is not None:  # what only the index knows
         record.owner = record.owner or existing.owner
         record.env = existing.env
+    record.sweep = job.get("sweep") or (existing.sweep if existing is not None else None)
     status = summary.status
     same = existing is not None and existing.status in ACTIVE and process.is_alive(
         existing.pid, existing.pid_started, run_dir.name)

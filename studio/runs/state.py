@@ -23,7 +23,8 @@ from studio.runs.event_types import (Checkpoint, Error, Eval, Event, Log, Memory
 from studio.runs.events import iter_events
 
 # Statuses written by the worker, plus those the job system writes for it:
-# queued -> starting -> running [-> cancelling] -> (completed | failed | cancelled | interrupted).
+# queued -> starting -> running [-> cancelling] -> (completed | failed | cancelled | interrupted),
+# and pruned: a sweep's trial stopped early by the sweep because it could not beat the others.
 QUEUED = "queued"
 CANCELLING = "cancelling"
 """A cancel was asked and the worker is still at work (saving its checkpoint, stopping): the job
@@ -34,7 +35,9 @@ UNFINISHED = (QUEUED,) + ACTIVE
 """Not over yet: waiting or at work (what a page keeps watching, what a cancel applies to)."""
 FINISHED = ("completed", "failed", "cancelled")
 """Final statuses a worker writes itself."""
-TERMINAL = FINISHED + ("interrupted",)
+PRUNED = "pruned"
+"""A sweep's trial the sweep stopped as hopeless (written by the sweep after the cancel took effect)."""
+TERMINAL = FINISHED + ("interrupted", PRUNED)
 STATUSES = UNFINISHED + TERMINAL
 RESUMABLE = ("interrupted", "failed", "cancelled")
 

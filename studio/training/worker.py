@@ -149,6 +149,10 @@ def run(run_dir: Path, *, resume: bool = False) -> int:
     events = EventLog(run_dir) if is_main_process() else _QuietLog()
     events.write(Status(status="starting", pid=os.getpid()))
     try:
+        from studio.training.final_score import SCORE_ONLY_ENV, score_only
+
+        if os.environ.get(SCORE_ONLY_ENV):  # a finished model scored on one split, nothing trained
+            return score_only(run_dir, events, os.environ[SCORE_ONLY_ENV])
         return _train(run_dir, events, resume)
     except StopRequested as stop:  # asked while the trained model was being scored
         RunDir(run_dir).clear_stop()
@@ -285,6 +289,9 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
     metrics: dict[str, Any] = {"headline": {"name": metric, "greater_is_better": greater}}
     for split in ("validation", "test"):
         if split not in datasets or len(datasets[split]) == 0:
+            continue
+        if split == "test" and not config.training.score_test:
+            events.write(Log(step=trainer.state.global_step, message="the test split is not scored (training.score_test: false)"))
             continue
         events.write(Log(step=trainer.state.global_step, message=f"scoring the {split} split"))
         # The validation split was evaluated while training: on these weights, its loss is known.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, settings_tab, train_tab
+from studio.ui import data_tab, evaluate_tab, i18n, playground_tab, runs_tab, settings_tab, sweeps_tab, train_tab
 from studio.ui.data_state import DataState
 from studio.ui.i18n import t
 from studio.ui.markup import escape_errors
@@ -47,6 +47,8 @@ def build_app(services: Services) -> gr.Blocks:
                 train = train_tab.build(services, data_state, watch_state, browser_run)
             with gr.Tab(t("app.tab_runs"), id="runs", elem_id="tab-runs") as runs_page:
                 runs = runs_tab.build(services)
+            with gr.Tab(t("app.tab_sweeps"), id="sweeps", elem_id="tab-sweeps") as sweeps_page:
+                sweeps = sweeps_tab.build(services)
             with gr.Tab(t("app.tab_evaluate"), id="evaluate", elem_id="tab-evaluate") as evaluate_page:
                 evaluate = evaluate_tab.build(services)
             with gr.Tab(t("app.tab_playground"), id="playground", elem_id="tab-playground") as playground_page:
@@ -69,9 +71,9 @@ def build_app(services: Services) -> gr.Blocks:
 
         # The settings load with the page only: refreshing them when the tab is picked would race an
         # admin already typing into a field (the answer overwrote it, and Save stored the old value).
-        for page, tab in ((runs_page, runs), (evaluate_page, evaluate), (playground_page, playground)):
+        for page, tab in ((runs_page, runs), (sweeps_page, sweeps), (evaluate_page, evaluate), (playground_page, playground)):
             page.select(*tab["refresh"], api_visibility="private")
-        page_loads = [*train.loads, *((*tab["refresh"], None) for tab in (runs, evaluate, playground, settings)),
+        page_loads = [*train.loads, *((*tab["refresh"], None) for tab in (runs, sweeps, evaluate, playground, settings)),
                       (*data["refresh"], None), (on_roles, None, [*admin_parts, footer], None)]
         # What the tabs' handlers write (before the language's own events are added below).
         written = {id(block) for dep in app.fns.values() for block in dep.outputs}

@@ -67,7 +67,7 @@ def status(name: str | None) -> str:
              "running": t("words.status_running"), "cancelling": t("words.status_cancelling"),
              "completed": t("words.status_completed"),
              "failed": t("words.status_failed"), "cancelled": t("words.status_cancelled"),
-             "interrupted": t("words.status_interrupted")}
+             "interrupted": t("words.status_interrupted"), "pruned": t("words.status_pruned")}
     return names.get(name or "", name or "")
 
 
@@ -116,6 +116,7 @@ def field_help(key: str, english: str | None) -> str | None:
         "training.early_stopping_patience": t("words.help_training_early_stopping_patience"),
         "training.metric": t("words.help_training_metric"),
         "training.score_base_model": t("words.help_training_score_base_model"),
+        "training.score_test": t("words.help_training_score_test"),
         "training.precision": t("words.help_training_precision"),
         "training.group_by_length": t("words.help_training_group_by_length"),
         "training.dataloader_workers": t("words.help_training_dataloader_workers"),

@@ -3,6 +3,7 @@ another package's private names.
 
     web (the server), cli, demo, worker   entry points
     ui                                    the tabs
+    sweeps                                hyperparameter search over runs of the job manager
     jobs, planning                        queue, run index, worker processes; a run planned before launch
     training, inference                   the worker's side; loading a finished run
     tasks                                 one module per task
@@ -26,6 +27,7 @@ STUDIO = Path(__file__).resolve().parents[2] / "studio"
 LAYERS = [
     {"web", "cli", "__main__", "demo", "worker"},
     {"ui"},
+    {"sweeps"},
     {"jobs", "planning"},
     {"training", "inference"},
     {"tasks"},
