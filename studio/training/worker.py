@@ -261,7 +261,9 @@ def _train(run_dir: Path, events: EventLog, resume: bool) -> int:
             base_metrics[name] = _score_split(trainer, task, tokenizer, meta, max_length, datasets[split], to_predict.get(split), run_dir, name,
                                               events, progress)
             events.write(Eval(split=name, step=0, metrics=_numbers(base_metrics[name])))
-    classical = fit_baseline(task, splits, meta, metric, events)
+    # A sweep's trials keep the test split for the best one alone: the baseline does not score it either.
+    scored = {name: df for name, df in splits.items() if name != "test" or config.training.score_test}
+    classical = fit_baseline(task, scored, meta, metric, events)
     checkpoint = None
     if resume:
         done = folder.complete_checkpoints()
