@@ -113,6 +113,11 @@ def test_bundled_samples_read_and_validate():
         assert sum(len(df) for df in data.splits.values()) == rows
         assert data.meta.info["entity_types"] == ["LOC", "MISC", "ORG", "PER"]
         assert not [p for p in data.problems if p.level != "info"], data.problems
+    # Chinese, one character a line: read, validated, its three entity types found.
+    data = load_task_data(RunConfig.load(ASSETS / "configs" / "ner_zh.yaml"), task)
+    assert sum(len(df) for df in data.splits.values()) == 240
+    assert data.meta.info["entity_types"] == ["LOC", "ORG", "PER"]
+    assert not [p for p in data.problems if p.level != "info"], data.problems
 
 
 # ---- token/tag tables ----------------------------------------------------------------------------
