@@ -70,7 +70,7 @@ def _advanced_fields() -> list[tuple[type, str, str]]:
 
 ADVANCED = _advanced_fields()
 CONDITIONAL = {
-    "method.lora": lambda task, method: method == "lora",
+    "method.lora": lambda task, method: method in ("lora", "qlora"),
     "generation": lambda task, method: bool(task) and get_task(task).model_kind != "encoder",
 }
 """Advanced sections shown only when they apply: LoRA settings for LoRA, decoding for generation."""
@@ -369,7 +369,10 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         backbone = gr.Dropdown(choices=backbone_choices(services, None), value=None, allow_custom_value=True, label=t("train.backbone"),
                                info=t("train.a_catalog_model_a_hub"),
                                elem_id="train-backbone", scale=4)
-        method = gr.Radio([(t("train.method_full"), "full"), (t("train.method_lora"), "lora")], value="full", label=t("train.method"), info=t("train.full_fine_tuning_or_lora"),
+        # QLoRA's 4-bit base runs on a CUDA GPU only: offered where there is one.
+        methods = [(t("train.method_full"), "full"), (t("train.method_lora"), "lora")] + \
+            ([(t("train.method_qlora"), "qlora")] if gpus else [])
+        method = gr.Radio(methods, value="full", label=t("train.method"), info=t("train.full_fine_tuning_or_lora"),
                           elem_id="train-method", scale=2)
         preset = gr.Radio([(t("train.preset_quick"), "quick"), (t("train.preset_balanced"), "balanced"), (t("train.preset_best"), "best")], value="balanced", label=t("train.preset"),
                           info=t("train.quick_one_epoch_best_longer"), elem_id="train-preset", scale=3)
