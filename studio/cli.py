@@ -1,6 +1,8 @@
 """The ``studio`` command line: train, predict, and list what is available.
 
 User mistakes (``StudioError``) print one readable message and exit 2; no traceback.
+Longer than 500 lines: one short function per command and the argument parser that lists them
+all; the work of each command lives in the package it names (jobs, sweeps, inference...).
 """
 
 from __future__ import annotations

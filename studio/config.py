@@ -11,6 +11,9 @@ own options class (``Task.options``), through ``parse_section`` here. The tasks 
 in what a config leaves to the task (``studio.tasks.with_defaults``: the task's option defaults
 and, when ``model.backbone`` is unset, the bundled backbone of the task's model kind) when a run
 is submitted.
+
+Longer than 500 lines: every section of a config, its checks and the presets are read in one
+file, so a key's meaning, default and help are found in one place.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Restart safety: a new manager on the same workspace re-attaches to workers that 
 alive (recognised by pid *and* process start time, so a reused pid is not mistaken for one),
 marks runs whose worker is gone ``interrupted``, and never starts a run twice: a queued run is
 taken by one atomic update of the store, whoever else is scheduling.
+
+Longer than 500 lines: a run's whole lifecycle (submit, schedule, watch, cancel, resume, score)
+shares one lock and one supervisor thread; the store, the processes, the devices and the admin's
+policy are modules of their own.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ It makes the runs table, the queue and restarts cheap; the run directories stay 
 and several processes such as the server and the CLI, can use the store at once), writes take
 the write lock up front (``BEGIN IMMEDIATE``: a read transaction upgraded to a write cannot be
 waited for and fails with "database is locked"), and a busy database is retried with backoff
-instead of reported.
+instead of reported. Longer than 500 lines: the schema, its migrations and every query of the
+one table sit together, so a column is added in one file.
 """
 
 from __future__ import annotations

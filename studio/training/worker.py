@@ -2,6 +2,8 @@
 
 It reads only the run directory (config.yaml, task.json, data/) and writes only into it:
 events.jsonl as it goes, then model/, predictions_*.jsonl, metrics.json and README.md.
+Longer than 500 lines: the run's whole sequence reads top to bottom here; each step's substance
+lives elsewhere (tasks, speed, scoring, callbacks, modelcard).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ described by ``profile``; this module only lays it out. The browser's choices li
 
 Saved datasets are listed with their owners. Replacing or deleting one is for its owner and
 admins; ``Services.check_may_change_dataset`` decides, from the request, in each handler.
+
+Longer than 500 lines on purpose: Gradio wires each handler to the components this module lays
+out, and the handlers close over them; what is not layout or wiring lives beside it
+(``data_state``, ``data_profile``, ``reading``, the data layer).
 """
 
 from __future__ import annotations

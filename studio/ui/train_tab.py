@@ -8,6 +8,10 @@ switches itself off when the run ends. The launch, pick, cancel and resume handl
 components (the message, the run picker) to the view's answer.
 The run a browser watches is remembered in its local storage (``gr.BrowserState``), so reloading
 the page re-attaches; a browser that never watched one attaches to the newest active run.
+
+Longer than 500 lines on purpose: the form's layout and the handlers that close over its
+components belong together; the plan (``studio.planning``), the live view (``live_view``) and
+whether the backbone reads the data (``reading``) live in their own modules.
 """
 
 from __future__ import annotations
