@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -178,7 +179,12 @@ def finished_runs(server):
     b = write_run(workspace, "20240101-000002-everyday-b-0002", "everyday-b",
                   {"test": predictions(12, 2), "validation": predictions(10, 5, seed=1)})
     reindex(workspace)
-    return {"a": a, "b": b}
+    yield {"a": a, "b": b}
+    # The server (and its workspace) is shared with the other browser suites, which expect their
+    # own runs to be the newest: leave the workspace as it was found.
+    for folder in (workspace / "runs").glob("*-everyday-*"):
+        shutil.rmtree(folder, ignore_errors=True)
+    reindex(workspace)
 
 
 def test_evaluate_shows_gold_and_predicted_first_and_keeps_the_filter(page, finished_runs):

@@ -41,7 +41,7 @@ def tiny_llama(tmp_path_factory):
 def train(tmp_path, workspace, backbone, data, task, method="full"):
     config = {"name": f"decoder-{task}-{method}", "task": {"name": task}, "data": {"train": str(data)},
               "model": {"backbone": str(backbone)}, "method": {"kind": method, "lora": {"r": 4, "alpha": 8}},
-              "training": {"epochs": 4, "learning_rate": 1e-2, "batch_size": 8, "early_stopping_patience": 0}}
+              "training": {"epochs": 8, "learning_rate": 1e-2, "batch_size": 8, "early_stopping_patience": 0}}
     path = tmp_path / f"{task}-{method}.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     assert main(["train", str(path), "--workspace", str(workspace.root), "--quiet"]) == 0
