@@ -376,12 +376,15 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         # QLoRA's 4-bit base runs on a CUDA GPU only: offered where there is one.
         methods = [(t("train.method_full"), "full"), (t("train.method_lora"), "lora")] + \
             ([(t("train.method_qlora"), "qlora")] if gpus else [])
-        method = gr.Radio(methods, value="full", label=t("train.method"), info=t("train.full_fine_tuning_or_lora"),
-                          elem_id="train-method", scale=2)
-        preset = gr.Radio([(t("train.preset_quick"), "quick"), (t("train.preset_balanced"), "balanced"), (t("train.preset_best"), "best")], value="balanced", label=t("train.preset"),
-                          info=t("train.quick_one_epoch_best_longer"), elem_id="train-preset", scale=3)
-        device = gr.Dropdown([(t("common.auto"), "auto"), ("CPU", "cpu")] + ([("CUDA", "cuda")] if gpus else []), value="auto",
-                             label=t("train.device"), elem_id="train-device", scale=1)
+        # Handlers set these values (a reload restores the watched run's) but never their choices:
+        # fixed, so the page's language still relabels the choices.
+        method = i18n.fixed_choices(gr.Radio(methods, value="full", label=t("train.method"), info=t("train.full_fine_tuning_or_lora"),
+                                             elem_id="train-method", scale=2))
+        preset = i18n.fixed_choices(gr.Radio(
+            [(t("train.preset_quick"), "quick"), (t("train.preset_balanced"), "balanced"), (t("train.preset_best"), "best")],
+            value="balanced", label=t("train.preset"), info=t("train.quick_one_epoch_best_longer"), elem_id="train-preset", scale=3))
+        device = i18n.fixed_choices(gr.Dropdown([(t("common.auto"), "auto"), ("CPU", "cpu")] + ([("CUDA", "cuda")] if gpus else []),
+                                                value="auto", label=t("train.device"), elem_id="train-device", scale=1))
         gpu_count = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, len(gpus)), label=t("train.gpus"), visible=len(gpus) > 1,
                               elem_id="train-gpus", scale=1)
     with gr.Accordion(t("train.advanced_every_setting_blank_from"), open=False, elem_id="train-advanced"):
