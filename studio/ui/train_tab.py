@@ -550,8 +550,10 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                 pass
         return current_task
 
-    def follow_data(data, current_source, current_task, current_backbone):
-        """Keep the data choices (and the task and backbone that follow from them) up to date."""
+    def follow_data(data, current_source, current_task, current_backbone, watched_run=None):
+        """Keep the data choices (and the task and backbone that follow from them) up to date.
+        With no file in the Data tab and a run this browser watches, the task and backbone are the
+        watched run's (``restore_form``), not a saved dataset's defaults."""
         choices = data_choices(services, data)
         values = [c[1] for c in choices]
         chosen = current_source if current_source in values else (values[0] if values else None)
@@ -562,7 +564,8 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
         elif data and data.path and UPLOAD in values:
             chosen = UPLOAD
         new_task = task_for_source(chosen, data, current_task)
-        if new_task == current_task:  # left alone: a reload's restored form may be landing meanwhile
+        restoring = watched_run and not current_task and not (data and data.path)
+        if new_task == current_task or restoring:  # left alone: a reload's restored form may be landing meanwhile
             return gr.update(choices=choices, value=chosen), gr.skip(), gr.skip()
         return gr.update(choices=choices, value=chosen), gr.update(value=new_task), follow_task(new_task, current_backbone)
 
@@ -597,7 +600,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     # The backbone list follows the task where the task is set, not on the task's change event: a
     # change event reads the backbone as it is when it fires, and a reload's restored backbone could
     # lose that race to the default.
-    follow_inputs = [data_state, source, task, backbone]
+    follow_inputs = [data_state, source, task, backbone, browser_run]
     data_state.change(follow_data, follow_inputs, [source, task, backbone], api_visibility="private")
     source.input(source_changed, [source, data_state, task, backbone], [task, backbone], api_visibility="private")
     task.input(follow_task, [task, backbone], [backbone], api_visibility="private")
