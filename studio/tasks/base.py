@@ -91,6 +91,10 @@ class Task(ABC):
     """The PEFT task type a LoRA adapter is made for (a task may set it per run in ``fit``)."""
     hf_auto_class: str = "AutoModelForSequenceClassification"
     """The transformers class that loads the trained model (the model card's example)."""
+    predicts_tokenized_rows: ClassVar[bool] = False
+    """The prediction pass feeds the model the split's tokenized rows (``tokenize``), in order,
+    one forward pass per batch: the split's loss can then come out of that pass (see
+    ``studio.training.scoring.LossInPredictions``) instead of an evaluation of its own."""
     compare_with_base: ClassVar[bool] = False
     """Score the backbone before fine-tuning too, so the report shows what training changed."""
     options: ClassVar[type] = NoOptions

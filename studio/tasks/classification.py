@@ -80,6 +80,7 @@ class TextClassification(Task):
     example = {"text": "A warm, funny film with a great cast.", "label": "positive"}
     model_kind = "encoder"
     options = ClassificationOptions
+    predicts_tokenized_rows = True
 
     # ---- data --------------------------------------------------------------------------------
     def normalize(self, df, config, source, labeled=True):

@@ -7,12 +7,14 @@ model over it:
 - the validation split's loss is the one the Trainer measured while training when that
   evaluation was made on the weights the model holds now (the best checkpoint, loaded at the end,
   or the last step) (``evaluated_loss``);
-- a task whose predictions are one forward pass per row over the same inputs as its tokenized
-  split (sequence classification) gets the loss inside its prediction pass: the split's labels
+- a task whose prediction pass feeds the model the rows of its tokenized split, in order
+  (classification; tagging, window by window) gets the loss inside that pass: the split's labels
   are handed to the model beside the task's own inputs (``LossInPredictions``), which leaves the
   logits, hence the predictions, as they are;
-- otherwise (token windows, generation) the Trainer's evaluation gives the loss and the task's
-  prediction loop follows.
+- otherwise (generation: its predictions are written token by token from the prompt alone, the
+  loss is the reference answer's under teacher forcing, two different computations) the
+  Trainer's evaluation gives the loss and the task's prediction loop follows, each a ``part`` of
+  the split's scoring phase.
 
 Every pass writes ``phase`` events (``scoring`` a split, ``done``/``total`` examples, an ETA),
 and a stop request during one ends the worker (``StopRequested``) instead of waiting for it.
@@ -142,10 +144,12 @@ class LossInPredictions:
     inputs are (matched in order, token for token, padding left out); the model computes its
     loss beside the logits it returns anyway, and the loss is averaged over the examples as
     the Trainer's evaluation averages it. ``loss`` is None when a call did not match the next
-    rows (then the caller measures the loss the usual way)."""
+    rows (then the caller measures the loss the usual way). ``per_token``: a row's labels are one
+    per token (tagging), placed where its tokens are in the padded batch, -100 elsewhere."""
 
-    def __init__(self, model, dataset):
+    def __init__(self, model, dataset, per_token: bool = False):
         self.model = model
+        self.per_token = per_token
         self._ids = dataset["input_ids"]
         self._labels = dataset["labels"]
         self._cursor = 0
@@ -156,11 +160,12 @@ class LossInPredictions:
 
     @staticmethod
     def applies(task, dataset, rows) -> bool:
-        """Sequence classification (one label per row, the loss a mean over rows), a row of
-        predictions per tokenized row, and one process (the Trainer's loss needs every rank)."""
-        return (task.peft_task_type == "SEQ_CLS" and rows is not None and dataset is not None
+        """A task whose prediction pass feeds the model its tokenized rows (whether it did is
+        checked row by row during the pass), predictions asked for, and one process (the
+        Trainer's loss needs every rank)."""
+        return (getattr(task, "predicts_tokenized_rows", False) and rows is not None and dataset is not None
                 and "labels" in dataset.column_names and "input_ids" in dataset.column_names
-                and len(rows) == len(dataset) and int(os.environ.get("WORLD_SIZE", "1")) == 1)
+                and int(os.environ.get("WORLD_SIZE", "1")) == 1)
 
     def __enter__(self) -> "LossInPredictions":
         self._handles = [self.model.register_forward_pre_hook(self._before, with_kwargs=True),
@@ -190,7 +195,14 @@ class LossInPredictions:
             if row.tolist() != list(self._ids[self._cursor + b]):
                 self.matched = False
                 return None
-        labels = torch.tensor(self._labels[self._cursor:self._cursor + n]).to(ids.device)
+        wanted = self._labels[self._cursor:self._cursor + n]
+        if self.per_token:  # each row's labels where its tokens are, -100 over the padding
+            labels = torch.full_like(ids, -100)
+            for b, row_labels in enumerate(wanted):
+                positions = mask[b].bool() if mask is not None else torch.ones_like(ids[b], dtype=torch.bool)
+                labels[b][positions] = torch.tensor(row_labels, dtype=ids.dtype, device=ids.device)
+        else:
+            labels = torch.tensor(wanted).to(ids.device)
         self._cursor += n
         self._pending = n
         return args, {**kwargs, "labels": labels}
@@ -244,7 +256,8 @@ def score_split(trainer, task, tokenizer, meta, max_length: int, dataset, rows, 
     progress = PhaseProgress(events, "scoring", len(rows), split=name,
                              part=None if known_loss is not None or fused else "predictions", stop=folder)
     with contextlib.ExitStack() as stack:
-        in_pass = stack.enter_context(LossInPredictions(trainer.model, dataset)) if fused else None
+        in_pass = (stack.enter_context(LossInPredictions(trainer.model, dataset, per_token=task.peft_task_type == "TOKEN_CLS"))
+                   if fused else None)
         stack.enter_context(counting_examples(trainer.model, progress))
         predictions = task.predict(trainer.model, tokenizer, rows, meta, max_length)
     progress.finish()

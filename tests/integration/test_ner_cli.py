@@ -99,6 +99,34 @@ def test_model_loads_with_plain_transformers(trained):
     assert logits.shape == (1, 8, 5)
 
 
+def test_the_test_split_is_scored_in_one_pass_whose_loss_is_the_models(trained):
+    """The tagging loss comes out of the prediction pass (no evaluation of its own): the same
+    figure as the model's loss over the split's windows in one batch (12 rows: one batch there too)."""
+    from types import SimpleNamespace
+
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from studio.tasks.tokens.task import TokenClassification
+
+    _, _, run = trained
+    phases = [e for e in read_events(run)[0] if e["kind"] == "phase" and e["phase"] == "scoring" and e["split"] == "test"]
+    assert phases and all("part" not in e for e in phases)  # one pass: no separate "loss" part
+    assert phases[-1]["done"] == phases[-1]["total"] == 12
+
+    predictions = [json.loads(line) for line in (run / "predictions_test.jsonl").read_text().splitlines()]
+    frame = pd.DataFrame({"tokens": [p["tokens"] for p in predictions], "tags": [p["gold_tags"] for p in predictions]})
+    tokenizer = AutoTokenizer.from_pretrained(run / "model")
+    model = AutoModelForTokenClassification.from_pretrained(run / "model").eval()
+    task = TokenClassification()
+    meta = SimpleNamespace(info={"labels": json.loads((run / "model" / "task.json").read_text())["labels"]})
+    rows = task.tokenize(frame, tokenizer, meta, 128)
+    batch = task.collator(tokenizer, meta)([rows[i] for i in range(len(rows))])
+    with torch.no_grad():
+        loss = model(**batch).loss.item()
+    assert json.loads((run / "metrics.json").read_text())["test"]["loss"] == pytest.approx(loss, rel=1e-4)
+
+
 def test_predict_on_raw_text_and_on_spans(trained):
     folder, workspace, run = trained
     raw = folder / "raw.csv"

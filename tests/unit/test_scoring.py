@@ -1,5 +1,5 @@
 """Scoring a split once per checkpoint (studio.training.scoring): the validation loss measured
-while training is reused, a classification's loss comes out of its prediction pass, and every
+while training is reused, a classification's or a tagging's loss comes out of its prediction pass, and every
 pass reports its progress as phase events."""
 
 from __future__ import annotations
@@ -149,15 +149,58 @@ def test_inputs_that_are_not_the_tokenized_rows_give_no_loss():
     assert partial.loss is None  # not every row was seen
 
 
-def test_only_a_one_process_sequence_classification_with_a_prediction_per_row_fuses(monkeypatch):
+def test_only_a_one_process_task_that_predicts_from_its_tokenized_rows_fuses(monkeypatch):
     data = _Dataset(input_ids=ROWS, labels=LABELS)
-    seq, tokens = SimpleNamespace(peft_task_type="SEQ_CLS"), SimpleNamespace(peft_task_type="TOKEN_CLS")
-    assert scoring.LossInPredictions.applies(seq, data, list(range(5)))
-    assert not scoring.LossInPredictions.applies(tokens, data, list(range(5)))
-    assert not scoring.LossInPredictions.applies(seq, data, None)
-    assert not scoring.LossInPredictions.applies(seq, data, list(range(4)))
+    rows_task = SimpleNamespace(predicts_tokenized_rows=True)
+    generation = SimpleNamespace(predicts_tokenized_rows=False)
+    assert scoring.LossInPredictions.applies(rows_task, data, list(range(5)))
+    assert scoring.LossInPredictions.applies(rows_task, data, list(range(3)))  # windows: more rows than sentences
+    assert not scoring.LossInPredictions.applies(generation, data, list(range(5)))
+    assert not scoring.LossInPredictions.applies(rows_task, data, None)
+    assert not scoring.LossInPredictions.applies(rows_task, _Dataset(input_ids=ROWS), list(range(5)))  # no labels
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert not scoring.LossInPredictions.applies(seq, data, list(range(5)))
+    assert not scoring.LossInPredictions.applies(rows_task, data, list(range(5)))
+
+
+def _tagger():
+    import torch
+
+    class Tagger(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.embed = torch.nn.Embedding(20, 3)
+
+        def forward(self, input_ids=None, attention_mask=None, labels=None):
+            logits = self.embed(input_ids)
+            loss = None
+            if labels is not None:  # as a token-classification head: mean over the labelled tokens
+                loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 3), labels.reshape(-1), ignore_index=-100)
+            return SimpleNamespace(logits=logits, loss=loss)
+
+    return Tagger()
+
+
+def test_a_tagging_loss_puts_each_rows_labels_on_its_tokens_whichever_side_is_padded():
+    import torch
+
+    tags = [[0, 1, -100], [2, 1], [0, 0, 1, 2], [1, -100], [2]]
+    model = _tagger()
+    for left in (False, True):
+        with scoring.LossInPredictions(model, _Dataset(input_ids=ROWS, labels=tags), per_token=True) as in_pass:
+            expected = []
+            for start in range(0, 5, 2):
+                chunk, chunk_tags = ROWS[start:start + 2], tags[start:start + 2]
+                width = max(len(r) for r in chunk)
+                pad = [lambda r, v: r + [v] * (width - len(r)), lambda r, v: [v] * (width - len(r)) + r][left]
+                ids = torch.tensor([pad(r, 0) for r in chunk])
+                mask = torch.tensor([pad([1] * len(r), 0) for r in chunk])
+                with torch.inference_mode():
+                    model(input_ids=ids, attention_mask=mask)
+                    gold = torch.tensor([pad(t, -100) for t in chunk_tags])
+                    loss = torch.nn.functional.cross_entropy(model.embed(ids).reshape(-1, 3), gold.reshape(-1), ignore_index=-100)
+                expected += [float(loss)] * len(chunk)
+        assert in_pass.loss == pytest.approx(sum(expected) / len(expected), rel=1e-6)
 
 
 def test_counting_examples_counts_rows_of_forward_passes_and_generate_calls_once(tmp_path):

@@ -50,6 +50,7 @@ class TokenClassification(Task):
     model_kind = "encoder"
     peft_task_type = "TOKEN_CLS"
     hf_auto_class = "AutoModelForTokenClassification"
+    predicts_tokenized_rows = True  # the same sentence windows as ``tokenize``, in order
 
     # ---- data --------------------------------------------------------------------------------
     def read_file(self, path, **limits):
