@@ -2,7 +2,7 @@
 
     studio sweep CONFIG --trials 12 [--space space.yaml] [--parallel 2]   create a sweep and drive it here
     studio sweep show ID                                                  the leaderboard and the best trial
-    studio sweep list | resume ID | cancel ID | space CONFIG
+    studio sweep list | resume ID | cancel ID [--stop-running] | space CONFIG
 
 The driver runs in this process with its own job manager (it schedules the trials' runs on this
 machine, as ``studio queue --work`` does); killed, ``studio sweep resume ID`` continues it.
@@ -149,8 +149,10 @@ def cmd_sweep(args) -> int:
         return 0
     if action == "cancel":
         manager = _manager(args, supervise=False)
-        n = driver.cancel_sweep(manager, args.id)
-        print(f"sweep {args.id} cancelled: no new trials, {n} queued trial{'s' if n != 1 else ''} cancelled; running ones finish")
+        n = driver.cancel_sweep(manager, args.id, stop_running=args.stop_running)
+        which = "queued and running" if args.stop_running else "queued"
+        rest = "running ones save a checkpoint and stop" if args.stop_running else "running ones finish"
+        print(f"sweep {args.id} cancelled: no new trials, {n} {which} trial{'s' if n != 1 else ''} cancelled; {rest}")
         return 0
     manager = _manager(args, supervise=True)  # resume
     driver.reopen_sweep(manager, args.id)
@@ -172,6 +174,8 @@ def add_commands(sub) -> None:
     sweep.add_argument("--seed", type=int, default=0, help="the sampler's seed: the same seed asks the same trials")
     sweep.add_argument("--gpus", type=int, default=1, help="GPUs per trial (default 1; a CPU slot without a GPU)")
     sweep.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key of the base config")
+    sweep.add_argument("--stop-running", action="store_true",
+                       help="cancel: stop the running trials too (by default they finish and are recorded)")
     sweep.add_argument("--json", action="store_true", help="show: as JSON")
     sweep.add_argument("--quiet", action="store_true", help="no line per trial while driving")
     sweep.add_argument("--workspace", default=argparse.SUPPRESS)

@@ -104,8 +104,9 @@ def create_sweep(manager: JobManager, config: RunConfig, *, trials: int, space: 
     return spec.id
 
 
-def cancel_sweep(manager: JobManager, sweep_id: str) -> int:
-    """Start no more trials and cancel the queued ones (running trials finish and are recorded).
+def cancel_sweep(manager: JobManager, sweep_id: str, *, stop_running: bool = False) -> int:
+    """Start no more trials and cancel the queued ones; the running trials finish and are recorded,
+    or with ``stop_running`` are cancelled too (each saves a checkpoint, and counts as failed).
     Returns the number of runs cancelled."""
     study = studies.load(manager.workspace, sweep_id)
     study.set_user_attr("status", studies.CANCELLED)
@@ -113,12 +114,12 @@ def cancel_sweep(manager: JobManager, sweep_id: str) -> int:
     for ft in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         run_id = ft.user_attrs.get("run_id")
         record = manager.store.get(run_id) if run_id else None
-        if record is not None and record.status == QUEUED:
+        if record is not None and (record.status == QUEUED or (stop_running and record.active)):
             try:
                 manager.cancel(run_id)
                 cancelled += 1
             except JobError:
-                pass  # it started meanwhile: it finishes as a running trial does
+                pass  # it started (or ended) meanwhile: it finishes as a running trial does
     return cancelled
 
 

@@ -13,12 +13,13 @@ import time
 
 import pytest
 import yaml
+from optuna.trial import TrialState
 
 from studio.config import RunConfig
 from studio.jobs.manager import JobManager
 from studio.runs.events import read_events
 from studio.sweeps import study as studies
-from studio.sweeps.driver import SweepDriver, create_sweep
+from studio.sweeps.driver import SweepDriver, cancel_sweep, create_sweep
 from studio.sweeps.report import report
 from tests.conftest import REPO, toy_sentiment_rows, write_csv
 
@@ -132,3 +133,30 @@ def test_a_killed_driver_is_continued_and_no_trial_runs_twice(tmp_path, workspac
     assert len(runs) == 3 and {rec.id for rec in runs} == {row.run_id for row in r.rows}
     assert len({tuple(sorted(row.settings.items())) for row in r.rows}) == 3
     assert "best: trial" in resumed.stdout
+
+
+def test_cancelling_a_sweep_can_stop_its_running_trial(manager, base):
+    """The user's choice "stop the running ones" (letting them finish is the default: a running trial
+    is followed to its end as ever); a stopped trial counts as failed."""
+    config = RunConfig.from_dict({**base, "training": {**base["training"], "epochs": 1}})
+    sweep_id = create_sweep(manager, config, trials=3, space=SPACE, parallel=2, pruner="none", env={"STUDIO_STEP_DELAY": "0.3"})
+    driver = SweepDriver(manager, sweep_id)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # one slot: trial 0 trains, trial 1 waits in the queue
+        driver.tick()
+        runs = [row.run_id for row in sorted(report(manager, sweep_id).rows, key=lambda row: row.trial)]
+        if len(runs) == 2 and manager.get(runs[0]).status == "running":
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"trial 0 never started: {report(manager, sweep_id)}")
+    assert manager.get(runs[1]).status == "queued"
+
+    assert cancel_sweep(manager, sweep_id, stop_running=True) == 2
+    assert drive(manager, sweep_id) == "cancelled"
+    rows = {row.trial: row for row in report(manager, sweep_id).rows}
+    assert sorted(rows) == [0, 1]  # no trial started after the cancel
+    assert rows[1].status == "cancelled"
+    assert rows[0].status == "cancelled"
+    trial = studies.load(manager.workspace, sweep_id).trials[0]
+    assert trial.state == TrialState.FAIL
