@@ -4,8 +4,8 @@ Memory follows the usual accounting for mixed-precision training with AdamW: fp3
 weights (4 bytes a parameter), gradients and two Adam moments for the trainable parameters
 (4 + 8 bytes), and activations per token and layer after Korthikanti et al. (2022), with the
 attention-score term dropped because SDPA/flash attention never materialise it. Time is
-6 FLOPs per non-embedding parameter and token (4 with LoRA: no weight gradients) over an
-assumed sustained rate for the device. Both are estimates; the worker records the measured peak
+6 FLOPs per non-embedding parameter and token (4 with LoRA on a GPU: no weight gradients; see
+``train_flops_per_parameter`` for a CPU) over an assumed sustained rate for the device. Both are estimates; the worker records the measured peak
 beside them so the gap is visible. On an H200 (benchmarks/gpu_speed.py) the memory estimate was
 within 15% of the allocator's measured peak for Qwen2.5-0.5B/1.5B-shaped full and LoRA runs and
 a BERT-base classifier (the CUDA context and allocator caching come on top of that peak).
@@ -23,6 +23,15 @@ CUDA_CONTEXT_BYTES = 0.6 * GIB
 LOGIT_BYTES = 16
 NF4_OVERHEAD_BITS = 0.127  # QLoRA paper: 8-bit block constants per 64 weights, fp32 ones per 256 blocks
 ATTENTION_SCORE_BYTES = 5  # per entry of one head's seq_len x seq_len scores at 16-bit (scores, softmax, dropout mask)
+
+
+def train_flops_per_parameter(lora: bool, device: str) -> int:
+    """FLOPs a non-embedding parameter and token of a training step: 2 forward, 2 for the
+    activations' gradients, 2 for the weights' gradients, which LoRA skips. On a CPU a LoRA step
+    costs as much as a full one all the same: each adapted layer's dropout and two thin matmuls
+    are memory-bound work that the FLOP count misses (measured on 2 cores: a MiniLM LoRA step
+    took 1.05-1.1x the CPU time of a full one), so it is counted as a full step there."""
+    return 4 if lora and device == "cuda" else 6
 
 
 def memory_text(gib: float) -> str:
@@ -159,7 +168,7 @@ def estimate(
     if device == "cuda":
         total += CUDA_CONTEXT_BYTES
 
-    flops = (4 if lora_r else 6) * shape.body_parameters * tokens
+    flops = train_flops_per_parameter(bool(lora_r), device) * shape.body_parameters * tokens
     if causal_lm:
         flops += 6 * shape.vocab * shape.hidden * tokens
     rate = ASSUMED_FLOPS["cuda"] if device == "cuda" else ASSUMED_FLOPS["cpu_core"] * max(1, cpu_cores)

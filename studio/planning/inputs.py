@@ -187,7 +187,8 @@ def run_flops(run_dir: Path, config: RunConfig, settings: dict[str, Any], model_
     step_len = mean if settings.get("packing") else min(seq_len, max(1, round(mean * PADDING_FACTOR)))
     est = estimate(info.model_config, batch_size=int(settings.get("batch_size") or config.training.batch_size or 8),
                    seq_len=int(step_len), lora_r=config.method.lora.r if config.method.kind in ("lora", "qlora") else None,
-                   causal_lm=get_task(config.task.name).model_kind == "decoder", parameters=info.parameters)
+                   causal_lm=get_task(config.task.name).model_kind == "decoder", parameters=info.parameters,
+                   device="cuda" if settings.get("device") == "cuda" else "cpu")
     return step_flops(est.flops_per_step, bool(settings.get("gradient_checkpointing"))) if est else None
 
 

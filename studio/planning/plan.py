@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from studio.config import RunConfig, apply_preset, evaluation_schedule, optimizer_steps
 from studio.data.profile import auto_max_length
-from studio.models.estimate import ASSUMED_FLOPS, estimate
+from studio.models.estimate import ASSUMED_FLOPS, estimate, train_flops_per_parameter
 from studio.planning.calibration import Calibration, RunKey
 from studio.planning.inputs import BackboneInfo, DataSize, Machine
 from studio.tasks import get_task
@@ -177,8 +177,8 @@ def _time(plan: Plan, est, data: DataSize, machine: Machine, task, calibration: 
         # Another setup ran here: this machine's measured FLOP rate, with its overheads in it.
         step_s, plan.calibrated = flops / machine_rate, "machine"
         rate = machine_rate
-    # Forward FLOPs a token (a third of training's 6 a parameter, half of LoRA's 4).
-    forward_per_token = est.flops_per_step / est.tokens_per_step * 2 / (4 if lora_r else 6)
+    # Forward FLOPs a token (2 a parameter of the training step's).
+    forward_per_token = est.flops_per_step / est.tokens_per_step * 2 / train_flops_per_parameter(bool(lora_r), device)
     eval_row_s = forward_per_token * mean_len / rate + STEP_OVERHEAD_S[device] / EVAL_BATCH
     base_scored = plan.config.training.score_base_model
     base_scored = task.compare_with_base if base_scored is None else base_scored
