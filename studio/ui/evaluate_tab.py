@@ -132,6 +132,32 @@ def baseline_notes(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     return [("info", line)] if found.beaten else [("warning", line), ("warning", t("evaluate.baseline_not_beaten"))]
 
 
+BEFORE_AFTER = ("preference_accuracy", "rougeL", "exact_match", "loss")
+"""Figures of the model before fine-tuning and after that the notes set side by side, in order."""
+
+
+def base_notes(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """What fine-tuning changed on the scored split (test, else validation): the starting model's
+    figures against the tuned one's (a generation run's ``<split>_base`` split, a preference run's
+    ``preference_accuracy_base``), then a preference run's reward accuracy and margin."""
+    split = "test" if isinstance(metrics.get("test"), dict) else "validation"
+    after, before = metrics.get(split) or {}, metrics.get(f"{split}_base") or {}
+    items = []
+    for name in BEFORE_AFTER:
+        old, new = after.get(f"{name}_base", before.get(name)), after.get(name)
+        if _number(old) and _number(new):
+            items.append(t("evaluate.before_after_item", metric=words.metric(name), before=_fmt(old), after=_fmt(new)))
+    notes = [("info", t("evaluate.before_after", split=words.split(split), items="; ".join(items)))] if items else []
+    if _number(after.get("reward_accuracy")) and _number(after.get("reward_margin")):
+        notes.append(("info", t("evaluate.rewards", split=words.split(split), accuracy=_fmt(after["reward_accuracy"]),
+                                margin=_fmt(after["reward_margin"]))))
+    return notes
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
     splits = splits_of(metrics)
     names: list[str] = []
@@ -390,7 +416,7 @@ def build(services: Services) -> dict[str, Any]:
                 "confidence": float(min_conf or 0) if same_run else 0}
         state = {"run_id": run_id, "split": split_name, "indexes": []}
         info = messages_html([("info", t("evaluate.loaded", task=words.task_title(task), split=words.split(split_name),
-                                          count=len(predictions))), *baseline_notes(metrics)])
+                                          count=len(predictions))), *baseline_notes(metrics), *base_notes(metrics)])
         scored = any("correct" in p for p in predictions)
         confident = any(isinstance(p.get("confidence"), (int, float)) for p in predictions)
         return [info, gr.update(visible=True, value=metrics_frame(metrics)), t_md("evaluate.split_heading", split=words.split(split_name)) if tables else "",

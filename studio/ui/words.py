@@ -153,6 +153,10 @@ def metric(name: str) -> str:
         "runtime": t("words.metric_runtime"), "micro": t("words.metric_micro"), "macro": t("words.metric_macro"),
         "weighted": t("words.metric_weighted"), "per_class": t("words.metric_per_class"),
         "per_type": t("words.metric_per_type"),
+        "reward_accuracy": t("words.metric_reward_accuracy"), "reward_margin": t("words.metric_reward_margin"),
+        "reward_chosen": t("words.metric_reward_chosen"), "reward_rejected": t("words.metric_reward_rejected"),
+        "preference_accuracy": t("words.metric_preference_accuracy"),
+        "preference_accuracy_base": t("words.metric_preference_accuracy_base"),
     }
     return names.get(name, name.replace("_", " "))
 

@@ -94,3 +94,20 @@ def test_the_chosen_encoding_reaches_the_run_config_and_the_read(tmp_path):
     chosen = READS.read(task, path, None, "cp1251")
     assert auto.encoding == "latin-1" and auto.df["text"][0].startswith("café")
     assert chosen.encoding == "cp1251" and chosen.df["text"][0].startswith("cafй")
+
+
+def test_evaluate_sets_the_starting_models_figures_beside_the_tuned_ones(monkeypatch):
+    from studio.ui.evaluate_tab import base_notes
+
+    generation = {"test": {"rougeL": 0.52, "loss": 1.2, "examples": 4}, "test_base": {"rougeL": 0.11, "loss": 3.0}}
+    assert base_notes(generation) == [("info", "test, before fine-tuning → after: rougeL 0.11 → 0.52; loss 3.0 → 1.2")]
+    preference = {"validation": {"preference_accuracy": 0.6, "preference_accuracy_base": 0.4},
+                  "test": {"preference_accuracy": 0.7, "preference_accuracy_base": 0.55, "reward_accuracy": 0.65,
+                           "reward_margin": 0.31, "loss": 0.6}}
+    notes = base_notes(preference)
+    assert notes[0] == ("info", "test, before fine-tuning → after: preference accuracy 0.55 → 0.7")
+    assert "reward accuracy 0.65" in notes[1][1] and "margin 0.31" in notes[1][1]
+    assert base_notes({"test": {"accuracy": 0.9, "loss": 0.3}}) == []  # nothing scored before tuning: nothing to say
+    assert base_notes({"test": {"rougeL": float("nan")}, "test_base": {"rougeL": 0.1}}) == []
+    monkeypatch.setattr(i18n, "current_lang", lambda: "zh")
+    assert base_notes(generation)[0][1].startswith("测试集，微调前 → 微调后：")
