@@ -234,6 +234,13 @@ def cmd_train(args) -> int:
 
     config = with_defaults(RunConfig.load(args.config).with_overrides(args.set or []))
     workspace = _workspace(args)
+    executor = _train_executor(args, workspace)
+    if executor != "local":  # a cluster's job: queued and watched through the job manager
+        from studio.jobs.managed_run import submit_and_follow
+
+        run_dir, code = submit_and_follow(workspace, config, executor,
+                                          lambda run_dir, handle: follow_run(run_dir, handle, quiet=args.quiet))
+        return _report(run_dir, code, followed=not args.quiet)
     print(f"preparing: task {config.task.name}, backbone {config.model.backbone}, method {config.method.kind}")
     prepared = prepare_run(config, workspace)
     _print_problems(prepared)
@@ -243,6 +250,13 @@ def cmd_train(args) -> int:
           f"max length {t.max_length}\n  folder: {prepared.run_dir}")
     code = follow_run(prepared.run_dir, spawn_worker(prepared.run_dir), quiet=args.quiet)
     return _report(prepared.run_dir, code, followed=not args.quiet)
+
+
+def _train_executor(args, workspace) -> str:
+    """Where ``studio train`` trains: ``--executor``, else the workspace's ``executor`` setting."""
+    from studio.settings import SettingsStore
+
+    return getattr(args, "executor", None) or SettingsStore(workspace.root).load().executor
 
 
 def _report(run_dir: Path, code: int, followed: bool = False) -> int:
@@ -466,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config key, e.g. --set training.epochs=5 --set data.train=other.csv")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--executor", choices=("local", "ray"),
+                       help="where it trains: this machine, or the Ray cluster an admin configured (ray_address); "
+                            "default: the workspace's executor setting")
     train.add_argument("--workspace", default=argparse.SUPPRESS)
     train.set_defaults(func=cmd_train)
 

@@ -51,6 +51,9 @@ class Settings:
     upload_quota_mb: int | None = 2048
     max_rows: int | None = 2_000_000
     max_decoded_mb: int | None = 1024
+    # Where runs train (studio.jobs.executors): this machine, or a Ray cluster at ray_address.
+    executor: str = "local"
+    ray_address: str = ""
     changed_by: str | None = None
     changed_at: float | None = None
 
@@ -76,6 +79,10 @@ KEYS: dict[str, str] = {
     "max_rows": "most rows a data file may have (default 2000000; 'none' for no limit)",
     "max_decoded_mb": "most megabytes a data file may take once decoded, e.g. a compressed Parquet file "
                       "(default 1024; 'none' for no limit)",
+    "executor": "where runs train unless a submit says otherwise: local (worker processes on this machine, the default) "
+                "or ray (jobs of the Ray cluster at ray_address, whose nodes mount the workspace at the same path)",
+    "ray_address": "the Ray cluster's dashboard address for its Jobs API, e.g. http://head:8265 (empty: no cluster; "
+                   "members can choose Ray for a run only when it is set)",
 }
 """The keys an admin sets, and what each one means (``studio settings show`` prints these)."""
 
@@ -144,7 +151,31 @@ _PARSERS = {
     "upload_quota_mb": lambda raw: _limit("upload_quota_mb", raw),
     "max_rows": lambda raw: _limit("max_rows", raw),
     "max_decoded_mb": lambda raw: _limit("max_decoded_mb", raw),
+    "executor": lambda raw: _executor(raw),
+    "ray_address": lambda raw: _ray_address(raw),
 }
+
+
+def _executor(raw: Any) -> str:
+    value = str(raw or "local").strip().lower()
+    if value not in ("local", "ray"):
+        raise SettingsError(f"executor must be local or ray, not {raw!r}")
+    return value
+
+
+def _ray_address(raw: Any) -> str:
+    """http(s)://host:port of the cluster's dashboard (a bare host:port is taken as http)."""
+    from urllib.parse import urlsplit
+
+    text = str(raw or "").strip().rstrip("/")
+    if not text or text.lower() in ("none", "off"):
+        return ""
+    if "://" not in text:
+        text = f"http://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise SettingsError(f"ray_address must look like http://head:8265 (the dashboard's address), not {raw!r}")
+    return text
 
 
 def parse_value(key: str, raw: Any) -> Any:

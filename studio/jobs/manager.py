@@ -23,20 +23,21 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from studio.jobs import policy, process
-from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
+from studio.jobs import policy
+from studio.jobs.devices import DevicePool
+from studio.jobs.executors.base import LOCAL, Executor, check_name
+from studio.jobs.executors.local import LocalExecutor, worker_command  # noqa: F401 - worker_command: the CLI's
 from studio.runs.state import ACTIVE, CANCELLING, QUEUED, RESUMABLE, RunState, summarize
 from studio.runs import RunDir
 from studio.runs.event_types import Error, Status
 from studio.runs.events import append_event, events_size, read_events
-from studio.jobs.store import (SPAWN_GRACE_S, JobError, QueueLimitReached, RunRecord, RunStore,
+from studio.jobs.store import (JobError, QueueLimitReached, RunRecord, RunStore,
                                headline_from_metrics, reindex)
 from studio.settings import Settings, allowed_model_roots
 from studio.training.final_score import SCORE_ONLY_ENV
@@ -47,17 +48,6 @@ log = logging.getLogger("studio.jobs")
 STEP_WRITE_S = 2.0
 """How often a running run's step goes into the index at most (it changes many times a second)."""
 
-
-
-def worker_command(run_dir: Path, gpus: int = 1, resume: bool = False, python: str | None = None) -> list[str]:
-    """The command line of a run's worker: ``python -m studio.worker``, or under ``torchrun``
-    (one process per GPU, data-parallel) when the run holds more than one GPU."""
-    python = python or sys.executable
-    tail = ["-m", "studio.worker", str(run_dir)] + (["--resume"] if resume else [])
-    if gpus > 1:
-        # --standalone: a free rendezvous port per run, so two multi-GPU runs never collide.
-        return [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}"] + tail
-    return [python] + tail
 
 
 def disk_usage(path: Path) -> int:
@@ -108,9 +98,11 @@ class JobManager:
         self.polls = 0
         """Supervisor ticks so far (counted when a tick begins)."""
         self._lock = threading.RLock()
-        self._procs: dict[str, subprocess.Popen] = {}
+        self._local = LocalExecutor(self.devices, self.python,
+                                    lambda run_id, **values: self.store.update(run_id, expect=ACTIVE, **values))
+        self._ray: Any = None
+        """The Ray executor, made when a run first uses it (``ray`` is imported then, not before)."""
         self._summaries: dict[str, tuple[int, RunState]] = {}
-        self._killed: set[str] = set()
         self._recent: dict[str, tuple[float, RunRecord]] = {}
         self._step_written: dict[str, float] = {}
         self._wake = threading.Event()
@@ -135,7 +127,7 @@ class JobManager:
         return allowed_model_roots(self.allowed_model_roots, settings or self.settings())
 
     def submit(self, config, owner: str | None = None, gpus: int = 1, env: dict[str, str] | None = None,
-               sweep: str | None = None) -> str:
+               sweep: str | None = None, executor: str | None = None) -> str:
         """Validate and prepare a run, queue it, return its id.
 
         Raises a ``StudioError`` (nothing queued, nothing left on disk) for bad data or
@@ -143,6 +135,8 @@ class JobManager:
         not allowed, and when the owner already has as many queued runs as one member may
         (``QueueLimitReached``). ``env`` adds environment variables for the worker (operations
         and tests, e.g. ``STUDIO_STEP_DELAY``). ``sweep``: the sweep the run is a trial of.
+        ``executor``: where it trains (``local``, ``ray``); by default the workspace's setting. A
+        first run on a Ray cluster checks that its nodes see the workspace (``RayExecutor.probe``).
         """
         from studio.credentials import looks_like_token
         from studio.tasks import with_defaults
@@ -151,8 +145,9 @@ class JobManager:
         config = with_defaults(config)  # the task's options checked and complete, its backbone where none is named
         if config.training.device == "cpu":
             gpus = 0
-        self.devices.check(gpus)
         settings = self.settings()
+        executor = check_name(executor or settings.executor)
+        self._executor(executor, settings).check(gpus)
         policy.check_remote_code(config.model.trust_remote_code, settings)
         for name, value in (env or {}).items():
             if looks_like_token(value):
@@ -169,13 +164,14 @@ class JobManager:
         now = time.time()
         run_dir = prepared.run_dir
         RunDir(run_dir).job.write_text(
-            json.dumps({"owner": owner, "gpus": gpus, "created": now, **({"sweep": sweep} if sweep else {})},
+            json.dumps({"owner": owner, "gpus": gpus, "created": now, **({"sweep": sweep} if sweep else {}),
+                        **({"executor": executor} if executor != LOCAL else {})},
                        ensure_ascii=False, indent=2), encoding="utf-8")
         offset = append_event(run_dir, Status(status=QUEUED, owner=owner, gpus=gpus))
         record = RunRecord(
             id=prepared.run_id, run_dir=str(run_dir), status=QUEUED, name=prepared.config.name, owner=owner,
             task=prepared.config.task.name, backbone=prepared.config.model.backbone, gpus=gpus, created=now,
-            env=dict(env or {}), events_offset=offset, sweep=sweep,
+            env=dict(env or {}), events_offset=offset, sweep=sweep, executor=executor,
         )
         try:
             self.store.insert(record, queue_limit=limit)
@@ -269,10 +265,11 @@ class JobManager:
         if record.status not in RESUMABLE:
             raise JobError(f"run {run_id} is {record.status}; only {', '.join(RESUMABLE)} runs can be resumed")
         run_dir = self.run_dir(run_id)
-        if process.find_worker(run_dir):
-            raise JobError(f"a worker for run {run_id} is still running; wait for it to end or cancel it")
-        self.devices.check(record.gpus)
         settings = self.settings()
+        executor = self._executor(record.executor, settings)
+        if executor.busy(record, run_dir):
+            raise JobError(f"a worker for run {run_id} is still running; wait for it to end or cancel it")
+        executor.check(record.gpus)
         policy.check_remote_code(policy.run_trusts_remote_code(run_dir), settings, f"run {run_id}")
         limit = policy.queue_limit_for(record.owner, settings, self.workspace.root) if queue_limit else None
         if limit:
@@ -369,11 +366,7 @@ class JobManager:
             self.polls += 1
             for record in self.store.list(status=ACTIVE):
                 self._refresh(record)
-            for run_id, proc in list(self._procs.items()):  # workers finalised by another process
-                if proc.poll() is not None:
-                    current = self.store.get(run_id)
-                    if current is None or not current.active:
-                        self._procs.pop(run_id, None)
+            self._local.collect(lambda run_id: bool((current := self.store.get(run_id)) and current.active))
             if not self._stopping.is_set():
                 self._schedule()
 
@@ -438,43 +431,25 @@ class JobManager:
         self._summaries[record.id] = (record.events_offset, summary)
         return summary
 
+    def _executor(self, name: str | None, settings: Settings | None = None) -> Executor:
+        """The executor a run uses (``local`` unless it was submitted to another)."""
+        if not name or name == LOCAL:
+            return self._local
+        check_name(name)
+        from studio.jobs.executors.ray_jobs import RayExecutor
+
+        address = (settings or self.settings()).ray_address
+        if self._ray is None or self._ray.address != RayExecutor.normal_address(address):
+            self._ray = RayExecutor(address, self.workspace.root,
+                                    lambda run_id, **values: self.store.update(run_id, expect=ACTIVE, **values))
+        return self._ray
+
     def _alive(self, record: RunRecord, summary: RunState) -> bool:
-        proc = self._procs.get(record.id)
-        if proc is not None:
-            return proc.poll() is None
-        if record.pid:
-            return process.is_alive(record.pid, record.pid_started, record.id)
-        # Claimed by a scheduler that has not recorded the pid (yet, or it died right then).
-        pid = summary.worker_pid if process.is_alive(summary.worker_pid, None, record.id) else None
-        pid = pid or process.find_worker(self.run_dir(record.id))
-        if pid:
-            self.store.update(record.id, expect=ACTIVE, pid=pid, pid_started=process.start_time(pid))
-            record.pid, record.pid_started = pid, process.start_time(pid)
-            return True
-        return time.time() - (record.started or 0) < SPAWN_GRACE_S
+        return self._executor(record.executor).alive(record, summary)
 
     def _kill(self, record: RunRecord) -> None:
         summary = self._summaries.get(record.id, (None, None))[1]
-        pid = record.pid or (summary.worker_pid if summary else None)
-        log.warning("killing the worker of run %s (pid %s) and its children", record.id, pid)
-        self._killed.add(record.id)
-        process.kill_tree(pid, record.pid_started, record.id)
-        proc = self._procs.get(record.id)
-        if proc is not None:
-            try:
-                proc.kill()
-                proc.wait(5)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-
-    def _reap(self, run_id: str) -> int | None:
-        proc = self._procs.pop(run_id, None)
-        if proc is None:
-            return None
-        try:
-            return proc.wait(5)
-        except subprocess.TimeoutExpired:
-            return None
+        self._executor(record.executor).kill(record, summary)
 
     def _refresh(self, record: RunRecord) -> RunRecord:
         """Bring an active run's record up to date; finalise it once its worker has ended."""
@@ -510,14 +485,8 @@ class JobManager:
         self._step_written.pop(record.id, None)
 
         summary = self._summary(record)  # the last lines it wrote before exiting
-        killed = record.id in self._killed
-        self._killed.discard(record.id)
-        exit_code = self._reap(record.id)
-        if killed:
-            exit_code = -9
-        # What its session left behind (a data loader or torchrun child whose parent died) holds
-        # memory and maybe a GPU: end it too.
-        process.kill_tree(record.pid or summary.worker_pid, record.pid_started, record.id)
+        ending = self._executor(record.executor).finish(record, summary)
+        exit_code = ending.exit_code
         values = dict(step=summary.step, total_steps=summary.total_steps, exit_code=exit_code,
                       error_kind=summary.error_kind, error_message=summary.error_message, error_hint=summary.error_hint,
                       metric_name=summary.metric_name, metric_value=summary.metric_value)
@@ -527,12 +496,17 @@ class JobManager:
                 values["metric_name"], values["metric_value"] = headline_from_metrics(self.run_dir(record.id))
         elif record.cancel_requested:
             values.update(status="cancelled", ended=now)
+        elif ending.status:  # the executor knows what happened (a Ray job whose worker could not start)
+            values.update(status=ending.status, ended=now, error_kind=ending.status, error_message=ending.message,
+                          error_hint=ending.hint)
         else:
             why = f"exit code {exit_code}" if exit_code is not None else "its process is gone"
             values.update(status="interrupted", ended=now,
                           error_message=f"the worker ended without a final status ({why}); resume continues "
-                                        "from the last complete checkpoint")
-            if exit_code == -9:
+                                        "from the last complete checkpoint" + (f"\n{ending.message}" if ending.message else ""))
+            if ending.hint:
+                values["error_hint"] = ending.hint
+            elif exit_code == -9:
                 values["error_hint"] = ("it was killed (SIGKILL), by a person or by the system when memory ran out; "
                                         "if it was memory, lower training.batch_size or training.max_length before resuming")
         if self.store.update(record.id, expect=ACTIVE, **values):
@@ -549,36 +523,43 @@ class JobManager:
     def _schedule(self) -> None:
         from studio.errors import StudioError
 
-        for record in self.store.queue():  # what no longer fits this machine at all
+        for record in self.store.queue():  # what no longer fits this machine (or cluster) at all
             try:
-                self.devices.check(record.gpus)
+                self._executor(record.executor).check(record.gpus)
             except StudioError as error:
                 if self.store.update(record.id, expect=QUEUED, status="failed", queue_order=None, ended=time.time(),
                                      error_kind=error.kind, error_message=error.message, error_hint=error.hint):
                     append_event(self.run_dir(record.id), Error(error_kind=error.kind, message=error.message, hint=error.hint))
                     append_event(self.run_dir(record.id), Status(status="failed", error_kind=error.kind))
         while not self._stopping.is_set():
-            record = self.store.claim(self._choose)
+            queue = self.store.queue()
+            if not queue:
+                return
+            head = queue[0]
+            if head.executor == LOCAL:
+                record = self.store.claim(self._choose)
+            else:
+                # A cluster is asked for room outside the store's write transaction (it is a network
+                # call); the claim then takes the head only if it is still the same run.
+                try:
+                    placed = self._executor(head.executor).place(head, set())
+                except StudioError as error:
+                    log.warning("cannot place run %s: %s", head.id, error)
+                    return
+                if placed is None:
+                    return
+                record = self.store.claim(lambda h, busy: self._choose(h, busy, placed) if h.id == head.id else None)
             if record is None:
                 return
             self._launch(record)
 
-    def _choose(self, head: RunRecord, busy: set[str]) -> dict[str, Any] | None:
-        devices = self.devices.allocate(head.gpus, busy)
-        if devices is None:
+    def _choose(self, head: RunRecord, busy: set[str], placed: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        placed = placed if placed is not None else self._local.place(head, busy)
+        if placed is None:
             return None
-        return dict(devices=devices, started=time.time(), ended=None, pid=None, pid_started=None, exit_code=None,
-                    cancel_requested=None, step=None, total_steps=None, attempts=head.attempts + 1,
-                    events_offset=events_size(self.run_dir(head.id)))
-
-    def _worker_env(self, record: RunRecord) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false",
-                   CUDA_VISIBLE_DEVICES=cuda_visible_devices(record.devices))
-        if not gpu_count(record.devices) and self.devices.cpu_slots > 1 and "OMP_NUM_THREADS" not in os.environ:
-            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.devices.cpu_slots))
-        env.update({str(k): str(v) for k, v in (record.env or {}).items()})
-        return env
+        return {"devices": [], **placed, **dict(
+            started=time.time(), ended=None, pid=None, pid_started=None, exit_code=None, cancel_requested=None, step=None,
+            total_steps=None, attempts=head.attempts + 1, job_id=None, node=None, events_offset=events_size(self.run_dir(head.id)))}
 
     def _refuse_launch(self, record: RunRecord, run_dir: Path) -> bool:
         """A run queued while remote code was allowed does not start once an admin has disallowed it."""
@@ -595,13 +576,14 @@ class JobManager:
             return True
 
     def _launch(self, record: RunRecord) -> None:
+        from studio.errors import StudioError
+
         run_dir = self.run_dir(record.id)
         if self._refuse_launch(record, run_dir):
             return
-        cmd = worker_command(run_dir, gpu_count(record.devices), record.resume, self.python)
         try:
-            proc = process.spawn(cmd, run_dir, self._worker_env(record))
-        except OSError as error:
+            values = self._executor(record.executor).launch(record, run_dir)
+        except (OSError, StudioError) as error:
             message = f"could not start the worker: {error}"
             self.store.update(record.id, expect=ACTIVE, status="failed", ended=time.time(), error_kind="internal",
                               error_message=message)
@@ -611,6 +593,4 @@ class JobManager:
             except OSError:
                 pass  # the run folder itself is gone; the record says what happened
             return
-        self._procs[record.id] = proc
-        self.store.update(record.id, pid=proc.pid, pid_started=process.start_time(proc.pid))
-        log.info("run %s started on %s (pid %s)", record.id, ",".join(record.devices), proc.pid)
+        self.store.update(record.id, **values)

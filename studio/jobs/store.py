@@ -94,6 +94,12 @@ class RunRecord:
     attempts: int = 0
     sweep: str | None = None
     """The sweep this run is a trial of (``studio.sweeps``), if any."""
+    executor: str = "local"
+    """Where its worker runs: ``local`` (a process of this machine) or ``ray`` (a Ray cluster's job)."""
+    job_id: str | None = None
+    """The Ray job of the current attempt (ray executor): how a restarted server finds it again."""
+    node: str | None = None
+    """The cluster node the worker runs on (ray executor), once it is known."""
 
     @property
     def active(self) -> bool:
@@ -133,6 +139,9 @@ _COLUMNS: dict[str, str] = {
     "events_offset": "INTEGER NOT NULL DEFAULT 0",
     "attempts": "INTEGER NOT NULL DEFAULT 0",
     "sweep": "TEXT",
+    "executor": "TEXT NOT NULL DEFAULT 'local'",
+    "job_id": "TEXT",
+    "node": "TEXT",
 }
 _JSON = {"devices", "env"}
 _FIELDS = [f.name for f in fields(RunRecord) if f.name in _COLUMNS]
@@ -466,6 +475,12 @@ def record_from_dir(run_dir: Path, existing: RunRecord | None = None) -> RunReco
         record.owner = record.owner or existing.owner
         record.env = existing.env
     record.sweep = job.get("sweep") or (existing.sweep if existing is not None else None)
+    record.executor = job.get("executor") or (existing.executor if existing is not None else "local")
+    if existing is not None and existing.executor != "local" and existing.active:
+        # A cluster's worker is not a process of this machine: the job manager asks the cluster.
+        record.status, record.job_id, record.node = existing.status, existing.job_id, existing.node
+        record.started, record.events_offset, record.cancel_requested = existing.started, existing.events_offset, existing.cancel_requested
+        return record
     status = summary.status
     same = existing is not None and existing.status in ACTIVE and process.is_alive(
         existing.pid, existing.pid_started, run_dir.name)

@@ -40,12 +40,17 @@ def test_building_the_app_and_submitting_a_run_does_not_import_torch(tmp_path, t
         "run_id = services.jobs.submit(config)\n"
         "services.jobs.cancel(run_id, wait=True)\n"
         "services.jobs.shutdown()\n"
+        "print('ray imported' if 'ray' in sys.modules else 'no ray')\n"  # Ray only for the ray executor
         "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=real_gpus_env(), capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == "no torch"
+    assert result.stdout.strip().splitlines()[-2:] == ["no ray", "no torch"]
+
+
+def ray_libraries(pid: int) -> list[str]:
+    return sorted({m.path for m in psutil.Process(pid).memory_maps() if "/ray/" in m.path})
 
 
 def torch_libraries(pid: int) -> list[str]:
@@ -92,5 +97,6 @@ def test_the_running_server_stays_without_torch(tmp_path, tiny_encoder):
         client.predict(run_id, "test", api_name="/eval_load")
         client.predict("all", "(all)", "(all)", 0, "", api_name="/eval_predictions")
         assert torch_libraries(server.pid) == []
+        assert ray_libraries(server.pid) == []  # the executor is local: Ray stays out of the server
     finally:
         stop(server)
