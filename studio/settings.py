@@ -193,6 +193,8 @@ def shown(settings: Settings, key: str) -> str:
         return "true" if value else "false"
     if isinstance(value, tuple):
         return ", ".join(value) or ("(none besides --model-dir)" if key == "model_roots" else "(none)")
+    if value == "":
+        return "(none)"
     return "none (no limit)" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
