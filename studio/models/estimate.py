@@ -91,6 +91,14 @@ class Shape:
         per_layer = sum(r * (a + b) for a, b in linear)
         return (self.layers + 2 * self.decoder_layers) * per_layer
 
+    def lora_dropout_bytes(self, act_bytes: int) -> int:
+        """Bytes a token and layer that LoRA dropout keeps for backward: each adapted layer drops
+        its own copy of its input (q, k, v share an input, yet each keeps a copy) and keeps the
+        mask (a byte an entry). Without dropout every adapter reads the shared input: nothing.
+        Measured on SmolLM2-135M (batch 8 x 112 tokens, fp32): 0.74 GiB of a 3.9 GiB peak."""
+        inputs = (4 + (2 if self.gated_mlp else 1)) * self.hidden + self.intermediate
+        return inputs * (act_bytes + 1)
+
 
 @dataclass
 class Estimate:
@@ -124,6 +132,7 @@ def estimate(
     steps: int | None = None,
     parameters: int | None = None,
     weight_bits: int | None = None,
+    lora_dropout: float = 0.0,
 ) -> Estimate | None:
     """Estimate peak training memory and step time; None when the config has no usable shape.
     ``weight_bits=4``: QLoRA's frozen base in NF4 (with ``lora_r``)."""
@@ -154,6 +163,9 @@ def estimate(
         activations = tokens * (layers * act_bytes * shape.hidden + per_token_layer)
     else:
         activations = tokens * layers * per_token_layer
+    if lora_r and lora_dropout > 0:
+        # Checkpointing recomputes them in backward, a layer at a time.
+        activations += tokens * (1 if gradient_checkpointing else layers) * shape.lora_dropout_bytes(act_bytes)
     if device != "cuda":
         # On a CPU attention materialises its scores, softmax and dropout mask for backward
         # (about 5 bytes an entry at 16-bit, per head and layer: seq_len squared), where a GPU's

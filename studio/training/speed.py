@@ -126,6 +126,7 @@ def memory_estimator(model_config: dict, config: RunConfig, hw: Hardware, task_k
 
     def estimator(batch_size: int, seq_len: int, checkpointing: bool) -> float | None:
         est = estimate(model_config, batch_size=batch_size, seq_len=seq_len, lora_r=lora_r, weight_bits=weight_bits,
+                       lora_dropout=config.method.lora.dropout,
                        half_precision=hw.cuda and hw.bf16,
                        gradient_checkpointing=checkpointing, causal_lm=task_kind == "decoder",
                        device="cuda" if hw.cuda else "cpu")

@@ -58,3 +58,31 @@ def test_cpu_time_estimate_is_in_the_measured_range():
 
 def test_unknown_shape_gives_none():
     assert estimate({"model_type": "mystery"}, batch_size=1, seq_len=8) is None
+
+
+SMOLLM2_135M = {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
+                "num_key_value_heads": 3, "intermediate_size": 1536, "vocab_size": 49152, "hidden_act": "silu"}
+
+
+@pytest.mark.parametrize("model, settings, measured_gib", [
+    # Peaks above the worker's start (its ``memory`` event) measured with benchmarks/memory_profile.py
+    # on a CPU, fp32, one thread: the SmolLM2 LoRA SFT job (r=16 on every linear layer) without and
+    # with LoRA dropout (each adapter then keeps its own dropped copy of its input), and a full
+    # fine-tune of MiniLM on the sentiment sample.
+    (SMOLLM2_135M, dict(batch_size=8, seq_len=112, lora_r=16, causal_lm=True), 3.13),
+    (SMOLLM2_135M, dict(batch_size=8, seq_len=112, lora_r=16, causal_lm=True, lora_dropout=0.05), 3.88),
+    (MINILM, dict(batch_size=16, seq_len=49), 0.48),
+])
+def test_cpu_memory_estimate_is_within_a_quarter_of_the_measured_peak(model, settings, measured_gib):
+    assert 0.75 <= measured_gib / estimate(model, **settings).total_gib <= 1.25
+
+
+def test_lora_dropout_copies_count_once_per_layer_with_checkpointing():
+    plain = dict(batch_size=8, seq_len=112, lora_r=16, causal_lm=True)
+    dropped = estimate(SMOLLM2_135M, lora_dropout=0.1, **plain).activations_gib - estimate(SMOLLM2_135M, **plain).activations_gib
+    assert dropped * GIB == pytest.approx(8 * 112 * 30 * (6 * 576 + 1536) * 5)  # six hidden-wide inputs, one MLP-wide; fp32 + mask
+    checkpointed = dict(plain, gradient_checkpointing=True)
+    assert (estimate(SMOLLM2_135M, lora_dropout=0.1, **checkpointed).activations_gib
+            - estimate(SMOLLM2_135M, **checkpointed).activations_gib) == pytest.approx(dropped / 30)
+    assert estimate(SMOLLM2_135M, batch_size=8, seq_len=112, lora_dropout=0.1).activations_gib == \
+        estimate(SMOLLM2_135M, batch_size=8, seq_len=112).activations_gib  # a full fine-tune has no adapters
