@@ -99,6 +99,8 @@ def backbone_info(name: str, model_roots: list[Path] | None, cache: Path) -> Bac
             except Exception:  # noqa: BLE001 - no tokenizer yet: the plan goes without token lengths
                 tokenizer = None
     model_config = read_model_config(folder) if folder else {}
+    if not model_config and tokenizer:
+        model_config = read_model_config(tokenizer)  # a GGUF not converted yet: its config.json sits with the tokenizer
     if not model_config and entry is None:
         return None
     if folder is not None and tokenizer is None and (folder / "config.json").exists():

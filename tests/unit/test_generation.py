@@ -470,9 +470,11 @@ def test_generation_defaults_to_the_bundled_decoder():
 
 def test_bundled_gguf_is_converted_to_a_dense_folder_once(tmp_path, monkeypatch):
     """The GGUF is loaded dequantized (a model left in GGUF blocks cannot be saved or trained) and
-    written to the cache through a temporary folder; the second call reuses it."""
+    written to the cache through a temporary folder; the second call reuses it. (The conversion
+    runs in a child process; here in this one, where transformers is faked.)"""
     import transformers
 
+    from studio.models import loading
     from studio.models.catalog import find
     from studio.models.loading import model_folder
     from studio.models.resolve import ResolvedBackbone
@@ -489,6 +491,7 @@ def test_bundled_gguf_is_converted_to_a_dense_folder_once(tmp_path, monkeypatch)
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", staticmethod(fake_model))
     monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", staticmethod(lambda *a, **k: Saved()))
+    monkeypatch.setattr(loading, "convert_in_child", loading.convert_gguf)
     backbone = ResolvedBackbone(str(tmp_path), "bundled", find("SmolLM2-135M-Instruct"), 1, None, gguf_file="m.gguf")
     folder = model_folder(backbone, tmp_path / "cache")
     assert folder == str(tmp_path / "cache" / "models" / "SmolLM2-135M-Instruct")
