@@ -102,7 +102,9 @@ class ModelConfig:
 class LoraConfig:
     r: int = 16
     alpha: int = 32
-    dropout: float = 0.05
+    # 0 as peft's own default: with dropout each adapter keeps a dropped copy of its input for
+    # backward (0.74 GiB, a fifth of the SmolLM2 LoRA job's peak on a CPU).
+    dropout: float = 0.0
     target_modules: Union[str, list[str]] = "auto"
     """'auto' picks the attention/MLP projections of the backbone's architecture."""
 
