@@ -70,8 +70,9 @@ def cmd_runs_list(args) -> int:
     for r in runs:
         status = f"{r.status} #{r.position}" if r.position else r.status
         rows.append([r.id, status, r.owner or "-", r.task or "-", _progress(r), _metric(r),
-                     ",".join(r.devices) or "-", _when(r.created), _size(manager.disk_usage(r.id))])
-    print(_table(rows, ["run", "status", "owner", "task", "step", "metric", "devices", "created", "disk"]))
+                     ",".join(r.devices) or "-", _when(r.created), _size(manager.disk_usage(r.id)),
+                     r.sweep or "-"])  # sweep: the sweep a trial's run belongs to (studio sweep show ID)
+    print(_table(rows, ["run", "status", "owner", "task", "step", "metric", "devices", "created", "disk", "sweep"]))
     return 0
 
 

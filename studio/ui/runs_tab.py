@@ -35,20 +35,22 @@ MOVES = ("top", "up", "down", "bottom")
 
 def columns() -> list[str]:
     """The runs table's headers, in the page's language."""
-    return [t("runs.col_run"), t("runs.col_name"), t("runs.col_task"), t("runs.col_backbone"), t("runs.col_status"),
-            t("runs.col_metric"), t("runs.col_duration"), t("runs.col_owner"), t("runs.col_created")]
+    return [t("runs.col_run"), t("runs.col_name"), t("runs.col_sweep"), t("runs.col_task"), t("runs.col_backbone"),
+            t("runs.col_status"), t("runs.col_metric"), t("runs.col_duration"), t("runs.col_owner"), t("runs.col_created")]
 
 
 def runs_frame(services: Services, statuses: list[str] | None, task: str | None, owner: str | None, search: str | None):
     records = services.jobs.list(status=statuses or None, task=task or None, owner=(owner or "").strip() or None)
     needle = (search or "").strip().lower()
-    if needle:
-        records = [r for r in records if needle in " ".join(str(x) for x in (r.id, r.name, r.backbone, r.task, r.owner)).lower()]
+    if needle:  # a sweep's id finds its trials
+        records = [r for r in records
+                   if needle in " ".join(str(x) for x in (r.id, r.name, r.backbone, r.task, r.owner, r.sweep)).lower()]
     rows = []
     for r in records:
         status = words.status(r.status) + (f" (#{r.position})" if r.status == "queued" and r.position else "")
-        rows.append([r.id, r.name or "", words.task_title_of(r.task), _short_backbone(r.backbone), status, metric_text(r),
-                     run_duration(r), r.owner or "—", when(r.created)])
+        # A trial's run shows its sweep (its name says which trial: '<name>-trial-<n>').
+        rows.append([r.id, r.name or "", r.sweep or "", words.task_title_of(r.task), _short_backbone(r.backbone), status,
+                     metric_text(r), run_duration(r), r.owner or "—", when(r.created)])
     return pd.DataFrame(rows, columns=columns()), records
 
 
@@ -155,7 +157,7 @@ def build(services: Services) -> dict[str, Any]:
         search = gr.Textbox(label=t("runs.search"), placeholder=t("runs.id_name_backbone"), elem_id="runs-search", scale=2)
         refresh = gr.Button(t("runs.refresh"), elem_id="runs-refresh", scale=1)
     table = gr.Dataframe(headers=columns(), interactive=False, elem_id="runs-table", max_height=380, wrap=True,
-                         column_widths=["21%", "12%", "10%", "11%", "9%", "12%", "7%", "7%", "11%"])
+                         column_widths=["17%", "11%", "11%", "9%", "10%", "8%", "10%", "7%", "7%", "10%"])
 
     gr.Markdown(t("runs.compare"))
     with gr.Row():

@@ -20,6 +20,8 @@ from studio.ui.i18n import t
 from studio.ui.services import Services, username
 
 _runners: dict[int, Any] = {}
+_started: dict[str, str] = {}
+"""The sweep each page started last (by its session), shown when the page opens this tab."""
 
 
 def runner(services: Services):
@@ -30,6 +32,15 @@ def runner(services: Services):
     if key not in _runners:
         _runners[key] = SweepRunner(services.jobs)
     return _runners[key]
+
+
+def started(services: Services, request, sweep_id: str) -> None:
+    """A sweep this page just started (here or in the Train tab): make sure the driver thread runs
+    it, and show it when the page opens this tab."""
+    runner(services)
+    page = getattr(request, "session_hash", None)
+    if page:
+        _started[page] = sweep_id
 
 
 def base_choices(services: Services) -> list[tuple[str, str]]:
@@ -93,6 +104,8 @@ def build(services: Services) -> dict[str, Any]:
     message = gr.HTML("", elem_id="sweeps-message")
     with gr.Row():
         pick = gr.Dropdown(choices=[], label=t("sweeps.sweep"), elem_id="sweeps-pick", scale=3)
+        stop_running = gr.Checkbox(value=False, label=t("sweeps.stop_running"), info=t("sweeps.stop_running_info"),
+                                   elem_id="sweeps-stop-running", scale=1)
         cancel = gr.Button(t("sweeps.cancel"), elem_id="sweeps-cancel", scale=1)
     summary = gr.HTML("", elem_id="sweeps-summary")
     table = gr.Dataframe(headers=[t("sweeps.col_trial"), t("sweeps.col_run"), t("sweeps.col_settings"), t("sweeps.col_score"),
@@ -104,9 +117,13 @@ def build(services: Services) -> dict[str, Any]:
     timer = gr.Timer(3.0)
     shown = [summary, table, history, coordinates, importances]
 
-    def load_fn():
+    def load_fn(current=None, request: gr.Request = None):
+        """The base runs and the sweeps; the one shown: the sweep this page started last, else the
+        one chosen already, else the newest."""
         ids = sweep_choices(services)
-        return gr.update(choices=base_choices(services)), gr.update(choices=ids, value=ids[0] if ids else None)
+        mine = _started.pop(getattr(request, "session_hash", None), None)
+        shown = next((x for x in (mine, current) if x in ids), ids[0] if ids else None)
+        return gr.update(choices=base_choices(services)), gr.update(choices=ids, value=shown)
 
     def space_fn(run_id):
         """The default space for the chosen run's settings: shown, to be edited."""
@@ -149,7 +166,7 @@ def build(services: Services) -> dict[str, Any]:
             return [error_html(error), [], None, None, None]
         return [text, rows, *figures]
 
-    def cancel_fn(sweep_id, request: gr.Request = None):
+    def cancel_fn(sweep_id, stop, request: gr.Request = None):
         from studio.sweeps import study
         from studio.sweeps.driver import cancel_sweep
 
@@ -159,14 +176,15 @@ def build(services: Services) -> dict[str, Any]:
             owner = study.spec_of(study.load(services.workspace, sweep_id)).owner
             if not services.may_change(request, owner):
                 raise StudioError(t("sweeps.not_yours"))
-            n = cancel_sweep(services.jobs, sweep_id)
+            n = cancel_sweep(services.jobs, sweep_id, stop_running=bool(stop))
         except StudioError as error:
             return error_html(error)
-        return messages_html([("ok", t("sweeps.cancelled", sweep=sweep_id, n=n))])
+        text = t("sweeps.cancelled_stopped", sweep=sweep_id, n=n) if stop else t("sweeps.cancelled", sweep=sweep_id, n=n)
+        return messages_html([("ok", text)])
 
     base.change(space_fn, [base], [space, message], api_visibility="private")
     start.click(start_fn, [base, trials, parallel, pruner, space], [message, pick], api_visibility="private")
     pick.change(show_fn, [pick], shown, api_visibility="private", show_progress="hidden")
     timer.tick(show_fn, [pick], shown, api_visibility="private", show_progress="hidden")
-    cancel.click(cancel_fn, [pick], [message], api_visibility="private")
-    return {"refresh": (load_fn, [], [base, pick])}
+    cancel.click(cancel_fn, [pick, stop_running], [message], api_visibility="private")
+    return {"refresh": (load_fn, [pick], [base, pick])}

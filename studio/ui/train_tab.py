@@ -416,9 +416,15 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                     gpu_note = gr.Markdown(t("train.gpu_only_hidden", settings=", ".join(k.rsplit(".", 1)[-1] for k in GPU_ONLY)),
                                            visible=not gpus, elem_id="train-gpu-only-note")
             section_boxes[section] = box
+    # ---- sweep: a hyperparameter search instead of a single run (studio.ui.train_sweep) ----
+    from studio.ui.train_sweep import SweepChoice
+
+    sweep = SweepChoice(services)
+    # ---- end sweep ----
     estimate = gr.Markdown("", elem_id="train-estimate")
     with gr.Row():
         launch = gr.Button(t("train.launch_training"), variant="primary", elem_id="train-launch", scale=3)
+        sweep.launch_button()  # sweep: shown instead of the run's launch button while "sweep" is chosen
         estimate_button = gr.Button(t("train.update_estimate"), elem_id="train-estimate-button", scale=1)
     launch_message = gr.HTML("", elem_id="train-message")
 
@@ -637,6 +643,24 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     refresh_watch.click(lambda w: watch_choices((w or {}).get("run_id")), [watch_state], [watched], api_name="train_runs")
     view.cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
     view.resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
+
+    # ---- sweep: its settings and estimate follow the form's; its launch starts a sweep ----
+    def sweep_config(data, src, task_name, backbone_name, method_name, preset_name, device_name, name, *values):
+        """The form's run config: the sweep's base."""
+        return build_config(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, name,
+                            _advanced(values, device_name))
+
+    def sweep_rows(data, src, *_):
+        if src == UPLOAD and data:
+            return data.rows
+        return _dataset_rows(services, src[len(DATASET):]) if src and src.startswith(DATASET) else None
+
+    # The sweep's space and estimate follow what the user changes (input events: a change event
+    # chained to them re-fired without end), and the estimate's button.
+    sweep.wire(sweep_config, [*settings, run_name, *advanced_inputs], sweep_rows,
+               [source.input, task.input, backbone.input, method.input, preset.input, device.input, estimate_button.click,
+                *[component.input for component in advanced_inputs if hasattr(component, "input")]], launch, launch_message)
+    # ---- end sweep ----
     return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
                            (follow_data, follow_inputs, [source, task, backbone], None),
                            (restore_form, [browser_run], [task, backbone, method, preset, device], None),
