@@ -3,13 +3,15 @@ trial with the test score it alone was given, and Optuna's figures (for the brow
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from optuna.trial import TrialState
 
 from studio.jobs.manager import JobManager
+from studio.errors import StudioError
 from studio.jobs.store import read_json_dict
 from studio.runs import RunDir
 from studio.sweeps import study as studies
@@ -44,7 +46,22 @@ class SweepReport:
         return sum(1 for r in self.rows if r.status not in ("queued", "starting", "running", "cancelling"))
 
 
+@contextlib.contextmanager
+def _still_there(sweep_id: str) -> Iterator[None]:
+    """Optuna's "Record does not exist" (the sweep deleted while it was read) as the message of a
+    sweep that is not there."""
+    try:
+        yield
+    except KeyError:
+        raise StudioError(f"no sweep '{sweep_id}' in this workspace", hint="studio sweep list shows the sweeps") from None
+
+
 def report(manager: JobManager, sweep_id: str) -> SweepReport:
+    with _still_there(sweep_id):
+        return _report(manager, sweep_id)
+
+
+def _report(manager: JobManager, sweep_id: str) -> SweepReport:
     study = studies.load(manager.workspace, sweep_id)
     spec = studies.spec_of(study)
     rows = []
@@ -75,9 +92,10 @@ def figures(manager: JobManager, sweep_id: str) -> dict[str, Any]:
     importances (None where there is not enough to draw yet: importances need two completed trials)."""
     from optuna import visualization
 
-    study = studies.load(manager.workspace, sweep_id)
-    spec = studies.spec_of(study)
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    with _still_there(sweep_id):
+        study = studies.load(manager.workspace, sweep_id)
+        spec = studies.spec_of(study)
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     out: dict[str, Any] = {}
     for name, draw, needed in (("history", visualization.plot_optimization_history, 1),
                                ("parallel", visualization.plot_parallel_coordinate, 1),

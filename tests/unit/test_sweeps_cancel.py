@@ -64,3 +64,24 @@ def test_cancelling_a_sweep_cancels_its_queued_trials_and_asks_no_more(manager, 
     status, done = driver.tick()
     assert status == studies.CANCELLED and done
     assert states(manager, sweep_id) == [TrialState.FAIL, TrialState.FAIL]  # and no new trial
+
+
+def test_a_sweep_deleted_while_its_page_reads_it_is_reported_as_gone(manager, config, monkeypatch):
+    import optuna
+
+    from studio.errors import StudioError
+    from studio.sweeps import report
+
+    sweep_id = create_sweep(manager, config, trials=2, space=SPACE, pruner="none")
+    load = studies.load
+
+    def load_then_delete(workspace, name, *args, **kwargs):
+        study = load(workspace, name, *args, **kwargs)
+        optuna.delete_study(study_name=name, storage=studies.storage(workspace))  # as a delete from another page
+        return study
+
+    monkeypatch.setattr(studies, "load", load_then_delete)
+    for read in (report.report, report.figures):
+        with pytest.raises(StudioError, match=f"no sweep '{sweep_id}'"):
+            read(manager, sweep_id)
+        sweep_id = create_sweep(manager, config, trials=2, space=SPACE, pruner="none")
