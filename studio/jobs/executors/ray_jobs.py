@@ -108,14 +108,21 @@ class RayExecutor:
         return {node: {name: (float(v[0]), float(v[1])) for name, v in usage.items() if isinstance(v, list) and len(v) == 2}
                 for node, usage in by_node.items()}
 
-    def need(self, record, nodes: dict | None = None) -> dict[str, float]:
-        """What a run's job asks of one node: its GPUs and a CPU, or one CPU for a CPU run (a
-        one-GPU run on a cluster without GPUs trains on a CPU, as it does on a machine without one)."""
-        if record.gpus == 0:
-            return {"CPU": 1.0}
-        if nodes is not None and not any(usage.get("GPU", (0, 0))[1] for usage in nodes.values()) and record.gpus == 1:
-            return {"CPU": 1.0}
-        return {"CPU": 1.0, "GPU": float(record.gpus)}
+    @staticmethod
+    def plan(gpus: int, nodes: dict) -> tuple[dict[str, float], int]:
+        """What a run asks of the cluster: (what its job asks of one node, how many Ray Train
+        workers it spreads over nodes, 0 for none).
+
+        A CPU run takes a CPU; a GPU run its GPUs and a CPU on one node, under torchrun when it has
+        several. On a cluster without GPUs a one-GPU run takes a CPU, as it does on a machine without
+        one, and a run of N GPUs N CPU workers. A run asking more GPUs than any node has trains
+        data-parallel across nodes with Ray Train (one GPU a worker)."""
+        per_node = [usage.get("GPU", (0.0, 0.0))[1] for usage in nodes.values()] or [0.0]
+        if gpus == 0 or (gpus == 1 and not any(per_node)):
+            return {"CPU": 1.0}, 0
+        if not any(per_node) or gpus > max(per_node):
+            return {"CPU": 1.0, **({"GPU": 1.0} if any(per_node) else {})}, gpus
+        return {"CPU": 1.0, "GPU": float(gpus)}, 0
 
     # ---- the executor contract ---------------------------------------------------------------
     def check(self, gpus: int) -> None:
@@ -124,10 +131,13 @@ class RayExecutor:
         if not (self._probed or self.probed_before()):
             self.probe()
         if gpus > 1:
-            total = sum(usage.get("GPU", (0, 0))[1] for usage in self.nodes().values())
+            nodes = self.nodes()
+            need, workers = self.plan(gpus, nodes)
+            kind = "GPU" if "GPU" in need else "CPU"
+            total = sum(usage.get(kind, (0, 0))[1] for usage in nodes.values())
             if gpus > total:
-                raise ClusterError(f"the run asks for {gpus} GPUs but the Ray cluster has {total:g}; it could never start",
-                                   hint=f"ask for at most {total:g}" if total else "ask for 1 (a CPU) or 0")
+                raise ClusterError(f"the run asks for {gpus} {'GPUs' if kind == 'GPU' else 'workers'} but the Ray cluster "
+                                   f"has {total:g} {kind}s; it could never start", hint=f"ask for at most {total:g}")
 
     def place(self, record, busy: set[str]) -> dict[str, Any] | None:
         # The dashboard counts a job's resources a few seconds after it starts; until Ray has started
@@ -137,28 +147,37 @@ class RayExecutor:
             return None
         nodes = self.nodes()
         free = {node: {name: total - used for name, (used, total) in usage.items()} for node, usage in nodes.items()}
-        need = self.need(record, nodes)
+        need, workers = self.plan(record.gpus, nodes)
+        if workers:  # Ray Train: a worker's share on as many nodes as have room, in all enough
+            room = sum(int(min(node.get(k, 0.0) // v for k, v in need.items())) for node in free.values())
+            return {"devices": []} if room >= workers else None
         if any(all(node.get(k, 0.0) >= v - 1e-9 for k, v in need.items()) for node in free.values()):
             return {"devices": []}
         return None
 
-    def entrypoint(self, record, run_dir: Path) -> str:
-        gpus = int(self.need(record).get("GPU", 0))
-        return shlex.join(worker_command(run_dir.resolve(), gpus, record.resume, PYTHON))
+    def entrypoint(self, record, run_dir: Path, need: dict[str, float], workers: int) -> str:
+        run_dir = run_dir.resolve()
+        if workers:
+            return shlex.join([PYTHON, "-m", "studio.jobs.executors.ray_train", str(run_dir), f"--workers={workers}"]
+                              + (["--gpu"] if "GPU" in need else []) + (["--resume"] if record.resume else []))
+        return shlex.join(worker_command(run_dir, int(need.get("GPU", 0)), record.resume, PYTHON))
 
     def launch(self, record, run_dir: Path) -> dict[str, Any]:
         job_id = submission_id(record)
-        need = self.need(record, self.nodes())
+        need, workers = self.plan(record.gpus, self.nodes())
         env = {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false",
                **{str(k): str(v) for k, v in (record.env or {}).items()}}
+        # A Ray Train driver only coordinates: its workers ask for the CPUs and GPUs themselves.
+        driver = {} if workers else need
         try:
-            self.client.submit_job(entrypoint=self.entrypoint(record, run_dir), submission_id=job_id,
-                                   entrypoint_num_cpus=need.get("CPU", 0), entrypoint_num_gpus=need.get("GPU", 0),
+            self.client.submit_job(entrypoint=self.entrypoint(record, run_dir, need, workers), submission_id=job_id,
+                                   entrypoint_num_cpus=driver.get("CPU", 0), entrypoint_num_gpus=driver.get("GPU", 0),
                                    runtime_env={"env_vars": env}, metadata={"studio_run": record.id})
         except (ConnectionError, RuntimeError, ValueError) as error:
             raise ClusterError(f"the Ray cluster at {self.address} refused the run's job: {error}") from None
         self._pending.add(job_id)
-        log.info("run %s submitted to the Ray cluster at %s as job %s", record.id, self.address, job_id)
+        log.info("run %s submitted to the Ray cluster at %s as job %s%s", record.id, self.address, job_id,
+                 f" ({workers} Ray Train workers)" if workers else "")
         return {"job_id": job_id}
 
     def _job_status(self, record) -> str | None:
