@@ -31,7 +31,7 @@ from typing import Any, Iterable
 
 from studio.jobs import policy
 from studio.jobs.devices import DevicePool
-from studio.jobs.executors.base import LOCAL, Executor, check_name
+from studio.jobs.executors.base import LOCAL, Ending, Executor, check_name
 from studio.jobs.executors.local import LocalExecutor, worker_command  # noqa: F401 - worker_command: the CLI's
 from studio.runs.state import ACTIVE, CANCELLING, QUEUED, RESUMABLE, RunState, summarize
 from studio.runs import RunDir
@@ -445,11 +445,30 @@ class JobManager:
         return self._ray
 
     def _alive(self, record: RunRecord, summary: RunState) -> bool:
-        return self._executor(record.executor).alive(record, summary)
+        from studio.errors import StudioError
+
+        try:
+            return self._executor(record.executor).alive(record, summary)
+        except StudioError as error:  # its cluster is no longer configured (or Ray no longer installed)
+            log.warning("run %s: %s", record.id, error)
+            return False
 
     def _kill(self, record: RunRecord) -> None:
+        from studio.errors import StudioError
+
         summary = self._summaries.get(record.id, (None, None))[1]
-        self._executor(record.executor).kill(record, summary)
+        try:
+            self._executor(record.executor).kill(record, summary)
+        except StudioError as error:
+            log.warning("cannot stop the worker of run %s: %s", record.id, error)
+
+    def _ending(self, record: RunRecord, summary: RunState) -> Ending:
+        from studio.errors import StudioError
+
+        try:
+            return self._executor(record.executor).finish(record, summary)
+        except StudioError as error:
+            return Ending(message=f"its {record.executor} worker cannot be reached: {error.message}", hint=error.hint)
 
     def _refresh(self, record: RunRecord) -> RunRecord:
         """Bring an active run's record up to date; finalise it once its worker has ended."""
@@ -485,7 +504,7 @@ class JobManager:
         self._step_written.pop(record.id, None)
 
         summary = self._summary(record)  # the last lines it wrote before exiting
-        ending = self._executor(record.executor).finish(record, summary)
+        ending = self._ending(record, summary)
         exit_code = ending.exit_code
         values = dict(step=summary.step, total_steps=summary.total_steps, exit_code=exit_code,
                       error_kind=summary.error_kind, error_message=summary.error_message, error_hint=summary.error_hint,
