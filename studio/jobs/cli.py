@@ -51,6 +51,13 @@ def _metric(r) -> str:
     return f"{r.metric_name}={r.metric_value:.4f}" if isinstance(r.metric_value, float) else f"{r.metric_name}={r.metric_value}"
 
 
+def _where(r) -> str:
+    """The devices a local run holds, or the cluster node a Ray run is on."""
+    if r.executor != "local":
+        return f"{r.executor}:{r.node}" if r.node else r.executor
+    return ",".join(r.devices) or "-"
+
+
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip() for row in [header, *rows]]
@@ -70,7 +77,7 @@ def cmd_runs_list(args) -> int:
     for r in runs:
         status = f"{r.status} #{r.position}" if r.position else r.status
         rows.append([r.id, status, r.owner or "-", r.task or "-", _progress(r), _metric(r),
-                     ",".join(r.devices) or "-", _when(r.created), _size(manager.disk_usage(r.id)),
+                     _where(r), _when(r.created), _size(manager.disk_usage(r.id)),
                      r.sweep or "-"])  # sweep: the sweep a trial's run belongs to (studio sweep show ID)
     print(_table(rows, ["run", "status", "owner", "task", "step", "metric", "devices", "created", "disk", "sweep"]))
     return 0
@@ -88,7 +95,9 @@ def cmd_runs_show(args) -> int:
         ("status", r.status + (f" (position {r.position} in the queue)" if r.position else "")),
         ("owner", r.owner or "-"), ("task", r.task or "-"), ("backbone", r.backbone or "-"),
         ("devices", ",".join(r.devices) or (f"{r.gpus} GPU(s) requested" if r.gpus else "a CPU slot requested")),
-        ("pid", r.pid or "-"), ("progress", _progress(r)), ("metric", _metric(r)),
+        ("pid", r.pid or "-"),
+        *([("executor", r.executor), ("ray job", r.job_id or "-"), ("node", r.node or "-")] if r.executor != "local" else []),
+        ("progress", _progress(r)), ("metric", _metric(r)),
         ("created", _when(r.created)), ("started", _when(r.started)), ("ended", _when(r.ended)),
         ("checkpoint", checkpoint.name if checkpoint else "-"), ("disk", _size(manager.disk_usage(r.id))),
         ("folder", r.run_dir),
@@ -130,7 +139,7 @@ def cmd_runs_submit(args) -> int:
 
     config = RunConfig.load(args.config).with_overrides(args.set or [])
     manager = _manager(args)
-    run_id = manager.submit(config, owner=args.owner or getpass.getuser(), gpus=args.gpus)
+    run_id = manager.submit(config, owner=args.owner or getpass.getuser(), gpus=args.gpus, executor=args.executor)
     record = manager.get(run_id)
     print(f"queued {run_id}" + (f" (position {record.position})" if record.position else f" ({record.status})"))
     return 0
@@ -193,7 +202,7 @@ def cmd_queue(args) -> int:
     if not active and not queued:
         print("the queue is empty and nothing is running")
         return 0
-    rows = [["-", r.id, r.status, r.owner or "-", ",".join(r.devices) or "-", _progress(r)] for r in active]
+    rows = [["-", r.id, r.status, r.owner or "-", _where(r), _progress(r)] for r in active]
     rows += [[str(r.position), r.id, "queued", r.owner or "-", f"{r.gpus} GPU" if r.gpus else "CPU", "-"] for r in queued]
     print(_table(rows, ["#", "run", "status", "owner", "devices", "step"]))
     return 0
@@ -243,6 +252,8 @@ def add_commands(subparsers) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--gpus", type=int, default=1, help="GPUs for the run (0 = CPU; more than 1 trains data-parallel)")
     p.add_argument("--owner", help="default: your user name")
+    p.add_argument("--executor", choices=("local", "ray"),
+                   help="where it trains: this machine or the Ray cluster (default: the workspace's executor setting)")
     p.add_argument("--workspace", **ws)
     p.set_defaults(func=cmd_runs_submit)
 
