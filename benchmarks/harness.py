@@ -1,5 +1,6 @@
 """What the speed benchmarks share: run the plain Trainer script and the studio's worker on the
-same data, and read the same figures off each (warm-up steps left out)."""
+same data, and read the same figures off each (warm-up steps left out), the peak resident memory
+of each one's process tree among them (``tree_peak_gib``: sampled, a CPU run's whole footprint)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,89 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+SAMPLE_S = 0.05
+
+
+def tree_rss(process) -> int:
+    """Resident bytes of a process and all its children."""
+    import psutil
+
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class Sampler(threading.Thread):
+    """Samples a process tree's resident memory every ``SAMPLE_S`` until the process ends."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.samples: list[tuple[float, int]] = []
+        self.high_water = 0  # the root process's own peak (VmHWM): no sample misses it
+
+    def run(self) -> None:
+        import psutil
+
+        while True:
+            try:
+                self.samples.append((time.time(), tree_rss(self.process)))
+                self.high_water = max(self.high_water, high_water_mark(self.process.pid))
+                if self.process.status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.Error:
+                return
+            time.sleep(SAMPLE_S)
+
+    @property
+    def peak_gib(self) -> float:
+        """The tree's sampled peak, or the root process's own peak where that is higher (a peak
+        between two samples)."""
+        return max(self.high_water, *(rss for _, rss in self.samples), 0) / 1024**3
+
+
+def high_water_mark(pid: int) -> int:
+    """A process's peak resident bytes so far (Linux's VmHWM), 0 where unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def run_sampled(command: list[str], *, timeout: float | None = None, **popen) -> tuple[int, str, str, Sampler]:
+    """(exit code, stdout, stderr, the memory samples) of ``command`` run to its end."""
+    process = subprocess.Popen(command, text=True, **popen)
+    sampler = Sampler(process.pid)
+    sampler.start()
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    sampler.join()
+    return process.returncode, stdout or "", stderr or "", sampler
+
+
 def run_plain(model_dir: str | Path, data: Path, *, steps: int, batch: int, max_length: int, warmup: int,
               extra: list[str] = (), timeout: float | None = None) -> dict[str, Any]:
     """The hand-written baseline (plain_trainer.py) in its own process."""
     command = [sys.executable, str(ROOT / "benchmarks" / "plain_trainer.py"), str(model_dir), str(data), str(steps),
                str(batch), str(max_length), "--warmup-steps", str(warmup), *extra]
     started = time.time()
-    out = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if out.returncode != 0:
-        raise RuntimeError(f"plain script failed:\n{out.stderr[-3000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    code, stdout, stderr, memory = run_sampled(command, timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if code != 0:
+        raise RuntimeError(f"plain script failed:\n{stderr[-3000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["tree_peak_gib"] = round(memory.peak_gib, 3)
     result["tokens_per_s"] = result["samples_per_s"] * result["mean_tokens"]
     result["wall_s"] = round(time.time() - started, 1)
     result["phases_s"] = phases(started, result.pop("train_began_t", None), result.pop("train_ended_t", None), time.time())
@@ -84,12 +159,12 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
     plan = planned(RunConfig.from_dict(config), Workspace.at(workspace))
     started = time.time()
     prepared = prepare_run(RunConfig.from_dict(config), Workspace.at(workspace))
-    out = subprocess.run([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    code, _, stderr, memory = run_sampled([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
     events, _ = read_events(prepared.run_dir)
-    if out.returncode != 0 or not any(e.get("status") == "completed" for e in events):
+    if code != 0 or not any(e.get("status") == "completed" for e in events):
         errors = [e for e in events if e["kind"] == "error"]
-        raise RuntimeError(f"studio worker failed: {errors[-1]['message'] if errors else ''}\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"studio worker failed: {errors[-1]['message'] if errors else ''}\n{stderr[-3000:]}")
     settings = next(e for e in events if e["kind"] == "settings")
     running = next(e for e in events if e.get("status") == "running")
     progress = [e for e in events if e["kind"] == "progress" and e.get("step")]
@@ -102,7 +177,8 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
     samples_per_s = steps * batch / seconds
     return {
         "seconds": seconds, "steps": steps, "samples_per_s": samples_per_s, "tokens_per_s": samples_per_s * mean_tokens,
-        "mean_tokens": mean_tokens, "peak_memory_gib": metrics.get("peak_memory_gib"),
+        "mean_tokens": mean_tokens, "peak_memory_gib": metrics.get("peak_memory_gib"), "tree_peak_gib": round(memory.peak_gib, 3),
+        "memory_samples": memory.samples, "events": events,
         "estimated_peak_gib": metrics.get("estimated_peak_gib"), "settings": {k: v for k, v in settings.items() if k not in ("kind", "t")},
         "losses": [e["loss"] for e in events if e["kind"] == "log" and "loss" in e],
         "wall_s": round(time.time() - started, 1), "run_dir": str(prepared.run_dir), **plan,

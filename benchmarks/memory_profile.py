@@ -15,56 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from harness import ROOT, planned
-
-SAMPLE_S = 0.05
-
-
-def tree_rss(process) -> int:
-    """Resident bytes of a process and all its children (a conversion child included)."""
-    import psutil
-
-    total = 0
-    for p in [process, *process.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-class Sampler(threading.Thread):
-    """Samples a process tree's resident memory every ``SAMPLE_S`` until the process ends."""
-
-    def __init__(self, pid: int):
-        import psutil
-
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.samples: list[tuple[float, int]] = []
-
-    def run(self) -> None:
-        import psutil
-
-        while True:
-            try:
-                self.samples.append((time.time(), tree_rss(self.process)))
-                if self.process.status() == psutil.STATUS_ZOMBIE:
-                    return
-            except psutil.Error:
-                return
-            time.sleep(SAMPLE_S)
-
-    @property
-    def peak_gib(self) -> float:
-        return max((rss for _, rss in self.samples), default=0) / 1024**3
+from harness import ROOT, run_studio
 
 
 def phase_of(event: dict) -> str | None:
@@ -140,30 +94,15 @@ def set_value(config: dict, assignment: str) -> None:
 def profile(config: dict, workspace: Path, cache: Path | None = None) -> dict:
     """Run the studio's worker on ``config`` and measure its memory; ``cache``: a workspace cache
     to share (a converted model, tokenized data) instead of starting from an empty one."""
-    from studio.config import RunConfig
-    from studio.runs.events import read_events
-    from studio.training.prepare import prepare_run
-    from studio.workspace import Workspace
-
     if cache is not None and not (workspace / "cache").exists():
         workspace.mkdir(parents=True, exist_ok=True)
         cache.mkdir(parents=True, exist_ok=True)
         (workspace / "cache").symlink_to(cache, target_is_directory=True)
-    plan = planned(RunConfig.from_dict(config), Workspace.at(workspace))
-    prepared = prepare_run(RunConfig.from_dict(config), Workspace.at(workspace))
-    worker = subprocess.Popen([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    sampler = Sampler(worker.pid)
-    sampler.start()
-    _, stderr = worker.communicate()
-    sampler.join()
-    events, _ = read_events(prepared.run_dir)
-    if worker.returncode != 0 or not any(e.get("status") == "completed" for e in events):
-        raise RuntimeError(f"studio worker failed:\n{stderr[-3000:]}")
-    memory = next((e for e in events if e["kind"] == "memory"), {})
-    return {"peak_gib": sampler.peak_gib, "phases": peaks_by_phase(sampler.samples, events),
+    result = run_studio(config, workspace, warmup=1)
+    memory = next((e for e in result["events"] if e["kind"] == "memory"), {})
+    return {"peak_gib": result["tree_peak_gib"], "phases": peaks_by_phase(result["memory_samples"], result["events"]),
             "recorded_peak_gib": memory.get("peak_gib"), "estimated_gib": memory.get("estimated_gib"),
-            "planned_memory_gib": plan["planned_memory_gib"], "run_dir": str(prepared.run_dir)}
+            "planned_memory_gib": result["planned_memory_gib"], "run_dir": result["run_dir"]}
 
 
 def main() -> None:

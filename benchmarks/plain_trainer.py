@@ -62,7 +62,7 @@ def classification(model_dir: str, data: str, max_length: int):
     return model, dataset, tokenizer, None, lengths
 
 
-def causal(model_dir: str, data: str, max_length: int, lora_r: int | None):
+def causal(model_dir: str, data: str, max_length: int, lora_r: int | None, lora_dropout: float = 0.0):
     from transformers import AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling
 
     df = pd.read_json(data, lines=True)
@@ -78,7 +78,8 @@ def causal(model_dir: str, data: str, max_length: int, lora_r: int | None):
     if lora_r:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=lora_r, lora_alpha=2 * lora_r, target_modules="all-linear"))
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=lora_r, lora_alpha=2 * lora_r, lora_dropout=lora_dropout,
+                                                 target_modules="all-linear"))
     lengths = [len(ids) for ids in dataset["input_ids"]]
     return model, dataset, tokenizer, DataCollatorForLanguageModeling(tokenizer, mlm=False), lengths
 
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("max_length", type=int)
     parser.add_argument("--task", choices=["classification", "causal"], default="classification")
     parser.add_argument("--lora-r", type=int, default=None)
+    parser.add_argument("--lora-dropout", type=float, default=0.0)
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--warmup-steps", type=int, default=DEFAULT_WARMUP_STEPS, help="steps left out of the timing")
@@ -99,7 +101,7 @@ def main() -> None:
 
     torch.manual_seed(42)
     if args.task == "causal":
-        model, dataset, tokenizer, collator, lengths = causal(args.model_dir, args.data, args.max_length, args.lora_r)
+        model, dataset, tokenizer, collator, lengths = causal(args.model_dir, args.data, args.max_length, args.lora_r, args.lora_dropout)
     else:
         model, dataset, tokenizer, collator, lengths = classification(args.model_dir, args.data, args.max_length)
     clock = Clock()
