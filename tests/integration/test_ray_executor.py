@@ -158,12 +158,18 @@ def test_studio_train_on_ray_from_the_cli(ray_workspace, ray_config, tmp_path):
     assert "Running entrypoint for job" in (Path(record.run_dir) / "worker.log").read_text()  # the job's log kept
 
 
-def test_cancel_stops_the_ray_job_after_a_checkpoint_and_resume_finishes_it(ray_managers, ray_config):
-    manager = ray_managers()
-    run_id = manager.submit(ray_config("cancel-resume"), env={"STUDIO_STEP_DELAY": "0.5"})
+def test_a_restarted_manager_reattaches_then_cancel_checkpoints_and_resume_finishes(ray_managers, ray_config):
+    first = ray_managers()
+    run_id = first.submit(ray_config("reattach-cancel-resume"), env={"STUDIO_STEP_DELAY": "0.5"})
+    wait_for(lambda: first.get(run_id).status == "running", timeout=150, what="the run to start", run=(first, run_id))
+    job_id = first.get(run_id).job_id
+    first.shutdown()
+
+    manager = ray_managers()  # the server restarted mid-run
+    assert manager.recovered == []  # not taken for lost: re-attached by its job id
+    assert manager.get(run_id).status == "running" and manager.get(run_id).job_id == job_id
     wait_for(lambda: (manager.get(run_id).step or 0) >= 2, timeout=150, what="training on the cluster",
              run=(manager, run_id))
-    job_id = manager.get(run_id).job_id
     record = manager.cancel(run_id, wait=True)
     assert record.status == "cancelled"
     assert manager.checkpoint(run_id) is not None  # the worker saw the stop file on the shared folder
@@ -179,19 +185,14 @@ def test_cancel_stops_the_ray_job_after_a_checkpoint_and_resume_finishes_it(ray_
     assert resumed, "the second attempt says it continued from the checkpoint"
 
 
-def test_a_restarted_manager_reattaches_to_the_ray_job(ray_managers, ray_config):
-    first = ray_managers()
-    run_id = first.submit(ray_config("reattach"), env={"STUDIO_STEP_DELAY": "0.3"})
-    wait_for(lambda: first.get(run_id).status == "running", timeout=150, what="the run to start", run=(first, run_id))
-    job_id = first.get(run_id).job_id
-    first.shutdown()
-
-    second = ray_managers()
-    assert second.recovered == []  # not taken for lost
-    assert second.get(run_id).status == "running" and second.get(run_id).job_id == job_id
-    done = wait_for(lambda: (r := second.get(run_id)).status in ("completed", "failed", "interrupted") and r,
-                    timeout=180, what="the run to end", run=(second, run_id))
-    assert done.status == "completed", done.error_message
+def test_a_ray_job_still_running_after_the_grace_period_is_stopped(ray_managers, ray_config):
+    manager = ray_managers(cancel_grace_s=1.0)
+    run_id = manager.submit(ray_config("stuck"), env={"STUDIO_STEP_DELAY": "30"})  # its first step never ends in time
+    wait_for(lambda: manager.get(run_id).status == "running", timeout=150, what="the run to start", run=(manager, run_id))
+    job_id = manager.get(run_id).job_id
+    record = manager.cancel(run_id, wait=True)
+    assert record.status == "cancelled" and record.exit_code == -9
+    wait_for(lambda: _job_status(manager.workspace, job_id) == "STOPPED", timeout=30, what="Ray to stop the job")
 
 
 def test_a_killed_worker_reads_interrupted_with_the_job_log(ray_managers, ray_config):
