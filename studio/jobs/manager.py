@@ -7,6 +7,10 @@ devices are free, watches each worker through its ``events.jsonl`` and its proce
 the outcome in the run store. Nothing here trains or imports torch: a crash, an out-of-memory
 or a kill of a worker never reaches the server.
 
+Where a worker runs is its executor's business (``studio.jobs.executors``): ``local``, a process of
+this machine (the default), or ``ray``, a job of a Ray cluster; the queue, the order, the limits and
+the outcome in the run store stay here for both.
+
 Restart safety: a new manager on the same workspace re-attaches to workers that are still
 alive (recognised by pid *and* process start time, so a reused pid is not mistaken for one),
 marks runs whose worker is gone ``interrupted``, and never starts a run twice: a queued run is
@@ -99,7 +103,8 @@ class JobManager:
         """Supervisor ticks so far (counted when a tick begins)."""
         self._lock = threading.RLock()
         self._local = LocalExecutor(self.devices, self.python,
-                                    lambda run_id, **values: self.store.update(run_id, expect=ACTIVE, **values))
+                                    lambda run_id, **values: self.store.update(run_id, expect=ACTIVE, **values),
+                                    self.run_dir)
         self._ray: Any = None
         """The Ray executor, made when a run first uses it (``ray`` is imported then, not before)."""
         self._summaries: dict[str, tuple[int, RunState]] = {}

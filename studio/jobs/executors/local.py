@@ -36,10 +36,11 @@ def worker_command(run_dir: Path, gpus: int = 1, resume: bool = False, python: s
 class LocalExecutor:
     name = LOCAL
 
-    def __init__(self, devices: DevicePool, python: str, record_pid: Callable[..., Any]):
+    def __init__(self, devices: DevicePool, python: str, record_pid: Callable[..., Any], run_dir: Callable[[str], Path]):
         self.devices = devices
         self.python = python
         self._record_pid = record_pid  # store.update(run_id, expect=ACTIVE, pid=..., pid_started=...)
+        self._run_dir = run_dir  # a run's folder in the workspace, by id
         self._procs: dict[str, subprocess.Popen] = {}
         self._killed: set[str] = set()
 
@@ -74,7 +75,7 @@ class LocalExecutor:
             return process.is_alive(record.pid, record.pid_started, record.id)
         # Claimed by a scheduler that has not recorded the pid (yet, or it died right then).
         pid = summary.worker_pid if process.is_alive(summary.worker_pid, None, record.id) else None
-        pid = pid or process.find_worker(Path(record.run_dir))
+        pid = pid or process.find_worker(self._run_dir(record.id))
         if pid:
             self._record_pid(record.id, pid=pid, pid_started=process.start_time(pid))
             record.pid, record.pid_started = pid, process.start_time(pid)
