@@ -33,7 +33,7 @@ def score_only(run_dir: Path, events, split: str) -> int:
     from studio.tasks.base import TaskMeta, get_task
     from studio.training.modelcard import write_model_card
     from studio.training.scoring import score_split
-    from studio.training.worker import _numbers, _tokenized_splits, _write_json, selection_metric
+    from studio.training.worker import _numbers, _tokenized_splits, _write_json, eval_batch_size, selection_metric
 
     folder = RunDir(run_dir)
     if not folder.has_model():
@@ -56,7 +56,7 @@ def score_only(run_dir: Path, events, split: str) -> int:
     align_pad_token(model, tokenizer)
     datasets = _tokenized_splits(run_dir, cache, config, task, meta, {split: splits[split]}, tokenizer, str(folder.model), events)
     args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="studio-scoring-"),  # nothing is saved there
-                             per_device_eval_batch_size=max(config.training.batch_size or 8, 32),
+                             per_device_eval_batch_size=eval_batch_size(config, config.training.batch_size),
                              report_to="none", disable_tqdm=True, use_cpu=config.training.device == "cpu" or not torch.cuda.is_available())
     trainer = Trainer(model=model, args=args, data_collator=task.collator(tokenizer, meta))
     events.write(Status(status="running", device=str(next(model.parameters()).device)))

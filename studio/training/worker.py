@@ -45,6 +45,17 @@ def classify_failure(error: BaseException) -> tuple[str, str | None]:
     return "internal", None
 
 
+def eval_batch_size(config: RunConfig, batch_size: int | None) -> int:
+    """Rows an evaluation pass takes at once. No gradients, so more than training's, except for a
+    language-model head: its vocabulary-sized logits (and the loss's fp32 copy of them) grow with
+    every row and would make an evaluation the run's memory peak (at 32 rows of 112 tokens, a
+    49k vocabulary's logits are 0.7 GB a copy); it keeps the training batch, which the memory plan fits."""
+    batch_size = batch_size or 8
+    if get_task(config.task.name).peft_task_type in ("CAUSAL_LM", "SEQ_2_SEQ_LM"):
+        return batch_size
+    return max(batch_size, 32)
+
+
 def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_validation: bool, metric: str, greater: bool, settings=None):
     import inspect
 
@@ -63,7 +74,7 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
         max_steps=t.max_steps or -1,
         learning_rate=t.learning_rate,
         per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=max(batch_size, 32),
+        per_device_eval_batch_size=eval_batch_size(config, batch_size),
         gradient_accumulation_steps=t.gradient_accumulation,
         warmup_steps=t.warmup,
         weight_decay=t.weight_decay,

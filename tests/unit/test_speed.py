@@ -189,3 +189,15 @@ def test_the_trainer_takes_bf16_on_a_cpu(tmp_path):
     settings = resolve(config(batch_size=16), AMX_CPU, [80] * 100, hidden_size=384)
     args, _ = training_arguments(config(batch_size=16, max_steps=10), tmp_path, 100, False, "loss", False, settings)
     assert args.bf16 and args.use_cpu and args.device.type == "cpu"
+
+
+def test_an_evaluation_takes_more_rows_at_once_except_under_a_language_model_head(tmp_path):
+    from studio.config import RunConfig
+    from studio.training.worker import training_arguments
+
+    classifier, _ = training_arguments(config(batch_size=8, max_steps=10), tmp_path, 100, True, "loss", False)
+    assert classifier.per_device_eval_batch_size == 32
+    generation = RunConfig.from_dict({"task": {"name": "generation"}, "data": {"train": "x.jsonl"},
+                                      "training": {"batch_size": 8, "max_steps": 10}})
+    lm, _ = training_arguments(generation, tmp_path, 100, True, "loss", False)
+    assert lm.per_device_eval_batch_size == 8  # vocabulary-sized logits a row: not the run's memory peak
