@@ -42,6 +42,8 @@ from studio.ui.services import Services
 UPLOAD = "@upload"
 DATASET = "dataset:"
 ON_FIRST_ROW = {"model.backbone", "method.kind", "training.preset", "training.device"}
+FROM_RUN_KEY = "model.from_run"
+"""A list of this workspace's finished runs with a language model to continue (SFT, then DPO)."""
 REMOTE_CODE_KEY = "model.trust_remote_code"
 """Off, and its switch disabled, unless an admin allowed remote code in the settings."""
 NOT_HERE = {"name", "task", "data"}
@@ -340,6 +342,25 @@ class TrainTab:
     """Chains of (function, inputs, outputs) that show the handlers' texts again in a new language."""
 
 
+def continuable_runs(services: Services, current: str | None = None):
+    """The choices of "continue from run": completed runs whose model is a language model (a
+    generation or preference run), newest first; blank starts from the backbone. A run typed or
+    restored before (``current``) stays chosen even when it is not listed any more."""
+    from studio.runs import RunDir
+
+    choices = [(t("train.from_run_none"), "")]
+    for record in services.jobs.list(status="completed", limit=200):
+        try:
+            if get_task(record.task or "").model_kind == "encoder" or not RunDir(record.run_dir).has_model():
+                continue
+        except StudioError:  # a task this version does not know
+            continue
+        choices.append((f"{record.name} · {record.id} ({record.task})" if record.name else f"{record.id} ({record.task})", record.id))
+    if current and current not in [value for _, value in choices]:
+        choices.append((current, current))
+    return gr.update(choices=choices, value=current or "")
+
+
 def remote_code_allowed(services: Services) -> bool:
     try:
         return services.settings().trust_remote_code
@@ -387,7 +408,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                                                 value="auto", label=t("train.device"), elem_id="train-device", scale=1))
         gpu_count = gr.Number(value=1, precision=0, minimum=1, maximum=max(1, len(gpus)), label=t("train.gpus"), visible=len(gpus) > 1,
                               elem_id="train-gpus", scale=1)
-    with gr.Accordion(t("train.advanced_every_setting_blank_from"), open=False, elem_id="train-advanced"):
+    with gr.Accordion(t("train.advanced_every_setting_blank_from"), open=False, elem_id="train-advanced") as advanced_box:
         advanced_inputs = []
         sections: dict[str, list[tuple[type, str, str]]] = {}
         for spec in ADVANCED:
@@ -406,8 +427,13 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
                             value = defaults
                             for part in key.split("."):
                                 value = value[part]
-                            box_input = field_input(cls, name, value, words.field_help(key, helps.get(name)),
-                                                    "train-adv-" + key.replace(".", "-"))
+                            if key == FROM_RUN_KEY:  # the runs to continue, listed when the page loads
+                                box_input = i18n.as_is(gr.Dropdown([(t("train.from_run_none"), "")], value="", label=name,
+                                                                   info=words.field_help(key, helps.get(name)), allow_custom_value=True,
+                                                                   elem_id="train-adv-" + key.replace(".", "-")))
+                            else:
+                                box_input = field_input(cls, name, value, words.field_help(key, helps.get(name)),
+                                                        "train-adv-" + key.replace(".", "-"))
                             if key in GPU_ONLY:
                                 box_input.visible = bool(gpus)  # the device's choice shows or hides them below
                                 gpu_inputs.append(box_input)
@@ -438,6 +464,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     view.panel()
 
     trust_input = advanced_inputs[[key for _, _, key in ADVANCED].index(REMOTE_CODE_KEY)]
+    from_run_input = advanced_inputs[[key for _, _, key in ADVANCED].index(FROM_RUN_KEY)]
 
     def _advanced(values, device_name: str | None) -> dict[str, Any]:
         """The advanced settings as typed, less those that only apply on a GPU where the run
@@ -641,6 +668,9 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     attach_outputs = [*view_outputs, watched, browser_run]
     watched.input(attach, [watched, browser_run], attach_outputs, api_name="train_attach", concurrency_limit=None)
     refresh_watch.click(lambda w: watch_choices((w or {}).get("run_id")), [watch_state], [watched], api_name="train_runs")
+    # Listed again when the section opens and when the list is clicked: a run may have finished since.
+    advanced_box.expand(lambda current: continuable_runs(services, current), [from_run_input], [from_run_input], queue=False)
+    from_run_input.focus(lambda current: continuable_runs(services, current), [from_run_input], [from_run_input], queue=False)
     view.cancel.click(cancel_fn, [watch_state], [launch_message, *view_outputs], api_name="train_cancel")
     view.resume.click(resume_fn, [watch_state], [launch_message, *view_outputs], api_name="train_resume")
 
@@ -664,11 +694,13 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     return TrainTab(loads=[(attach, [watched, browser_run], attach_outputs, "train_reattach"),
                            (follow_data, follow_inputs, [source, task, backbone], None),
                            (restore_form, [browser_run], [task, backbone, method, preset, device], None),
-                           (trust_fn, [], [trust_input], None)],
+                           (trust_fn, [], [trust_input], None),
+                           (lambda current: continuable_runs(services, current), [from_run_input], [from_run_input], None)],
                     refresh_trust=(trust_fn, [], [trust_input]),
                     relabel=[[(attach, [watched, browser_run], attach_outputs)],
                              [(follow_data, follow_inputs, [source, task, backbone])],
                              [(trust_fn, [], [trust_input])], [(estimate_fn, estimate_inputs, [estimate])],
+                             [(lambda current: continuable_runs(services, current), [from_run_input], [from_run_input])],
                              [(follow_task, [task, backbone], [backbone])]])
 
 

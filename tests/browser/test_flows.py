@@ -56,6 +56,9 @@ def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv
 
     # 80 steps of at least 0.2 s: long enough that the checks below see the run still training.
     set_up_training(page, server, name="reviews-tiny", max_steps="80")
+    # One memory estimate before the launch and in the run: the run records the figure shown here.
+    expect(page.locator("#train-estimate")).to_contain_text("of memory")
+    planned = re.search(r"of memory \(estimated (\d+ MB)\)", page.locator("#train-estimate").inner_text()).group(1)
     page.locator("#train-launch").click()
     expect(page.locator("#train-message")).to_contain_text("trains in its own process", timeout=60_000)
     expect(page.locator("#run-status")).to_contain_text("running", timeout=RUN_TIMEOUT_MS)
@@ -78,7 +81,8 @@ def test_upload_fix_label_train_watch_evaluate_and_try(page, server, reviews_csv
     expect(page.locator("#run-status")).to_contain_text("completed", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#metric-chart")).to_contain_text("accuracy")
     expect(page.locator("#train-cancel")).to_be_disabled()
-    expect(page.locator("#run-facts")).to_contain_text(re.compile(r"Memory: peak \d+ MB above the process's start \(estimated \d+ MB\)"))
+    expect(page.locator("#run-facts")).to_contain_text(re.compile(r"Memory: peak \d+ MB above the process's start \(estimated \d+ MB"))
+    expect(page.locator("#run-facts")).to_contain_text(f"(estimated {planned}")
     shot(page, "03-train-completed")
 
     tab(page, "Evaluate")

@@ -17,7 +17,7 @@ from playwright.sync_api import expect  # noqa: E402
 from tests.browser.conftest import shot  # noqa: E402
 from tests.browser.test_flows import RUN_TIMEOUT_MS  # noqa: E402
 from tests.browser.ui import (  # noqa: E402
-    choose, click_first_row, expect_no_traceback, fill, open_accordion, radio, tab, value_of,
+    choose, click_first_row, expect_no_traceback, fill, open_accordion, radio, tab, value_of, wait_until,
 )
 from tests.conftest import FILLER, write_csv  # noqa: E402
 from tests.tiny_generation import colour_rows  # noqa: E402
@@ -96,7 +96,8 @@ def test_generation_shows_base_and_fine_tuned_output(page, server, tmp_path):
     data = write_csv(tmp_path / "colours.csv", colour_rows(80))
     page.set_input_files("#data-file input[type=file]", str(data))
     expect(page.locator("#data-messages")).to_contain_text("the data fits text generation")
-    expect(page.locator("#data-lengths-plot")).to_contain_text("max length")
+    # Token lengths with the default backbone's tokenizer: read from its GGUF file on first use (seconds).
+    expect(page.locator("#data-lengths-plot")).to_contain_text("max length", timeout=60_000)
     shot(page, "15-data-generation")
 
     train(page, server, "tiny-llama · local folder", "colours-gen", "colours.csv",
@@ -123,4 +124,24 @@ def test_generation_shows_base_and_fine_tuned_output(page, server, tmp_path):
     expect(page.locator("#play-output-b")).to_be_visible()
     expect(page.locator("#play-title-b")).to_contain_text("base model")
     shot(page, "14-playground-generation")
+
+    # SFT, then DPO in two clicks: the finished run is offered to continue from, and the run
+    # launched with it starts from its model.
+    run_id = next(p.name for p in (server["workspace"] / "runs").iterdir()
+                  if p.is_dir() and yaml.safe_load((p / "config.yaml").read_text(encoding="utf-8"))["name"] == "colours-gen")
+    tab(page, "Train")
+    expect(page.locator("#train-data input")).to_have_value("Data tab: colours.csv (ready)")
+    expect(page.locator("#train-adv-model-from_run")).to_be_visible()  # Advanced is still open: listed on a click
+    choose(page, "train-adv-model-from_run", "colours-gen")
+    assert run_id in value_of(page, "train-adv-model-from_run")
+    fill(page, "train-name", "colours-continued")
+    page.locator("#train-launch").click()
+    expect(page.locator("#train-message")).to_contain_text("colours-continued", timeout=60_000)  # not the last launch's
+    continued = re.search(r"run (\S+) is", page.locator("#train-message").inner_text()).group(1)
+    config = yaml.safe_load((server["workspace"] / "runs" / continued / "config.yaml").read_text(encoding="utf-8"))
+    assert config["model"]["from_run"] == run_id
+    folder = server["workspace"] / "runs" / continued
+    assert json.loads((folder / "task.json").read_text(encoding="utf-8")).get("from_run") == run_id
+    wait_until(lambda: '"status": "completed"' in (folder / "events.jsonl").read_text(encoding="utf-8"),
+               timeout=RUN_TIMEOUT_MS / 1000, what="the continued run to complete")
     expect_no_traceback(page)
