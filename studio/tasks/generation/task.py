@@ -41,6 +41,21 @@ def _rows(rows: list[int]) -> str:
     return f"{shown} … ({len(rows)} in all)" if len(rows) > _SHOWN else shown
 
 
+def few_rows_and_answer_cap(splits, config, *, too_few: str, capped: str) -> list[Problem]:
+    """The checks of a task whose model writes answers: too few training rows ({n}) is an error,
+    and a note when the evaluation after training answers only the first ``max_eval_examples``
+    ({cap}) of the test split's {n} rows (the validation split's without a test split)."""
+    problems: list[Problem] = []
+    train = splits.get("train")
+    if train is not None and len(train) < 2:
+        problems.append(Problem("error", too_few.format(n=len(train))))
+    cap = config.generation.max_eval_examples
+    test = splits.get("test") if splits.get("test") is not None and len(splits["test"]) else splits.get("validation")
+    if cap and test is not None and len(test) > cap:
+        problems.append(Problem("info", capped.format(cap=cap, n=len(test))))
+    return problems
+
+
 @register
 class TextGeneration(Task):
     name = "generation"
@@ -234,16 +249,10 @@ class TextGeneration(Task):
         })
 
     def validate(self, splits, meta, config):
-        problems: list[Problem] = []
-        train = splits.get("train")
-        if train is not None and len(train) < 2:
-            problems.append(Problem("error", f"the training data has {len(train)} usable row(s); a fine-tune needs at least a few"))
-        cap = config.generation.max_eval_examples
-        test = splits.get("test") if splits.get("test") is not None and len(splits["test"]) else splits.get("validation")
-        if cap and test is not None and len(test) > cap:
-            problems.append(Problem("info", f"the evaluation after training answers the first {cap} of {len(test)} test rows "
-                                            "(generation.max_eval_examples); the loss uses them all"))
-        return problems
+        return few_rows_and_answer_cap(
+            splits, config, too_few="the training data has {n} usable row(s); a fine-tune needs at least a few",
+            capped="the evaluation after training answers the first {cap} of {n} test rows "
+                   "(generation.max_eval_examples); the loss uses them all")
 
     # ---- model -------------------------------------------------------------------------------
     def _use(self, architecture: str) -> None:

@@ -18,6 +18,7 @@ from studio.tasks.base import Problem, Task, TaskMeta, register
 from studio.tasks.generation.chat import DEFAULT_CHAT_TEMPLATE
 from studio.tasks.generation.decoding import generate
 from studio.tasks.generation.formats import cell_text
+from studio.tasks.generation.task import few_rows_and_answer_cap
 from studio.tasks.preference.options import PreferenceOptions
 from studio.tasks.preference.pairs import NAMES, PairError, read_pair
 from studio.tasks.preference.scores import answer_ids, answer_logps, pair_scores, starting_model, summary
@@ -166,16 +167,10 @@ class PreferenceTuning(Task):
         })
 
     def validate(self, splits, meta, config):
-        problems: list[Problem] = []
-        train = splits.get("train")
-        if train is not None and len(train) < 2:
-            problems.append(Problem("error", f"the training data has {len(train)} usable pair(s); preference tuning needs at least a few"))
-        cap = config.generation.max_eval_examples
-        test = splits.get("test") if splits.get("test") is not None and len(splits["test"]) else splits.get("validation")
-        if cap and test is not None and len(test) > cap:
-            problems.append(Problem("info", f"after training the first {cap} of {len(test)} test prompts are answered by the "
-                                            "starting and the tuned model (generation.max_eval_examples); rewards cover them too"))
-        return problems
+        return few_rows_and_answer_cap(
+            splits, config, too_few="the training data has {n} usable pair(s); preference tuning needs at least a few",
+            capped="after training the first {cap} of {n} test prompts are answered by the starting and the tuned model "
+                   "(generation.max_eval_examples); rewards cover them too")
 
     # ---- model -------------------------------------------------------------------------------
     def load_model(self, path, meta, config, **kwargs):
