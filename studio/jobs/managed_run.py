@@ -40,13 +40,23 @@ class ManagedRun:
 def submit_and_follow(workspace, config, executor: str, follow) -> tuple[Path, int]:
     """Queue a run on ``executor`` through a job manager of this process, and ``follow(run_dir,
     handle)`` it until it ends (the manager schedules and watches it meanwhile)."""
+    from studio.errors import StudioError
     from studio.jobs.manager import JobManager
+    from studio.runs.state import UNFINISHED
 
     manager = JobManager(workspace, poll_s=0.5)
+    run_id = None
     try:
         run_id = manager.submit(config, owner=getpass.getuser(), executor=executor)
         run_dir = manager.run_dir(run_id)
         print(f"run {run_id} queued on the {executor} executor\n  folder: {run_dir}")
         return run_dir, follow(run_dir, ManagedRun(manager, run_id))
     finally:
+        try:
+            if run_id and manager.get(run_id).status in UNFINISHED:
+                # Left early (Ctrl-C before its worker stopped): the cancel is recorded, so the next
+                # manager of this workspace (the server, 'studio queue --work') stops its job.
+                manager.cancel(run_id)
+        except StudioError:
+            pass
         manager.shutdown()
