@@ -143,3 +143,19 @@ def test_the_run_estimate_uses_four_bits_for_a_qlora_run():
     lora = memory_estimator(QWEN_7B, RunConfig.from_dict({"method": {"kind": "lora"}}), hw, "decoder")(1, 512, False)
     qlora = memory_estimator(QWEN_7B, RunConfig.from_dict({"method": {"kind": "qlora"}}), hw, "decoder")(1, 512, False)
     assert qlora < lora - 8
+
+
+def test_too_few_pairs_and_the_answered_cap_are_said_in_the_tasks_words():
+    task = get_task("preference")
+    config = RunConfig.from_dict({"task": {"name": "preference"}, "data": {"train": "pairs.jsonl"},
+                                  "generation": {"max_eval_examples": 3}})
+    pair = {"prompt": [[{"role": "user", "content": "hi"}]], "chosen": ["hello"], "rejected": ["go away"]}
+    one, five = pd.DataFrame(pair), pd.DataFrame({k: v * 5 for k, v in pair.items()})
+    problems = task.validate({"train": one, "test": five}, None, config)
+    assert [(p.level, p.message) for p in problems] == [
+        ("error", "the training data has 1 usable pair(s); preference tuning needs at least a few"),
+        ("info", "after training the first 3 of 5 test prompts are answered by the starting and the tuned model "
+                 "(generation.max_eval_examples); rewards cover them too")]
+    generation = get_task("generation").validate({"train": five, "validation": five}, None, config)
+    assert [p.message for p in generation] == ["the evaluation after training answers the first 3 of 5 test rows "
+                                               "(generation.max_eval_examples); the loss uses them all"]
