@@ -65,3 +65,22 @@ def _nodes(*gpus: float) -> dict:
 ])
 def test_how_a_run_is_planned_on_the_cluster(gpus, nodes, planned):
     assert RayExecutor.plan(gpus, nodes) == planned
+
+
+def test_a_ray_run_on_a_server_without_ray_says_what_to_install(workspace, tiny_encoder, tmp_path, monkeypatch):
+    import sys
+
+    from studio.config import RunConfig
+    from studio.jobs.manager import JobManager
+    from tests.conftest import toy_sentiment_rows, write_csv
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.setitem(sys.modules, "ray.job_submission", None)
+    SettingsStore(workspace.root).update(executor="ray", ray_address="http://head:8265")
+    data = write_csv(tmp_path / "reviews.csv", toy_sentiment_rows(20))
+    config = RunConfig.from_dict({"data": {"train": str(data)}, "model": {"backbone": str(tiny_encoder)}})
+    manager = JobManager(workspace, supervise=False)
+    with pytest.raises(StudioError, match="needs Ray installed") as refused:
+        manager.submit(config)  # the workspace's executor: ray
+    assert "studio[ray]" in refused.value.hint
+    assert manager.store.list() == [] and not any(workspace.runs.iterdir())
