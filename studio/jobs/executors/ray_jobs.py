@@ -104,7 +104,8 @@ class RayExecutor:
         except (OSError, ValueError) as error:
             raise ClusterError(f"the Ray cluster at {self.address} does not say what it has free: {error}") from None
         report = (((data.get("data") or {}).get("clusterStatus") or {}).get("loadMetricsReport") or {})
-        by_node = report.get("usageByNode") or {}
+        # Per node where the dashboard says it (Ray 2.x); else the whole cluster as if one node.
+        by_node = report.get("usageByNode") or ({"cluster": report["usage"]} if report.get("usage") else {})
         return {node: {name: (float(v[0]), float(v[1])) for name, v in usage.items() if isinstance(v, list) and len(v) == 2}
                 for node, usage in by_node.items()}
 
@@ -300,6 +301,12 @@ class RayExecutor:
     def probe(self) -> None:
         """Check, once, that every node of the cluster sees the workspace at the same path: a probe
         job reads a token this server has just written, on each node (refused otherwise)."""
+        try:
+            self._probe()
+        except (ConnectionError, RuntimeError) as error:  # the cluster went away meanwhile
+            raise ClusterError(f"the Ray cluster at {self.address} stopped answering during the probe job: {error}") from None
+
+    def _probe(self) -> None:
         from ray.job_submission import JobStatus
 
         folder = self.workspace_root / ".ray-probe"
