@@ -447,6 +447,11 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
 
     sweep = SweepChoice(services)
     # ---- end sweep ----
+    # ---- executor: this server or the Ray cluster (studio.ui.train_executor; shown when one is configured) ----
+    from studio.ui.train_executor import executor_choice
+
+    executor = executor_choice(services)
+    # ---- end executor ----
     estimate = gr.Markdown("", elem_id="train-estimate")
     with gr.Row():
         launch = gr.Button(t("train.launch_training"), variant="primary", elem_id="train-launch", scale=3)
@@ -513,11 +518,13 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
     def launch_fn(request: gr.Request, data, src, task_name, backbone_name, method_name, preset_name, device_name, gpus_n,
                   name, *values):
         """Queue a run with these settings; returns at once (the run trains in its own process)."""
+        *values, executor_name = values  # the executor's choice comes after the advanced settings ("" = default)
         try:
             config = build_config(services, data, src, task_name, backbone_name, method_name, preset_name, device_name, name,
                                   _advanced(values, device_name))
             owner = getattr(request, "username", None) if request is not None else None
-            run_id = services.jobs.submit(config, owner=owner, gpus=int(gpus_n or 1) if gpus else 1)
+            run_id = services.jobs.submit(config, owner=owner, gpus=int(gpus_n or 1) if gpus else 1,
+                                          executor=executor_name or None)
         except Exception as error:  # noqa: BLE001 - every refusal is shown in the page
             return {launch_message: refusal_html(error)}
         view.choose(getattr(request, "session_hash", None), run_id)
@@ -659,7 +666,7 @@ def build(services: Services, data_state: gr.State, watch_state: gr.State, brows
 
     view_outputs = view.outputs
     launch_outputs = [launch_message, *view_outputs, watched, browser_run]
-    launch.click(launch_fn, [*settings, gpu_count, run_name, *advanced_inputs], launch_outputs, api_name="train_launch",
+    launch.click(launch_fn, [*settings, gpu_count, run_name, *advanced_inputs, executor], launch_outputs, api_name="train_launch",
                  concurrency_limit=2, concurrency_id="submit")
     # Outside the queue, a tick is one plain HTTP request (the page's own route for such events):
     # a third less of the server's CPU than the queue's join-and-stream, and a third of its latency.
