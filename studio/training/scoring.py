@@ -163,7 +163,7 @@ class LossInPredictions:
         """A task whose prediction pass feeds the model its tokenized rows (whether it did is
         checked row by row during the pass), predictions asked for, and one process (the
         Trainer's loss needs every rank)."""
-        return (getattr(task, "predicts_tokenized_rows", False) and rows is not None and dataset is not None
+        return (task.predicts_tokenized_rows and rows is not None and dataset is not None
                 and "labels" in dataset.column_names and "input_ids" in dataset.column_names
                 and int(os.environ.get("WORLD_SIZE", "1")) == 1)
 
