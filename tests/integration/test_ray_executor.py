@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -310,3 +311,52 @@ def _weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(str(next(folder.glob("*.safetensors"))))
+
+
+def test_the_train_tab_sends_a_run_to_the_ray_cluster(ray_workspace, tiny_encoder, browser, tmp_path):
+    """A member picks "Ray cluster" in the Train tab (offered because an admin set ray_address),
+    launches, and watches the run train on the cluster to the end, charts and all."""
+    import shutil
+
+    from playwright.sync_api import expect
+
+    from studio.demo import seed_dataset
+    from studio.jobs.store import RunStore
+    from tests.browser.ui import choose, fill, open_accordion, radio, tab
+    from tests.servers import start_server, stop, wait_until_up
+
+    seed_dataset(ray_workspace)
+    models = tmp_path / "models"
+    shutil.copytree(tiny_encoder, models / "tiny-bert")
+    port = free_port()
+    log = tmp_path / "server.log"
+    server = start_server(ray_workspace.root, port, log, "--model-dir", str(models), env=_ray_env())
+    context = None
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_up(server, url, log)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#data-file")
+        tab(page, "Train")
+        choose(page, "train-data", "sample-reviews")
+        choose(page, "train-backbone", "tiny-bert · local folder")
+        radio(page, "train-preset", "quick")
+        choose(page, "train-executor", "Ray cluster")
+        open_accordion(page, "train-advanced", "Advanced")
+        fill(page, "train-adv-training-max_steps", "4")
+        fill(page, "train-name", "from-the-page")
+        page.locator("#train-launch").click()
+        expect(page.locator("#train-message")).to_contain_text("from-the-page", timeout=60_000)
+        run_id = re.search(r"\S*from-the-page\S*", page.locator("#train-message").inner_text()).group(0)
+        expect(page.locator("#run-status")).to_contain_text(run_id)
+        expect(page.locator("#run-status")).to_contain_text("completed", timeout=240_000)
+        record = RunStore.for_workspace(ray_workspace).get(run_id)
+        assert record.executor == "ray" and record.job_id and record.node
+        assert _job_status(ray_workspace, record.job_id) == "SUCCEEDED"
+    finally:
+        if context is not None:
+            context.close()
+        stop(server)
