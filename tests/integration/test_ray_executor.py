@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +77,7 @@ def ray_cluster():
         for proc in reversed(started):
             process.kill_tree(proc.pid)
         log.close()
+        shutil.rmtree(temp, ignore_errors=True)  # Ray's session logs and sockets
 
 
 @pytest.fixture(scope="module")
@@ -249,8 +251,6 @@ def data_parallel_runs(ray_workspace, tiny_encoder, tmp_path_factory):
     """A run of 2 "GPUs" on the cluster without GPUs: two CPU workers, one on each node (Ray
     Train, gloo), 16 rows each a step; and the same run in one local process, 32 rows a step.
     Each step takes the whole training split in both, and the encoder has no dropout."""
-    import shutil
-
     from studio.config import RunConfig
     from studio.jobs.manager import JobManager
 
@@ -316,8 +316,6 @@ def _weights(folder: Path) -> dict:
 def test_the_train_tab_sends_a_run_to_the_ray_cluster(ray_workspace, tiny_encoder, browser, tmp_path):
     """A member picks "Ray cluster" in the Train tab (offered because an admin set ray_address),
     launches, and watches the run train on the cluster to the end, charts and all."""
-    import shutil
-
     from playwright.sync_api import expect
 
     from studio.demo import seed_dataset
