@@ -94,6 +94,11 @@ def training_arguments(config: RunConfig, run_dir: Path, n_train: int, has_valid
         report_to="none",
         disable_tqdm=True,
         use_cpu=t.device == "cpu",
+        # Across processes the Trainer scales each rank's loss by their number, for losses that
+        # divide by the tokens of the whole global batch; a sequence classifier's loss is the
+        # mean over its own rows and ignores that count, so it would train (and log) at twice
+        # the loss on two GPUs: its ranks are averaged as they are instead.
+        average_tokens_across_devices=get_task(config.task.name).peft_task_type != "SEQ_CLS",
     )
     # Keep only arguments this transformers release knows (the range we support spans several).
     known = set(inspect.signature(TrainingArguments.__init__).parameters)

@@ -296,9 +296,6 @@ def test_a_run_asking_more_than_a_node_has_trains_across_nodes_with_ray_train(da
     assert (Path(spread.run_dir) / "model").is_dir() and (Path(spread.run_dir) / "metrics.json").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="the worker's Trainer multiplies the loss, and so its gradients, by the number of "
-                                       "processes (under torchrun too: the same values, bit for bit): the two-worker "
-                                       "losses are twice the one-process ones")
 def test_the_two_worker_run_learns_what_one_process_of_the_same_global_batch_learns(data_parallel_runs):
     events = data_parallel_runs["events"]
     assert _losses(events[0]) == pytest.approx(_losses(events[1]), rel=1e-4)
