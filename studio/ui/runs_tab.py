@@ -48,6 +48,8 @@ def runs_frame(services: Services, statuses: list[str] | None, task: str | None,
     rows = []
     for r in records:
         status = words.status(r.status) + (f" (#{r.position})" if r.status == "queued" and r.position else "")
+        if r.executor != "local":  # where a cluster run is: its executor and, once placed, its node
+            status += f" · {r.executor}" + (f" {r.node}" if r.node else "")
         # A trial's run shows its sweep (its name says which trial: '<name>-trial-<n>').
         rows.append([r.id, r.name or "", r.sweep or "", words.task_title_of(r.task), _short_backbone(r.backbone), status,
                      metric_text(r), run_duration(r), r.owner or "—", when(r.created)])

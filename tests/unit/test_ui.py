@@ -375,3 +375,17 @@ def test_with_accounts_members_change_only_their_own_runs(services):
     services.check_may_change(SimpleNamespace(username="bob"), run)
     with pytest.raises(StudioError, match="belongs to bob"):
         services.check_may_change(SimpleNamespace(username="ada"), run)
+
+
+def test_the_runs_table_says_which_cluster_node_a_ray_run_is_on(services, tmp_path):
+    from studio.jobs.store import RunRecord
+    from studio.ui.runs_tab import runs_frame
+
+    store = services.jobs.store  # finished runs: the supervisor leaves them as they are
+    store.upsert(RunRecord(id="here", run_dir=str(tmp_path / "here"), status="completed", name="here"))
+    store.upsert(RunRecord(id="placed", run_dir=str(tmp_path / "placed"), status="completed", name="placed", executor="ray",
+                           job_id="studio-placed-1", node="10.0.0.7"))
+    store.upsert(RunRecord(id="never", run_dir=str(tmp_path / "never"), status="failed", name="never", executor="ray"))
+    frame, _ = runs_frame(services, None, None, None, None)
+    status = dict(zip(frame.iloc[:, 0], frame.iloc[:, 5]))
+    assert status == {"here": "completed", "placed": "completed · ray 10.0.0.7", "never": "failed · ray"}
