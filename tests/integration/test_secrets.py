@@ -71,7 +71,7 @@ def test_tokens_and_passwords_never_reach_a_file_the_team_can_read(tmp_path, tin
                              "save_strategy": "steps", "logging_steps": 1, "early_stopping_patience": 0}}
         completed = manager.submit(RunConfig.from_dict({"name": "clean", **base}), owner="ann")
         # The worker really is handed the tokens (so finding none below means something).
-        env = manager._worker_env(manager.get(completed))
+        env = manager._executor("local").env(manager.get(completed))
         assert env["HF_TOKEN"] == TOKEN and env["HUGGING_FACE_HUB_TOKEN"] == OTHER_TOKEN
         assert wait_until_done(manager, completed) == "completed", (manager.run_dir(completed) / "worker.log").read_text()[-3000:]
         failed = manager.submit(RunConfig.from_dict({"name": "broken", **base}), owner="ann",
