@@ -105,17 +105,26 @@ def test_a_killed_driver_is_continued_and_no_trial_runs_twice(tmp_path, workspac
     space.write_text(yaml.safe_dump(SPACE), encoding="utf-8")
     env = {**os.environ, "STUDIO_STEP_DELAY": "0.1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "studio", "--workspace", str(workspace.root), "sweep"]
-    driver = subprocess.Popen(command + [str(config), "--trials", "3", "--space", str(space), "--pruner", "none"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # Its output goes to a file: a pipe nobody reads fills up and blocks the driver mid-sweep.
+    log = tmp_path / "driver.log"
+    with open(log, "wb") as out:
+        driver = subprocess.Popen(command + [str(config), "--trials", "3", "--space", str(space), "--pruner", "none"],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        from studio.jobs.store import RunStore
+
+        store = RunStore.for_workspace(workspace)
         deadline = time.time() + 240
-        while time.time() < deadline:  # kill it once the second trial is under way
-            ids = studies.sweep_ids(workspace)
-            if ids and len(studies.load(workspace, ids[0]).trials) >= 2:
+        # Kill it once the second trial is under way (read from the run index: the driver alone
+        # writes the study while this waits).
+        while time.time() < deadline:
+            if len([r for r in store.list() if r.sweep]) >= 2:
                 break
-            time.sleep(0.3)
+            if driver.poll() is not None:
+                raise AssertionError(f"the driver ended early ({driver.returncode}):\n" + log.read_text(errors="replace")[-3000:])
+            time.sleep(0.5)
         else:
-            raise AssertionError("the second trial never started")
+            raise AssertionError("the second trial never started:\n" + log.read_text(errors="replace")[-3000:])
         driver.send_signal(signal.SIGKILL)
         driver.wait(10)
     finally:
