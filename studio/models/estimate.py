@@ -3,7 +3,8 @@
 Memory follows the usual accounting for mixed-precision training with AdamW: fp32 master
 weights (4 bytes a parameter), gradients and two Adam moments for the trainable parameters
 (4 + 8 bytes), and activations per token and layer after Korthikanti et al. (2022), with the
-attention-score term dropped because SDPA/flash attention never materialise it. Time is
+attention-score term dropped because SDPA/flash attention never materialise it (a CPU's
+attention does, and its allocator keeps more than the live tensors: ``cpu_allocator_bytes``). Time is
 6 FLOPs per non-embedding parameter and token (4 with LoRA on a GPU: no weight gradients; see
 ``train_flops_per_parameter`` for a CPU) over an assumed sustained rate for the device. Both are estimates; the worker records the measured peak
 beside them so the gap is visible. On an H200 (benchmarks/gpu_speed.py) the memory estimate was
@@ -23,6 +24,10 @@ CUDA_CONTEXT_BYTES = 0.6 * GIB
 LOGIT_BYTES = 16
 NF4_OVERHEAD_BITS = 0.127  # QLoRA paper: 8-bit block constants per 64 weights, fp32 ones per 256 blocks
 ATTENTION_SCORE_BYTES = 5  # per entry of one head's seq_len x seq_len scores at 16-bit (scores, softmax, dropout mask)
+# On a CPU the process's peak counts more than live tensors (see ``cpu_allocator_bytes``).
+CPU_RUNTIME_BYTES = 0.075 * GIB
+HEAP_RETAINED_SHARE = 0.4
+GLIBC_MMAP_CEILING = 32 * 1024**2  # glibc's largest dynamic mmap threshold on 64-bit: bigger blocks go back at once
 
 
 def train_flops_per_parameter(lora: bool, device: str) -> int:
@@ -100,6 +105,20 @@ class Shape:
         return inputs * (act_bytes + 1)
 
 
+def cpu_allocator_bytes(heap_activations: float, tensor_bytes: float, refilled: float) -> float:
+    """What a CPU run's resident peak holds beyond its live tensors: the runtime's own buffers
+    (autograd engine, oneDNN scratch, thread pools; a 1-layer, 32-wide encoder's run peaks 0.09 GiB
+    above its start) and the freed activation blocks glibc's heap keeps mapped between steps.
+    Blocks under glibc's mmap ceiling come from the heap, which fragments; the whole model's
+    gradients and Adam moments, allocated as activations are freed, fill those holes, so the
+    retention shows when few parameters train (LoRA). Measured with benchmarks/memory_profile.py
+    (fp32, one thread): a MiniLM LoRA step peaked 0.50 GiB above its start, 0.39 with a fixed 1 MiB
+    mmap threshold, against 0.28 GiB of tensors; a full one 0.55 against 0.53; SmolLM2 LoRA held
+    about 0.7 GiB more than with the fixed threshold. Four tenths of the heap's activations fits all."""
+    retained = HEAP_RETAINED_SHARE * heap_activations if tensor_bytes < GLIBC_MMAP_CEILING else 0.0
+    return CPU_RUNTIME_BYTES + max(0.0, retained - refilled)
+
+
 @dataclass
 class Estimate:
     parameters: int
@@ -108,6 +127,7 @@ class Estimate:
     gradients_gib: float
     optimizer_gib: float
     activations_gib: float
+    allocator_gib: float
     total_gib: float
     tokens_per_step: int
     flops_per_step: float
@@ -171,12 +191,16 @@ def estimate(
         # (about 5 bytes an entry at 16-bit, per head and layer: seq_len squared), where a GPU's
         # fused kernels keep none: the term that dominates long texts there.
         activations += layers * batch_size * shape.heads * seq_len**2 * ATTENTION_SCORE_BYTES * act_bytes / 2
+    allocator = 0.0
+    if device != "cuda":
+        # The per-layer activations come from the heap; the logits below are too large for it.
+        allocator = cpu_allocator_bytes(activations, tokens * shape.hidden * act_bytes, gradients + optimizer)
     if causal_lm:
         # The logits of every token dominate for large vocabularies: the model's output (2 bytes
         # at 16-bit), the loss's fp32 upcast and log-softmax (4 + 4), then two fp32 gradients in
         # the backward pass: about 16 bytes a token and vocabulary entry at the peak.
         activations += tokens * shape.vocab * LOGIT_BYTES
-    total = weights + gradients + optimizer + activations
+    total = weights + gradients + optimizer + activations + allocator
     if device == "cuda":
         total += CUDA_CONTEXT_BYTES
 
@@ -188,7 +212,7 @@ def estimate(
     return Estimate(
         parameters=total_params, trainable=trainable,
         weights_gib=weights / GIB, gradients_gib=gradients / GIB, optimizer_gib=optimizer / GIB,
-        activations_gib=activations / GIB, total_gib=total / GIB,
+        activations_gib=activations / GIB, allocator_gib=allocator / GIB, total_gib=total / GIB,
         tokens_per_step=tokens, flops_per_step=flops, seconds_per_step=seconds,
         total_seconds=seconds * steps if steps else None,
     )
