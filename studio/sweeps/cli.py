@@ -49,7 +49,16 @@ def _load_space(path: str | None):
     return parse_space(data)
 
 
+def estimate_text(est: dict) -> str:
+    """'9.5-14.2 min, at most 31.0 min without pruning' from a recorded ``SweepEstimate``."""
+    from studio.sweeps.report import seconds_text
+
+    low, high = seconds_text(est["low_s"]), seconds_text(est["high_s"])
+    return f"{low} to {high}, at most {seconds_text(est['ceiling_s'])} if every trial trained to its end"
+
+
 def print_report(manager, sweep_id: str, out=sys.stdout) -> None:
+    from studio.sweeps import study as studies
     from studio.sweeps.report import report, seconds_text, settings_text, value_text
 
     r = report(manager, sweep_id)
@@ -57,6 +66,9 @@ def print_report(manager, sweep_id: str, out=sys.stdout) -> None:
     better = "higher" if spec.greater else "lower"
     print(f"sweep {spec.id}: {r.status}, {r.finished} of {spec.trials} trials over; validation {spec.metric} "
           f"({better} is better), pruner {spec.pruner}, seed {spec.seed}", file=out)
+    if r.elapsed_s is not None:
+        took = "took" if r.status not in studies.OPEN else "running for"
+        print(f"{took} {seconds_text(r.elapsed_s)}" + (f" (estimated {estimate_text(r.estimate)})" if r.estimate else ""), file=out)
     rows = [[str(row.trial), row.run_id or "-", row.status, value_text(row.value), seconds_text(row.seconds),
              settings_text(row.settings)] for row in r.rows]
     header = ["trial", "run", "status", f"validation {spec.metric}", "time", "settings"]
@@ -111,6 +123,9 @@ def cmd_sweep(args) -> int:
             manager.shutdown()
             raise
         print(f"sweep {sweep_id}: {args.trials} trials, {args.parallel} at a time (studio sweep show {sweep_id})", flush=True)
+        estimate = study.load(manager.workspace, sweep_id).user_attrs.get("estimate")
+        if estimate:
+            print(f"estimate: {estimate_text(estimate)}", flush=True)
         return _drive(manager, sweep_id, args.quiet)
     action = args.target
     if action == "space":

@@ -25,7 +25,8 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from dataclasses import asdict
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -39,6 +40,7 @@ from studio.runs.event_types import Status
 from studio.runs.events import append_event
 from studio.runs.state import ACTIVE, PRUNED, QUEUED, RunState, summarize
 from studio.sweeps import study as studies
+from studio.sweeps.plan import estimate_for
 from studio.sweeps.space import Param, Space, check_space, default_space, parse_space, space_to_dict, suggest, with_values
 
 log = logging.getLogger("studio.sweeps")
@@ -100,7 +102,15 @@ def create_sweep(manager: JobManager, config: RunConfig, *, trials: int, space: 
     spec = studies.SweepSpec(id=studies.new_sweep_id(), config=config.to_dict(), space=space_to_dict(space), trials=int(trials),
                              metric=metric, greater=greater, parallel=int(parallel), timeout_s=timeout_s, pruner=pruner,
                              seed=int(seed), owner=owner, gpus=gpus, env=dict(env or {}), created=time.time())
-    studies.create(manager.workspace, spec)
+    study = studies.create(manager.workspace, spec)
+    # What it was expected to take, kept so that its report can set the time it took beside it.
+    try:
+        est = estimate_for(manager, config, spec.space, spec.trials, spec.parallel, spec.pruner)
+    except (StudioError, OSError) as error:
+        est = None
+        log.info("sweep %s: no estimate: %s", spec.id, error)
+    if est is not None:
+        study.set_user_attr("estimate", asdict(est))
     return spec.id
 
 

@@ -1,11 +1,30 @@
-"""How long a sweep should take, told before it starts: its trials train ``parallel`` at a time
-(no more than the machine's free slots), each at most as long as the single run of the base
-config would. It is a ceiling: pruning stops hopeless trials early and early stopping ends others
-sooner, so most sweeps finish well inside it."""
+"""How long a sweep should take, told before it starts (Train tab and ``studio sweep``).
+
+A trial is a normal run, so the single run's plan (``studio.planning``: startup, training,
+evaluation) is the unit, changed the way a sweep changes runs:
+- the epochs a trial trains are drawn from the space, so on average it trains less than the
+  base config (the default space searches from half the epochs to all of them);
+- a trial is scored on validation only; the best one alone is scored on the test split, at the end;
+- the pruner stops hopeless trials at an early evaluation. Optuna's median pruner lets the first
+  ``MEDIAN_STARTUP`` trials finish and from then on stops a trial whose score is below the median
+  of the earlier ones at the same evaluation, from the second evaluation on: about half of them,
+  most at their second or third evaluation. Successive halving keeps a third of the trials at
+  each rung (evaluations 2, 6, 18, ...).
+The expected time is shown as a range with the plan's own spread, beside the ceiling (every
+trial trains all its epochs), which is what a sweep without pruning costs at most.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
+
+MEDIAN_STARTUP = 2  # optuna.pruners.MedianPruner(n_startup_trials=2) in studio.sweeps.study
+MEDIAN_PRUNED_SHARE = 0.5
+MEDIAN_STOP_EVALUATION = 2.5
+HALVING_MIN_RESOURCE, HALVING_FACTOR = 2, 3  # SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
+FINAL_PASSES = 2  # a run's evaluation part ends with one pass over validation and one over test
 
 
 def waves(trials: int, parallel: int, slots: int) -> int:
@@ -13,7 +32,83 @@ def waves(trials: int, parallel: int, slots: int) -> int:
     return math.ceil(max(1, trials) / max(1, min(parallel, slots)))
 
 
-def sweep_seconds(single: tuple[float, float], trials: int, parallel: int, slots: int) -> tuple[float, float]:
-    """The sweep's time range from one run's (``Plan.seconds_range``)."""
-    n = waves(trials, parallel, slots)
-    return single[0] * n, single[1] * n
+def epoch_share(space: dict[str, Any], base_epochs: float | None) -> float:
+    """The mean share of the base config's epochs a trial trains (1 when epochs are not searched).
+    ``space``: key -> Param or its plain dict."""
+    param = space.get("training.epochs")
+    if param is None or not base_epochs:
+        return 1.0
+    get = (lambda k: param.get(k)) if isinstance(param, dict) else (lambda k: getattr(param, k))
+    choices = get("choices")
+    mean = sum(choices) / len(choices) if choices else (get("low") + get("high")) / 2
+    return max(0.05, mean / base_epochs)
+
+
+def evaluations_run(pruner: str, evaluations: float, trials: int) -> float:
+    """The mean number of validation evaluations a trial runs before it ends or is stopped, when
+    an unpruned trial runs ``evaluations`` of them."""
+    if evaluations <= 0 or trials <= 0:
+        return evaluations
+    if pruner == "median":
+        judged = max(0, trials - MEDIAN_STARTUP)
+        stopped_at = min(evaluations, MEDIAN_STOP_EVALUATION)
+        per_judged = MEDIAN_PRUNED_SHARE * stopped_at + (1 - MEDIAN_PRUNED_SHARE) * evaluations
+        return (min(trials, MEDIAN_STARTUP) * evaluations + judged * per_judged) / trials
+    if pruner == "halving":
+        total, alive, rung = 0.0, 1.0, HALVING_MIN_RESOURCE
+        while rung < evaluations:
+            stopped = alive * (1 - 1 / HALVING_FACTOR)
+            total += stopped * rung
+            alive -= stopped
+            rung *= HALVING_FACTOR
+        return total + alive * evaluations
+    return evaluations
+
+
+@dataclass
+class SweepEstimate:
+    expected_s: float
+    low_s: float
+    high_s: float
+    ceiling_s: float
+    """Every trial trains its epochs to the end (no pruning), the longest epochs of the space."""
+    rounds: int
+    single_s: tuple[float, float]
+    """The base config's single run (``Plan.seconds_range``)."""
+    slots: int
+    """Trials that can train at once on this machine."""
+
+
+def sweep_estimate(plan, space: dict[str, Any], trials: int, parallel: int, slots: int, pruner: str) -> SweepEstimate | None:
+    """The sweep's time from the base config's plan (``studio.planning.Plan``); None when the plan
+    has no time."""
+    if plan is None or not plan.seconds or not plan.parts:
+        return None
+    trials, at_once = max(1, int(trials)), max(1, min(int(parallel), int(slots)))
+    startup, train, evaluation = (plan.parts.get(k, 0.0) for k in ("startup", "train", "evaluation"))
+    per_pass = evaluation / (plan.evaluations + FINAL_PASSES)
+    during = train + plan.evaluations * per_pass  # what stopping a trial early cuts short
+    share = epoch_share(space, plan.config.training.epochs if not plan.config.training.max_steps else None)
+    evaluations = plan.evaluations * share
+    run_share = evaluations_run(pruner, evaluations, trials) / evaluations if evaluations else 1.0
+    trial_s = startup + during * share * run_share + per_pass  # validation scored at its end
+    expected = trials * trial_s / at_once + per_pass  # the best trial's test split, once
+    ceiling = waves(trials, parallel, slots) * (startup + during + per_pass) + per_pass
+    low, high = plan.seconds_range
+    return SweepEstimate(expected_s=expected, low_s=expected * low / plan.seconds, high_s=expected * high / plan.seconds,
+                         ceiling_s=ceiling, rounds=waves(trials, parallel, slots), single_s=(low, high),
+                         slots=max(1, int(slots)))
+
+
+def estimate_for(manager, config, space: dict[str, Any], trials: int, parallel: int, pruner: str,
+                 rows_hint: int | None = None) -> SweepEstimate | None:
+    """The estimate of a sweep of ``config`` run by ``manager`` (its workspace's calibration, its
+    devices); None for a backbone of unknown shape. Raises StudioError when the config or its data
+    cannot be read yet."""
+    from studio.planning import plan_for
+
+    devices = manager.devices
+    plan = plan_for(config, manager.workspace, model_roots=manager.model_roots(), gpus=list(devices.gpus),
+                    cpu_slots=devices.cpu_slots, rows_hint=rows_hint)
+    slots = max(1, devices.cpu_slots if plan is None or plan.device != "cuda" else len(devices.gpus))
+    return sweep_estimate(plan, space, trials, parallel, slots, pruner)

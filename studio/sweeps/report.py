@@ -40,6 +40,10 @@ class SweepReport:
     best: Row | None = None
     test: dict[str, Any] | None = None
     """The best trial's test scores: the only trial scored on the test split."""
+    estimate: dict[str, Any] | None = None
+    """``studio.sweeps.plan.SweepEstimate`` as told when the sweep was created."""
+    elapsed_s: float | None = None
+    """From its creation to its end (or to now while it runs)."""
 
     @property
     def finished(self) -> int:
@@ -78,7 +82,9 @@ def _report(manager: JobManager, sweep_id: str) -> SweepReport:
             status = record.status  # queued/running, cancelled by someone, pruned once it stopped
         rows.append(Row(ft.number, run_id, dict(ft.params), value, seconds, status))
     rows.sort(key=lambda r: (r.value is None, -(r.value or 0) if spec.greater else (r.value or 0), r.trial))
-    out = SweepReport(spec, studies.status_of(study), rows)
+    ended = study.user_attrs.get("ended")
+    out = SweepReport(spec, studies.status_of(study), rows, estimate=study.user_attrs.get("estimate"),
+                      elapsed_s=((ended or time.time()) - spec.created) if spec.created else None)
     best_run = study.user_attrs.get("best_run")
     completed = [r for r in rows if r.status == "completed" and r.value is not None and r.value == r.value]
     out.best = next((r for r in rows if r.run_id == best_run), None) or (completed[0] if completed else None)

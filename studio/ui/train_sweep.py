@@ -3,7 +3,7 @@
 The user picks "sweep", the number of trials (and how many at once, and how hopeless trials are
 stopped), and ticks which settings to search among the default space of the task and method
 (``studio.sweeps.space.default_space``, each shown with its range); the ranges of the ticked ones
-are a YAML text to edit. The estimate is the single run's times the rounds of trials. The launch
+are a YAML text to edit. The estimate counts the searched epochs and the pruner's early stops. The launch
 goes through the same code as ``studio sweep`` (``create_sweep``, then the server's driver thread)
 and shows the Sweeps tab with the new sweep.
 """
@@ -107,10 +107,10 @@ class SweepChoice:
         def checked_fn(checked, current, defaults):
             return space_text(checked, current, defaults or {})
 
-        def estimate_fn(mode, trials, parallel, pruner, *inputs):
+        def estimate_fn(mode, trials, parallel, pruner, space_yaml, *inputs):
             if mode != SWEEP:
                 return gr.skip()
-            return self.estimate_md(config_fn, rows_fn, inputs, trials, parallel, pruner)
+            return self.estimate_md(config_fn, rows_fn, inputs, trials, parallel, pruner, space_yaml)
 
         def start_fn(request: gr.Request, trials, parallel, pruner, text, *inputs):
             """Create the sweep (as ``studio sweep`` does) and let the server's driver run it."""
@@ -134,40 +134,45 @@ class SweepChoice:
 
         space_inputs = [self.mode, self.params, self.space, *config_inputs]
         space_outputs = [self.params, self.space, self.defaults]
-        estimate_inputs = [self.mode, self.trials, self.parallel, self.pruner, *config_inputs]
+        estimate_inputs = [self.mode, self.trials, self.parallel, self.pruner, self.space, *config_inputs]
         # One chain from the mode's change: handlers of one trigger beside each other read the mode
         # before the page had settled it (they got "single" after a click on "sweep").
         self.mode.input(mode_fn, [self.mode], [self.box, self.launch, single_launch], api_visibility="private") \
             .then(space_fn, space_inputs, space_outputs, api_visibility="private") \
             .then(estimate_fn, estimate_inputs, [self.estimate], api_visibility="private")
         gr.on(changes, space_fn, space_inputs, space_outputs, api_visibility="private", trigger_mode="always_last")
-        self.params.input(checked_fn, [self.params, self.space, self.defaults], [self.space], api_visibility="private")
-        gr.on([self.trials.input, self.parallel.input, self.pruner.input, *changes], estimate_fn,
+        self.params.input(checked_fn, [self.params, self.space, self.defaults], [self.space], api_visibility="private") \
+            .then(estimate_fn, estimate_inputs, [self.estimate], api_visibility="private")
+        gr.on([self.trials.input, self.parallel.input, self.pruner.input, self.space.blur, *changes], estimate_fn,
               estimate_inputs, [self.estimate], api_visibility="private", trigger_mode="always_last")
         self.launch.click(start_fn, [self.trials, self.parallel, self.pruner, self.space, *config_inputs], [message, self.started],
                           api_name="train_sweep", concurrency_limit=2, concurrency_id="submit") \
             .then(None, [self.started], None, js=SHOW_SWEEPS_JS)
 
-    def estimate_md(self, config_fn, rows_fn, inputs, trials, parallel, pruner) -> str:
-        """The sweep's time: trials × the single run's estimate ÷ the trials at once (a ceiling)."""
-        from studio.planning import plan_for
-        from studio.sweeps.plan import sweep_seconds, waves
+    def estimate_md(self, config_fn, rows_fn, inputs, trials, parallel, pruner, space_yaml) -> str:
+        """The sweep's time (``studio.sweeps.plan``): its trials as the single run's plan, with the
+        searched epochs and the pruner's early stops, and the ceiling beside it."""
+        from studio.sweeps.plan import estimate_for
         from studio.ui.train_tab import span_text
 
-        services = self.services
         try:
-            config = config_fn(*inputs)
-            plan = plan_for(config, services.workspace, model_roots=services.model_roots(), gpus=list(services.jobs.devices.gpus),
-                            cpu_slots=services.jobs.devices.cpu_slots, rows_hint=rows_fn(*inputs))
+            space = yaml.safe_load(space_yaml or "") or {}
+        except yaml.YAMLError:
+            space = {}
+        trials, parallel = max(1, int(trials or 1)), max(1, int(parallel or 1))
+        try:
+            est = estimate_for(self.services.jobs, config_fn(*inputs), space if isinstance(space, dict) else {}, trials, parallel,
+                               pruner or "median", rows_hint=rows_fn(*inputs))
         except StudioError as error:
             return t_md("train.estimate_not_yet", reason=str(error).splitlines()[0])
-        if plan is None or not plan.seconds_range:
+        if est is None:
             return t_md("train.sweep_estimate_unknown")
-        trials, parallel = max(1, int(trials or 1)), max(1, int(parallel or 1))
-        slots = max(1, services.jobs.devices.cpu_slots if plan.device != "cuda" else len(services.jobs.devices.gpus))
-        span = span_text(*sweep_seconds(plan.seconds_range, trials, parallel, slots))
-        text = t_md("train.sweep_estimate", trials=trials, rounds=waves(trials, parallel, slots), single=span_text(*plan.seconds_range),
-                    span=span)
-        if parallel > slots:
-            text += " " + t_md("train.sweep_estimate_slots", slots=slots)
-        return text + " " + (t_md("train.sweep_estimate_pruning") if pruner != "none" else t_md("train.sweep_estimate_no_pruning"))
+        text = t_md("train.sweep_estimate", trials=trials, rounds=est.rounds, span=span_text(est.low_s, est.high_s),
+                    ceiling=span_text(est.ceiling_s, est.ceiling_s), single=span_text(*est.single_s))
+        if parallel > est.slots:
+            text += " " + t_md("train.sweep_estimate_slots", slots=est.slots)
+        if pruner == "none":
+            return text + " " + t_md("train.sweep_estimate_no_pruning")
+        if pruner == "halving":
+            return text + " " + t_md("train.sweep_estimate_halving")
+        return text + " " + t_md("train.sweep_estimate_pruning")

@@ -76,6 +76,9 @@ def test_the_same_seed_asks_the_same_trials_and_only_the_best_sees_the_test_spli
     assert r.test and "accuracy" in r.test
     best_value = max(row.value for row in r.rows)
     assert r.best.value == best_value
+    # What it was expected to take is kept beside what it took.
+    assert r.estimate and 0 < r.estimate["low_s"] < r.estimate["expected_s"] < r.estimate["high_s"]
+    assert r.elapsed_s and r.elapsed_s > 0
 
 
 def test_a_pruned_trial_is_stopped_and_reads_pruned(manager, base):
