@@ -5,6 +5,7 @@ of each one's process tree among them (``tree_peak_gib``: sampled, a CPU run's w
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -137,8 +138,9 @@ def planned(config, workspace) -> dict[str, Any]:
 
     plan = plan_for(config, workspace, model_roots=None, gpus=detected_gpus(), cpu_slots=1)
     if plan is None:
-        return {"planned_s": None, "planned_range_s": None, "planned_memory_gib": None}
-    return {"planned_s": plan.seconds, "planned_range_s": plan.seconds_range, "planned_memory_gib": plan.memory_gib}
+        return {"planned_s": None, "planned_range_s": None, "planned_memory_gib": None, "planned_device": None}
+    return {"planned_s": plan.seconds, "planned_range_s": plan.seconds_range, "planned_memory_gib": plan.memory_gib,
+            "planned_device": plan.device}
 
 
 def estimate_ratios(result: dict[str, Any]) -> dict[str, float | None]:
@@ -152,6 +154,7 @@ def estimate_ratios(result: dict[str, Any]) -> dict[str, float | None]:
 def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout: float | None = None) -> dict[str, Any]:
     """The studio's worker on ``config``, prepared exactly as the app and the CLI prepare runs."""
     from studio.config import RunConfig
+    from studio.jobs.allocator import allocator_env
     from studio.runs.events import read_events
     from studio.training.prepare import prepare_run
     from studio.workspace import Workspace
@@ -159,7 +162,9 @@ def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout:
     plan = planned(RunConfig.from_dict(config), Workspace.at(workspace))
     started = time.time()
     prepared = prepare_run(RunConfig.from_dict(config), Workspace.at(workspace))
-    code, _, stderr, memory = run_sampled([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT,
+    # The environment the job manager gives a worker (on a CPU: jemalloc where the system has it).
+    env = dict(os.environ) if plan.get("planned_device") == "cuda" else allocator_env(dict(os.environ))
+    code, _, stderr, memory = run_sampled([sys.executable, "-m", "studio.worker", str(prepared.run_dir)], cwd=ROOT, env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout)
     events, _ = read_events(prepared.run_dir)
     if code != 0 or not any(e.get("status") == "completed" for e in events):

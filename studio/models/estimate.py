@@ -105,7 +105,7 @@ class Shape:
         return inputs * (act_bytes + 1)
 
 
-def cpu_allocator_bytes(heap_activations: float, tensor_bytes: float, refilled: float) -> float:
+def cpu_allocator_bytes(heap_activations: float, tensor_bytes: float, refilled: float, allocator: str = "glibc") -> float:
     """What a CPU run's resident peak holds beyond its live tensors: the runtime's own buffers
     (autograd engine, oneDNN scratch, thread pools; a 1-layer, 32-wide encoder's run peaks 0.09 GiB
     above its start) and the freed activation blocks glibc's heap keeps mapped between steps.
@@ -114,8 +114,11 @@ def cpu_allocator_bytes(heap_activations: float, tensor_bytes: float, refilled: 
     retention shows when few parameters train (LoRA). Measured with benchmarks/memory_profile.py
     (fp32, one thread): a MiniLM LoRA step peaked 0.50 GiB above its start, 0.39 with a fixed 1 MiB
     mmap threshold, against 0.28 GiB of tensors; a full one 0.55 against 0.53; SmolLM2 LoRA held
-    about 0.7 GiB more than with the fixed threshold. Four tenths of the heap's activations fits all."""
-    retained = HEAP_RETAINED_SHARE * heap_activations if tensor_bytes < GLIBC_MMAP_CEILING else 0.0
+    about 0.7 GiB more than with the fixed threshold. Four tenths of the heap's activations fits all.
+    jemalloc (``studio.jobs.allocator``, preloaded into CPU workers where the system has it) keeps
+    none of that: its size classes reuse the freed blocks."""
+    heap_kept = allocator == "glibc" and tensor_bytes < GLIBC_MMAP_CEILING
+    retained = HEAP_RETAINED_SHARE * heap_activations if heap_kept else 0.0
     return CPU_RUNTIME_BYTES + max(0.0, retained - refilled)
 
 
@@ -153,9 +156,11 @@ def estimate(
     parameters: int | None = None,
     weight_bits: int | None = None,
     lora_dropout: float = 0.0,
+    allocator: str = "glibc",
 ) -> Estimate | None:
     """Estimate peak training memory and step time; None when the config has no usable shape.
-    ``weight_bits=4``: QLoRA's frozen base in NF4 (with ``lora_r``)."""
+    ``weight_bits=4``: QLoRA's frozen base in NF4 (with ``lora_r``); ``allocator``: a CPU run's
+    malloc, 'glibc' or 'jemalloc' (``cpu_allocator_bytes``)."""
     shape = Shape.from_config(config)
     if shape is None:
         return None
@@ -191,16 +196,16 @@ def estimate(
         # (about 5 bytes an entry at 16-bit, per head and layer: seq_len squared), where a GPU's
         # fused kernels keep none: the term that dominates long texts there.
         activations += layers * batch_size * shape.heads * seq_len**2 * ATTENTION_SCORE_BYTES * act_bytes / 2
-    allocator = 0.0
+    allocator_bytes = 0.0
     if device != "cuda":
         # The per-layer activations come from the heap; the logits below are too large for it.
-        allocator = cpu_allocator_bytes(activations, tokens * shape.hidden * act_bytes, gradients + optimizer)
+        allocator_bytes = cpu_allocator_bytes(activations, tokens * shape.hidden * act_bytes, gradients + optimizer, allocator)
     if causal_lm:
         # The logits of every token dominate for large vocabularies: the model's output (2 bytes
         # at 16-bit), the loss's fp32 upcast and log-softmax (4 + 4), then two fp32 gradients in
         # the backward pass: about 16 bytes a token and vocabulary entry at the peak.
         activations += tokens * shape.vocab * LOGIT_BYTES
-    total = weights + gradients + optimizer + activations + allocator
+    total = weights + gradients + optimizer + activations + allocator_bytes
     if device == "cuda":
         total += CUDA_CONTEXT_BYTES
 
@@ -212,7 +217,7 @@ def estimate(
     return Estimate(
         parameters=total_params, trainable=trainable,
         weights_gib=weights / GIB, gradients_gib=gradients / GIB, optimizer_gib=optimizer / GIB,
-        activations_gib=activations / GIB, allocator_gib=allocator / GIB, total_gib=total / GIB,
+        activations_gib=activations / GIB, allocator_gib=allocator_bytes / GIB, total_gib=total / GIB,
         tokens_per_step=tokens, flops_per_step=flops, seconds_per_step=seconds,
         total_seconds=seconds * steps if steps else None,
     )

@@ -55,13 +55,17 @@ class Hardware:
     tf32: bool
     memory_gib: float | None
     name: str
+    allocator: str = "glibc"
+    """A CPU run's malloc (``studio.jobs.allocator``): the memory estimate counts what it keeps."""
 
     @classmethod
     def detect(cls, device_choice: str = "auto") -> "Hardware":
         import torch
 
         if device_choice == "cpu" or not torch.cuda.is_available():
-            return cls(False, cpu_has_fast_bf16(), False, None, "cpu")
+            from studio.jobs.allocator import running_allocator
+
+            return cls(False, cpu_has_fast_bf16(), False, None, "cpu", running_allocator())
         props = torch.cuda.get_device_properties(0)
         return cls(True, torch.cuda.is_bf16_supported(), props.major >= 8, props.total_memory / 1024**3, props.name)
 
@@ -90,6 +94,8 @@ class SpeedSettings:
     liger: bool = False
     estimated_peak_gib: float | None = None
     device_memory_gib: float | None = None
+    allocator: str | None = None
+    """A CPU run's malloc: 'jemalloc' or 'glibc' (``studio.jobs.allocator``); None on a GPU."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,7 +135,7 @@ def memory_estimator(model_config: dict, config: RunConfig, hw: Hardware, task_k
                        lora_dropout=config.method.lora.dropout,
                        half_precision=hw.cuda and hw.bf16,
                        gradient_checkpointing=checkpointing, causal_lm=task_kind == "decoder",
-                       device="cuda" if hw.cuda else "cpu")
+                       device="cuda" if hw.cuda else "cpu", allocator=hw.allocator)
         return est.total_gib if est else None
 
     return estimator
@@ -217,6 +223,7 @@ def resolve(config: RunConfig, hw: Hardware, lengths: list[int], estimator: Esti
         liger=liger,
         estimated_peak_gib=round(peak_gib, 6) if peak_gib else None,
         device_memory_gib=round(hw.memory_gib, 3) if hw.memory_gib else None,
+        allocator=None if hw.cuda else hw.allocator,
     )
 
 
@@ -233,6 +240,7 @@ SUMMARY = {
     "checkpointing": "gradient checkpointing",
     "liger": "Liger kernels",
     "compile": "torch.compile",
+    "jemalloc": "jemalloc",
 }
 
 
@@ -254,6 +262,8 @@ def summary_parts(settings: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for flag, part in (("gradient_checkpointing", "checkpointing"), ("liger", "liger"), ("compile", "compile")):
         if settings.get(flag):
             parts.append((part, {}))
+    if settings.get("allocator") == "jemalloc":
+        parts.append(("jemalloc", {}))
     return parts
 
 

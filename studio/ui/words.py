@@ -186,8 +186,8 @@ def speed_settings(settings: dict[str, Any]) -> str:
     from studio.training.speed import summary_parts
 
     parts = {
-        # The precision and the optimizer are identifiers (bf16, adamw_torch_fused): shown as they are.
-        "precision": lambda v: str(v["precision"]), "batch": lambda v: t("speed.batch", **v),
+        # The precision, the optimizer and the allocator are identifiers (bf16, adamw_torch_fused): shown as they are.
+        "precision": lambda v: str(v["precision"]), "jemalloc": lambda v: "jemalloc", "batch": lambda v: t("speed.batch", **v),
         "packed": lambda v: t("speed.packed", **v), "length_grouped": lambda v: t("speed.length_grouped", **v),
         "tf32": lambda v: t("speed.tf32", **v), "optimizer": lambda v: str(v["optimizer"]),
         "workers": lambda v: t("speed.workers", **v), "checkpointing": lambda v: t("speed.checkpointing", **v),

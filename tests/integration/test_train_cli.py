@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from studio.cli import main
+from studio.jobs.allocator import worker_allocator
 from studio.models.estimate import memory_text
 from studio.runs.events import read_events
 from tests.conftest import only_run, toy_sentiment_rows, train_quietly, write_csv
@@ -62,6 +63,7 @@ def test_train_leaves_the_documented_run_directory(toy_run):
     assert "error" not in kinds
     settings = next(e for e in events if e["kind"] == "settings")
     assert (settings["device"], settings["precision"], settings["batch_size"]) == ("cpu", "fp32", 8)
+    assert settings["allocator"] == worker_allocator()  # jemalloc where the system has it
     memory = next(e for e in events if e["kind"] == "memory")
     assert memory["measured"] == "process_above_start" and 0 < memory["peak_gib"] < 4
     assert memory["estimated_gib"] == settings["estimated_peak_gib"] > 0
