@@ -158,7 +158,8 @@ def cmd_sweep(args) -> int:
 
             r = report(manager, args.id)
             print(json.dumps({"spec": asdict(r.spec), "status": r.status, "trials": [asdict(x) for x in r.rows],
-                              "best": asdict(r.best) if r.best else None, "test": r.test}, ensure_ascii=False, indent=2, default=str))
+                              "best": asdict(r.best) if r.best else None, "test": r.test, "estimate": r.estimate,
+                              "elapsed_s": r.elapsed_s}, ensure_ascii=False, indent=2, default=str))
         else:
             print_report(manager, args.id)
         return 0
