@@ -220,13 +220,13 @@ def follow_run(run_dir: Path, process: subprocess.Popen, *, quiet: bool = False)
 
 def spawn_worker(run_dir: Path, resume: bool = False) -> subprocess.Popen:
     from studio.gpus import detected_gpus
-    from studio.jobs.allocator import allocator_env
+    from studio.allocator import allocator_env
     from studio.jobs.manager import worker_command
     from studio.jobs.process import spawn
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     if not detected_gpus():
-        env = allocator_env(env)  # as the job manager starts a CPU run (studio.jobs.allocator)
+        env = allocator_env(env)  # as the job manager starts a CPU run (studio.allocator)
     return spawn(worker_command(run_dir, gpus=1, resume=resume), run_dir, env)
 
 

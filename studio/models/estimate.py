@@ -115,7 +115,7 @@ def cpu_allocator_bytes(heap_activations: float, tensor_bytes: float, refilled: 
     (fp32, one thread): a MiniLM LoRA step peaked 0.50 GiB above its start, 0.39 with a fixed 1 MiB
     mmap threshold, against 0.28 GiB of tensors; a full one 0.55 against 0.53; SmolLM2 LoRA held
     about 0.7 GiB more than with the fixed threshold. Four tenths of the heap's activations fits all.
-    jemalloc (``studio.jobs.allocator``, preloaded into CPU workers where the system has it) keeps
+    jemalloc (``studio.allocator``, preloaded into CPU workers where the system has it) keeps
     none of that: its size classes reuse the freed blocks."""
     heap_kept = allocator == "glibc" and tensor_bytes < GLIBC_MMAP_CEILING
     retained = HEAP_RETAINED_SHARE * heap_activations if heap_kept else 0.0

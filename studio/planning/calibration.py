@@ -56,6 +56,11 @@ class Measurement:
     seconds_per_eval_row: float | None
     wall_s: float
     steps: int
+    data: str = ""
+    """The data it trained on (a saved dataset's name or the training file)."""
+    epochs_trained: float | None = None
+    early_stopped: bool = False
+    """Early stopping ended it before its epochs: ``epochs_trained`` is where this data peaked."""
 
     @property
     def key(self) -> RunKey:
@@ -104,6 +109,7 @@ def measure_run(run_dir: str | Path, flops_per_step: Any = None) -> Measurement 
         return None
     progress = [e for e in events if e.get("kind") == "progress"]
     steps = progress[-1].get("step", 0)
+    planned_steps = running.get("total_steps") or 0
     seconds_per_step = pure[0] / pure[1]
     try:
         config = RunConfig.load(folder.config)
@@ -120,7 +126,14 @@ def measure_run(run_dir: str | Path, flops_per_step: Any = None) -> Measurement 
         batch=int(settings.get("batch_size") or config.training.batch_size or 0), task=config.task.name,
         seconds_per_step=seconds_per_step, flops_per_step=flops_per_step(folder.path, config, settings) if flops_per_step else None,
         startup_s=startup, seconds_per_eval_row=max(0.0, rest) / scored if scored else None, wall_s=wall, steps=steps,
+        data=data_name(config), epochs_trained=progress[-1].get("epoch"),
+        early_stopped=bool(config.training.early_stopping_patience) and 0 < steps < planned_steps,
     )
+
+
+def data_name(config) -> str:
+    """What a run trained on, as plans and measurements compare it."""
+    return str(config.data.dataset or config.data.train or "")
 
 
 class Calibration:
@@ -185,6 +198,12 @@ class Calibration:
         found = [m for m in self.measurements if (m.backbone, m.device) == (key.backbone, key.device)]
         alike = [m for m in found if m.method == key.method] or found
         return max(alike, key=lambda m: m.at) if alike else None
+
+    def stopped_at(self, backbone: str, task: str, data: str) -> float | None:
+        """The epoch at which early stopping last ended a run of this backbone and task on this data."""
+        found = [m for m in self.measurements if (m.backbone, m.task, m.data) == (backbone, task, data)
+                 and m.early_stopped and m.epochs_trained]
+        return max(found, key=lambda m: m.at).epochs_trained if found else None
 
     def rate(self, device: str) -> float | None:
         """This machine's measured FLOP rate on ``device`` (the median of its runs'), None when none ran."""

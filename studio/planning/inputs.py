@@ -57,7 +57,7 @@ class Machine:
     def hardware(self) -> Hardware:
         # bf16 and TF32 are taken as there on a GPU (every one a studio trains on in practice is
         # Ampere or newer); a CPU's bf16 units change its speed only, never the memory estimate.
-        from studio.jobs.allocator import GLIBC, worker_allocator
+        from studio.allocator import GLIBC, worker_allocator
 
         return Hardware(self.cuda, self.cuda, self.cuda, self.memory_gib if self.cuda else None, self.name,
                         GLIBC if self.cuda else worker_allocator())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from studio.config import RunConfig, apply_preset, evaluation_schedule, optimizer_steps
 from studio.data.profile import auto_max_length
 from studio.models.estimate import ASSUMED_FLOPS, estimate, train_flops_per_parameter
-from studio.planning.calibration import Calibration, RunKey
+from studio.planning.calibration import Calibration, RunKey, data_name
 from studio.planning.inputs import BackboneInfo, DataSize, Machine
 from studio.tasks import get_task
 from studio.training.speed import choose
@@ -44,6 +44,10 @@ SAVE_BYTES_PER_S = 500e6
 EVAL_BATCH = 32
 DECODE_BATCH = 16
 DECODE_TOKEN_FLOOR_S = {"cpu": 0.01, "cuda": 0.015}
+# Fine-tuning a pretrained model reaches its best validation score within a few epochs (BERT's
+# authors searched 2 to 4): a run with early stopping is expected to stop that far in plus its
+# patience, unless a finished run of the same backbone and task on the same data measured where.
+EXPECTED_BEST_EPOCH = 3.0
 # The range shown around the point estimate, by what it stands on: a measured run of the same
 # setup, this machine's measured rate with another setup, or the model alone.
 TIME_SPREAD = {"run": (0.85, 1.2), "machine": (0.75, 1.35), "": (0.6, 1.6)}
@@ -76,8 +80,17 @@ class Plan:
     memory_unchecked_gib: float | None = None
     """The estimate without that checkpointing (set only when the worker turns it on)."""
     seconds: float | None = None
+    expected_epochs: float | None = None
+    """Where early stopping is expected to end the run (None: it trains all its epochs or steps)."""
+    stopping_measured: bool = False
+    """``expected_epochs`` is where a finished run of this backbone and task on this data stopped."""
+    ceiling_seconds: float | None = None
+    """The time if early stopping never ends it (``seconds`` when there is none)."""
     parts: dict[str, float] = field(default_factory=dict)
-    """Seconds by part: 'startup' (loading and data preparation), 'train', 'evaluation'."""
+    """Seconds by part: 'startup' (loading and data preparation), 'train', 'evaluation' (as expected:
+    early stopping counted)."""
+    validation_pass_s: float = 0.0
+    """One evaluation during training (a pass over the validation split, its checkpoint)."""
     calibrated: str = ""
     """'run' (a finished run of this setup measured its steps), 'machine' (this machine's rate), '' (model only)."""
     coverage: dict | None = None
@@ -95,6 +108,13 @@ class Plan:
             return None
         low, high = TIME_SPREAD[self.calibrated]
         return self.seconds * low, self.seconds * high
+
+    @property
+    def ceiling_range(self) -> tuple[float, float] | None:
+        if self.ceiling_seconds is None:
+            return None
+        low, high = TIME_SPREAD[self.calibrated]
+        return self.ceiling_seconds * low, self.ceiling_seconds * high
 
 
 def evaluation_passes(config: RunConfig, steps: int, steps_per_epoch: int, has_validation: bool) -> int:
@@ -157,8 +177,22 @@ def make_plan(config: RunConfig, backbone: BackboneInfo, data: DataSize, machine
             plan.memory_from_size = True
         return plan
     plan.trainable = est.trainable
+    _expect_early_stop(plan, calibration, backbone, steps_per_epoch)
     _time(plan, est, data, machine, task, calibration, backbone, mean_len, lora_r)
     return plan
+
+
+def _expect_early_stop(plan: Plan, calibration: Calibration | None, backbone: BackboneInfo, steps_per_epoch: int) -> None:
+    """Where early stopping should end the run, into ``plan`` (nothing when it trains to the end)."""
+    tc = plan.config.training
+    if not (tc.early_stopping_patience and plan.evaluations and tc.epochs and not tc.max_steps):
+        return
+    measured = calibration.stopped_at(backbone.name, plan.config.task.name, data_name(plan.config)) if calibration else None
+    strategy, every = evaluation_schedule(tc, steps_per_epoch)
+    per_epoch = steps_per_epoch / max(1, every or 500) if strategy == "steps" else 1.0
+    expected = measured or EXPECTED_BEST_EPOCH + tc.early_stopping_patience / max(per_epoch, 1e-9)
+    if expected < tc.epochs:
+        plan.expected_epochs, plan.stopping_measured = expected, measured is not None
 
 
 def _time(plan: Plan, est, data: DataSize, machine: Machine, task, calibration: Calibration | None,
@@ -202,5 +236,13 @@ def _time(plan: Plan, est, data: DataSize, machine: Machine, task, calibration: 
         if same.seconds_per_eval_row is not None and same.task == plan.config.task.name:
             evaluation_s = eval_rows * same.seconds_per_eval_row  # its passes and saves measured with it
     train_s = (plan.steps or 0) * step_s
-    plan.parts = {"startup": startup_s, "train": train_s, "evaluation": evaluation_s}
-    plan.seconds = startup_s + train_s + evaluation_s if plan.steps else None
+    # Early stopping ends the training and the evaluations during it that far in.
+    share = min(1.0, plan.expected_epochs / plan.config.training.epochs) if plan.expected_epochs else 1.0
+    during_s = plan.evaluations * (data.validation_rows * eval_row_s + EVAL_PASS_S[device]) + save_s
+    if same is not None and same.seconds_per_eval_row is not None and same.task == plan.config.task.name:
+        during_s = plan.evaluations * data.validation_rows * same.seconds_per_eval_row
+    cut_s = (1 - share) * (train_s + min(during_s, evaluation_s))
+    plan.parts = {"startup": startup_s, "train": train_s * share, "evaluation": evaluation_s - (1 - share) * min(during_s, evaluation_s)}
+    plan.validation_pass_s = during_s / plan.evaluations if plan.evaluations else 0.0
+    plan.ceiling_seconds = startup_s + train_s + evaluation_s if plan.steps else None
+    plan.seconds = plan.ceiling_seconds - cut_s if plan.steps else None

@@ -2,8 +2,9 @@
 
 A trial is a normal run, so the single run's plan (``studio.planning``: startup, training,
 evaluation) is the unit, changed the way a sweep changes runs:
-- the epochs a trial trains are drawn from the space, so on average it trains less than the
-  base config (the default space searches from half the epochs to all of them);
+- the epochs a trial trains are drawn from the space (the default space searches from half the
+  epochs to all of them), and early stopping ends it where the plan expects it to end the base
+  run, whichever comes first;
 - a trial is scored on validation only; the best one alone is scored on the test split, at the end;
 - the pruner stops hopeless trials at an early evaluation. Optuna's median pruner lets the first
   ``MEDIAN_STARTUP`` trials finish and from then on stops a trial whose score is below the median
@@ -24,7 +25,6 @@ MEDIAN_STARTUP = 2  # optuna.pruners.MedianPruner(n_startup_trials=2) in studio.
 MEDIAN_PRUNED_SHARE = 0.5
 MEDIAN_STOP_EVALUATION = 2.5
 HALVING_MIN_RESOURCE, HALVING_FACTOR = 2, 3  # SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
-FINAL_PASSES = 2  # a run's evaluation part ends with one pass over validation and one over test
 
 
 def waves(trials: int, parallel: int, slots: int) -> int:
@@ -32,16 +32,22 @@ def waves(trials: int, parallel: int, slots: int) -> int:
     return math.ceil(max(1, trials) / max(1, min(parallel, slots)))
 
 
-def epoch_share(space: dict[str, Any], base_epochs: float | None) -> float:
-    """The mean share of the base config's epochs a trial trains (1 when epochs are not searched).
+def epoch_share(space: dict[str, Any], base_epochs: float | None, stop_epoch: float | None = None) -> float:
+    """The mean epochs a trial trains over the base run's: each trial trains its epochs drawn from
+    the space, or until early stopping ends it near ``stop_epoch`` (1 when epochs are not searched).
     ``space``: key -> Param or its plain dict."""
     param = space.get("training.epochs")
     if param is None or not base_epochs:
         return 1.0
     get = (lambda k: param.get(k)) if isinstance(param, dict) else (lambda k: getattr(param, k))
     choices = get("choices")
-    mean = sum(choices) / len(choices) if choices else (get("low") + get("high")) / 2
-    return max(0.05, mean / base_epochs)
+    if not choices:
+        low, high = get("low"), get("high")
+        whole = float(low).is_integer() and float(high).is_integer() and get("type") != "float"
+        choices = list(range(int(low), int(high) + 1)) if whole else [low + (high - low) * (i + 0.5) / 10 for i in range(10)]
+    stop = stop_epoch or math.inf
+    trial = sum(min(c, stop) for c in choices) / len(choices)
+    return max(0.05, trial / min(base_epochs, stop))
 
 
 def evaluations_run(pruner: str, evaluations: float, trials: int) -> float:
@@ -84,20 +90,22 @@ def sweep_estimate(plan, space: dict[str, Any], trials: int, parallel: int, slot
     has no time."""
     if plan is None or not plan.seconds or not plan.parts:
         return None
-    trials, at_once = max(1, int(trials)), max(1, min(int(parallel), int(slots)))
-    startup, train, evaluation = (plan.parts.get(k, 0.0) for k in ("startup", "train", "evaluation"))
-    per_pass = evaluation / (plan.evaluations + FINAL_PASSES)
-    during = train + plan.evaluations * per_pass  # what stopping a trial early cuts short
-    share = epoch_share(space, plan.config.training.epochs if not plan.config.training.max_steps else None)
-    evaluations = plan.evaluations * share
-    run_share = evaluations_run(pruner, evaluations, trials) / evaluations if evaluations else 1.0
-    trial_s = startup + during * share * run_share + per_pass  # validation scored at its end
-    expected = trials * trial_s / at_once + per_pass  # the best trial's test split, once
-    ceiling = waves(trials, parallel, slots) * (startup + during + per_pass) + per_pass
+    trials, at_once = max(1, int(trials)), max(1, int(min(parallel, slots)))
+    tc = plan.config.training
+    epochs = None if tc.max_steps else tc.epochs
+    startup, train, pass_s = plan.parts.get("startup", 0.0), plan.parts.get("train", 0.0), plan.validation_pass_s
+    # What the base run trains and evaluates before it ends (early stopping counted).
+    trained = min(1.0, plan.expected_epochs / epochs) if plan.expected_epochs and epochs else 1.0
+    evaluations = plan.evaluations * trained
+    share = epoch_share(space, epochs, plan.expected_epochs)
+    run_share = evaluations_run(pruner, evaluations * share, trials) / (evaluations * share) if evaluations else 1.0
+    trial_s = startup + (train + evaluations * pass_s) * share * run_share + pass_s  # validation scored at its end
+    expected = trials * trial_s / at_once + pass_s  # the best trial's test split, once
+    rounds = waves(trials, parallel, slots)
+    ceiling = rounds * (plan.ceiling_seconds or plan.seconds) + pass_s
     low, high = plan.seconds_range
     return SweepEstimate(expected_s=expected, low_s=expected * low / plan.seconds, high_s=expected * high / plan.seconds,
-                         ceiling_s=ceiling, rounds=waves(trials, parallel, slots), single_s=(low, high),
-                         slots=max(1, int(slots)))
+                         ceiling_s=ceiling, rounds=rounds, single_s=(low, high), slots=max(1, int(slots)))
 
 
 def estimate_for(manager, config, space: dict[str, Any], trials: int, parallel: int, pruner: str,

@@ -56,14 +56,14 @@ class Hardware:
     memory_gib: float | None
     name: str
     allocator: str = "glibc"
-    """A CPU run's malloc (``studio.jobs.allocator``): the memory estimate counts what it keeps."""
+    """A CPU run's malloc (``studio.allocator``): the memory estimate counts what it keeps."""
 
     @classmethod
     def detect(cls, device_choice: str = "auto") -> "Hardware":
         import torch
 
         if device_choice == "cpu" or not torch.cuda.is_available():
-            from studio.jobs.allocator import running_allocator
+            from studio.allocator import running_allocator
 
             return cls(False, cpu_has_fast_bf16(), False, None, "cpu", running_allocator())
         props = torch.cuda.get_device_properties(0)
@@ -95,7 +95,7 @@ class SpeedSettings:
     estimated_peak_gib: float | None = None
     device_memory_gib: float | None = None
     allocator: str | None = None
-    """A CPU run's malloc: 'jemalloc' or 'glibc' (``studio.jobs.allocator``); None on a GPU."""
+    """A CPU run's malloc: 'jemalloc' or 'glibc' (``studio.allocator``); None on a GPU."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -268,7 +268,14 @@ def plan_md(plan, gpus: list[str] | None) -> str:
             parts.append(t_md("train.estimate_evaluations", count=plan.evaluations))
     if plan.seconds_range:
         span = span_text(*plan.seconds_range)
-        took = t_md("train.estimate_time_ceiling", span=span) if ceiling else t_md("train.estimate_time_range", span=span)
+        if plan.expected_epochs and plan.ceiling_range:
+            epoch, most = f"{plan.expected_epochs:.2f}".rstrip("0").rstrip("."), span_text(*plan.ceiling_range)
+            took = t_md("train.estimate_time_stop_measured", span=span, epoch=epoch, ceiling=most) if plan.stopping_measured \
+                else t_md("train.estimate_time_stop_expected", span=span, epoch=epoch, ceiling=most)
+        elif ceiling:
+            took = t_md("train.estimate_time_ceiling", span=span)
+        else:
+            took = t_md("train.estimate_time_range", span=span)
         if plan.calibrated == "run":
             took += " " + t_md("train.estimate_calibrated_run")
         elif plan.calibrated == "machine":

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from studio.cli import main
-from studio.jobs.allocator import worker_allocator
+from studio.allocator import worker_allocator
 from studio.models.estimate import memory_text
 from studio.runs.events import read_events
 from tests.conftest import only_run, toy_sentiment_rows, train_quietly, write_csv

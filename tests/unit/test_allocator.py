@@ -2,8 +2,8 @@
 
 import pytest
 
-from studio.jobs import allocator
-from studio.jobs.allocator import GLIBC, JEMALLOC, allocator_env, worker_allocator
+from studio import allocator
+from studio.allocator import GLIBC, JEMALLOC, allocator_env, worker_allocator
 from studio.models.estimate import CPU_RUNTIME_BYTES, GIB, estimate
 from studio.training.speed import describe
 

@@ -9,7 +9,7 @@ another package's private names.
     tasks                                 one module per task
     data, models                          reading files; backbones
     runs                                  the run folder, its events and statuses
-    config, settings, users, workspace    plain configuration and files
+    config, settings, users, workspace    plain configuration and files; the machine (gpus, allocator)
     errors, credentials                   below everything
 
 An import inside ``if TYPE_CHECKING:`` names a type only and is not counted.
@@ -33,7 +33,7 @@ LAYERS = [
     {"tasks"},
     {"data", "models"},
     {"runs"},
-    {"config", "settings", "users", "workspace", "gpus"},
+    {"config", "settings", "users", "workspace", "gpus", "allocator"},
     {"errors", "credentials"},
 ]
 RANK = {name: len(LAYERS) - level for level, names in enumerate(LAYERS) for name in names}

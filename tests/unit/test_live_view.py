@@ -358,7 +358,7 @@ def test_the_estimate_has_no_empty_part():
                                   "training": {"preset": "quick", "epochs": 1, "learning_rate": 5e-5}})
     plan = SimpleNamespace(config=config, memory_from_size=False, memory_gib=1.0, device="cpu", gpus=0, batch_size=8,
                            seq_len=128, memory_range=(0.8, 1.2), trainable=1000, steps=40, evaluations=4,
-                           seconds_range=(30.0, 50.0), calibrated=None, checkpointing_needed=False,
+                           seconds_range=(30.0, 50.0), calibrated=None, checkpointing_needed=False, expected_epochs=None,
                            memory_unchecked_gib=None, coverage=None)
     text = plan_md(plan, None)
     assert "max length 128): about **" in text and ": ·" not in text and "·  ·" not in text

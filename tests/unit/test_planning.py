@@ -83,20 +83,22 @@ def test_the_time_is_a_range_holding_loading_training_and_evaluation():
     assert unknown.steps is None and unknown.seconds_range is None and unknown.memory_gib
 
 
-def finished_run(runs: Path, name: str, *, seq_len: int, batch: int, step_s: float, steps: int = 20) -> Path:
-    """A completed run's folder as the worker leaves it: config, events, metrics, split files."""
+def finished_run(runs: Path, name: str, *, seq_len: int, batch: int, step_s: float, steps: int = 20,
+                 planned_steps: int | None = None, epochs_per_step: float = 0.1, **training) -> Path:
+    """A completed run's folder as the worker leaves it: config, events, metrics, split files.
+    ``planned_steps`` above ``steps``: early stopping ended it."""
     folder = runs / name
     (folder / "data").mkdir(parents=True)
-    config(max_length=seq_len).save(folder / "config.yaml")
+    config(max_length=seq_len, **training).save(folder / "config.yaml")
     (folder / "data" / "validation.jsonl").write_text('{"text": "a", "label": "x"}\n' * 10)
     (folder / "metrics.json").write_text("{}")
     t = 1000.0
     events = [{"t": t, "kind": "status", "status": "starting"},
               {"t": t + 4, "kind": "settings", "device": "cpu", "batch_size": batch, "packing": False},
-              {"t": t + 5, "kind": "status", "status": "running"}]
+              {"t": t + 5, "kind": "status", "status": "running", "total_steps": planned_steps or steps}]
     t += 5
     for step in range(0, steps + 1, 2):
-        events.append({"t": t + step * step_s, "kind": "progress", "step": step})
+        events.append({"t": t + step * step_s, "kind": "progress", "step": step, "epoch": step * epochs_per_step})
         if step == steps // 2:
             events.append({"t": t + step * step_s + 0.1, "kind": "eval", "split": "validation", "step": step})
             t += 3.0  # the evaluation: not a step
@@ -130,6 +132,30 @@ def test_a_finished_runs_steps_calibrate_the_next_plan(tmp_path):
     other = make_plan(config(batch_size=8), minilm(), data(), Machine(False, cpu_cores=2), calibration)
     plain = make_plan(config(batch_size=8), minilm(), data(), Machine(False, cpu_cores=2))
     assert other.calibrated == "machine" and other.parts["train"] != pytest.approx(plain.parts["train"])
+
+
+def test_early_stopping_is_expected_a_few_epochs_in_then_where_this_data_stopped(tmp_path):
+    balanced = dict(preset="balanced", epochs=10, early_stopping_patience=4)
+    plan = make_plan(config(**balanced), minilm(), data(), Machine(False, cpu_cores=2))
+    # Fine-tuning peaks within a few epochs: the best near epoch 3, then four evaluations of patience,
+    # each a quarter epoch rounded up to whole steps.
+    assert 4.0 <= plan.expected_epochs < 4.5 and not plan.stopping_measured
+    assert plan.seconds == pytest.approx(sum(plan.parts.values()))
+    assert plan.ceiling_seconds > 2 * plan.seconds  # ten epochs to the ceiling, four expected
+    without = make_plan(config(**{**balanced, "early_stopping_patience": 0}), minilm(), data(), Machine(False, cpu_cores=2))
+    assert without.expected_epochs is None and without.seconds == pytest.approx(without.ceiling_seconds)
+    assert without.seconds == pytest.approx(plan.ceiling_seconds)
+
+    # A run of this backbone on this data stopped at epoch 2: the next plan expects that.
+    runs = tmp_path / "runs"
+    finished_run(runs, "stopped", seq_len=plan.seq_len, batch=plan.batch_size, step_s=0.5, steps=20, planned_steps=100,
+                 epochs_per_step=0.1, **balanced)
+    calibration = Calibration.load(tmp_path / "cache" / "step_times.json").refresh(runs)
+    assert calibration.measurements[0].early_stopped and calibration.measurements[0].epochs_trained == pytest.approx(2.0)
+    again = make_plan(config(**balanced), minilm(), data(), Machine(False, cpu_cores=2), calibration)
+    assert again.expected_epochs == pytest.approx(2.0) and again.stopping_measured
+    other_data = RunConfig.from_dict({**config(**balanced).to_dict(), "data": {"train": "other.csv"}})
+    assert make_plan(other_data, minilm(), data(), Machine(False, cpu_cores=2), calibration).expected_epochs == plan.expected_epochs
 
 
 def test_a_resumed_or_unfinished_run_teaches_nothing(tmp_path):

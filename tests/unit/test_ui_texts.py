@@ -251,10 +251,10 @@ def test_every_part_of_a_runs_settings_summary_has_a_chinese_text(monkeypatch):
 
     everything = {"precision": "bf16", "batch_size": 46, "packing": True, "attention": "flex_attention", "tf32": True,
                   "optimizer": "adamw_torch_fused", "dataloader_workers": 4, "gradient_checkpointing": True, "liger": True,
-                  "compile": True}
+                  "compile": True, "allocator": "jemalloc"}
     grouped = {**everything, "packing": False, "group_by_length": True}
     assert {part for s in (everything, grouped) for part, _ in summary_parts(s)} == set(SUMMARY)
-    identifiers = {"precision", "optimizer"}  # bf16, adamw_torch_fused: shown as they are
+    identifiers = {"precision", "optimizer", "jemalloc"}  # bf16, adamw_torch_fused, jemalloc: shown as they are
     for settings in (everything, grouped):
         monkeypatch.setattr(i18n, "current_lang", lambda: "en")
         english = words.speed_settings(settings).split(" · ")

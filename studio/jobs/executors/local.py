@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.jobs import process
-from studio.jobs.allocator import allocator_env
+from studio.allocator import allocator_env
 from studio.jobs.devices import DevicePool, cuda_visible_devices, gpu_count
 from studio.jobs.executors.base import LOCAL, Ending
 from studio.jobs.store import SPAWN_GRACE_S
@@ -60,7 +60,7 @@ class LocalExecutor:
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.devices.cpu_slots))
         env.update({str(k): str(v) for k, v in (record.env or {}).items()})
         if not gpu_count(record.devices):
-            env = allocator_env(env)  # jemalloc keeps a CPU run's memory down (studio.jobs.allocator)
+            env = allocator_env(env)  # jemalloc keeps a CPU run's memory down (studio.allocator)
         return env
 
     def launch(self, record, run_dir: Path) -> dict[str, Any]:
