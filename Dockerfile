@@ -15,7 +15,7 @@ RUN groupadd --system --gid 1000 studio \
     && mkdir -p /workspace \
     && chown studio:studio /workspace
 
-# jemalloc: a CPU run's worker preloads it, which keeps its memory down (studio/jobs/allocator.py).
+# jemalloc: a CPU run's worker preloads it, which keeps its memory down (studio/allocator.py).
 RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/studio

@@ -154,7 +154,7 @@ def estimate_ratios(result: dict[str, Any]) -> dict[str, float | None]:
 def run_studio(config: dict[str, Any], workspace: Path, *, warmup: int, timeout: float | None = None) -> dict[str, Any]:
     """The studio's worker on ``config``, prepared exactly as the app and the CLI prepare runs."""
     from studio.config import RunConfig
-    from studio.jobs.allocator import allocator_env
+    from studio.allocator import allocator_env
     from studio.runs.events import read_events
     from studio.training.prepare import prepare_run
     from studio.workspace import Workspace
