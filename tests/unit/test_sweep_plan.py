@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from studio.sweeps.plan import epoch_share, evaluations_run, sweep_estimate, waves
+from studio.sweeps.plan import MEDIAN_PRUNED_SHARE, epoch_share, evaluations_run, sweep_estimate, waves
 
 
 def plan(epochs=4, evaluations=16, startup=20.0, train=160.0, pass_s=2.0, expected_epochs=None, max_steps=None):
@@ -32,8 +32,9 @@ def test_searched_epochs_and_early_stopping_set_the_mean_trial():
 
 def test_pruners_cut_the_evaluations_a_trial_runs():
     assert evaluations_run("none", 12, 12) == 12
-    # The median pruner: the first two trials run all 12; half of the other ten stop at about 2.5.
-    assert evaluations_run("median", 12, 12) == pytest.approx((2 * 12 + 10 * (0.5 * 2.5 + 0.5 * 12)) / 12)
+    # The median pruner: the first two trials run all 12; of the other ten, most stop at about 2.5.
+    stopped = MEDIAN_PRUNED_SHARE
+    assert evaluations_run("median", 12, 12) == pytest.approx((2 * 12 + 10 * (stopped * 2.5 + (1 - stopped) * 12)) / 12)
     assert evaluations_run("median", 12, 2) == 12  # only startup trials: nothing is judged
     # Successive halving: two thirds stop at 2, two ninths at 6, two 27ths at 18, the rest run all 20.
     assert evaluations_run("halving", 20, 12) == pytest.approx(2 / 3 * 2 + 2 / 9 * 6 + 2 / 27 * 18 + 1 / 27 * 20)
