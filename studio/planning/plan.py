@@ -104,17 +104,17 @@ class Plan:
 
     @property
     def seconds_range(self) -> tuple[float, float] | None:
-        if self.seconds is None:
-            return None
-        low, high = TIME_SPREAD[self.calibrated]
-        return self.seconds * low, self.seconds * high
+        return self._spread(self.seconds)
 
     @property
     def ceiling_range(self) -> tuple[float, float] | None:
-        if self.ceiling_seconds is None:
+        return self._spread(self.ceiling_seconds)
+
+    def _spread(self, seconds: float | None) -> tuple[float, float] | None:
+        if seconds is None:
             return None
         low, high = TIME_SPREAD[self.calibrated]
-        return self.ceiling_seconds * low, self.ceiling_seconds * high
+        return seconds * low, seconds * high
 
 
 def evaluation_passes(config: RunConfig, steps: int, steps_per_epoch: int, has_validation: bool) -> int:
