@@ -79,7 +79,8 @@ class SweepEstimate:
     low_s: float
     high_s: float
     ceiling_s: float
-    """Every trial trains its epochs to the end (no pruning), the longest epochs of the space."""
+    """Every trial trains all its epochs (no pruning, no early stopping), at the upper end of the
+    plan's spread: the most it should take."""
     rounds: int
     single_s: tuple[float, float]
     """The base config's single run (``Plan.seconds_range``)."""
@@ -104,8 +105,9 @@ def sweep_estimate(plan, space: dict[str, Any], trials: int, parallel: int, slot
     trial_s = startup + (train + evaluations * pass_s) * share * run_share + pass_s  # validation scored at its end
     expected = trials * trial_s / at_once + pass_s  # the best trial's test split, once
     rounds = waves(trials, parallel, slots)
-    ceiling = rounds * (plan.ceiling_seconds or plan.seconds) + pass_s
     low, high = plan.seconds_range
+    # The upper end of the ceiling's range: "at most" is never below the expected range.
+    ceiling = rounds * (plan.ceiling_seconds or plan.seconds) * high / plan.seconds + pass_s
     return SweepEstimate(expected_s=expected, low_s=expected * low / plan.seconds, high_s=expected * high / plan.seconds,
                          ceiling_s=ceiling, rounds=rounds, single_s=(low, high), slots=max(1, int(slots)))
 

@@ -17,7 +17,7 @@ import yaml
 
 from studio.errors import ConfigError, StudioError
 from studio.ui import i18n
-from studio.ui.common import error_html, messages_html
+from studio.ui.common import duration, error_html, messages_html
 from studio.ui.i18n import t
 from studio.ui.markup import t_md
 from studio.ui.services import Services, username
@@ -168,7 +168,7 @@ class SweepChoice:
         if est is None:
             return t_md("train.sweep_estimate_unknown")
         text = t_md("train.sweep_estimate", trials=trials, rounds=est.rounds, span=span_text(est.low_s, est.high_s),
-                    ceiling=span_text(est.ceiling_s, est.ceiling_s), single=span_text(*est.single_s))
+                    ceiling=duration(est.ceiling_s), single=span_text(*est.single_s))
         if parallel > est.slots:
             text += " " + t_md("train.sweep_estimate_slots", slots=est.slots)
         if pruner == "none":

@@ -58,6 +58,7 @@ SHOWN_AS_IS = {
     "quick", "balanced", "best", "epoch", "cpu", "seed",  # configuration values and keys
     "LoRA", "Hub", "MiniLM", "Python", "Parquet", "CoNLL", "word", "grams", "logistic", "regression",  # names (the baseline's model)
     "models", "tmp",  # the workspace's folder (Settings)
+    "jemalloc",  # the allocator a CPU run's settings name, as they name fp32 and adamw_torch_fused
 }
 """English a Chinese page may show: user data, configuration keys and values, names."""
 
